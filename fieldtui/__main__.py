@@ -1,0 +1,3 @@
+from fieldtui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""One connector per device cloud, all behind :class:`fieldtui.connectors.base.Connector`."""

@@ -1,0 +1,158 @@
+"""Shared HTTP plumbing for the REST connectors: one AsyncClient, bounded requests, error mapping.
+
+Vendor-specific status handling stays in each connector; this maps what every vendor shares
+(transport failures, 5xx/429, undecodable bodies) into the core error hierarchy.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from fieldtui.core.errors import (
+    AuthError,
+    BackendError,
+    ConnectionError_,
+    InvalidResponse,
+    NotFound,
+    Rejected,
+    ServerError,
+    TimeoutError_,
+)
+
+#: A vendor's way to pull its own error words out of a failed response.
+ErrorText = Callable[[httpx.Response], str | None]
+
+
+def _has_cert_error(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return True
+        if "CERTIFICATE_VERIFY_FAILED" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def make_client(base_url: str, *, timeout: float, ca_bundle: str | None) -> httpx.AsyncClient:
+    """One keep-alive client per backend, TLS verified (with a CA bundle when configured)."""
+    verify: ssl.SSLContext | bool = True
+    if ca_bundle:
+        verify = ssl.create_default_context(cafile=ca_bundle)
+    return httpx.AsyncClient(
+        base_url=base_url,
+        timeout=httpx.Timeout(timeout),
+        verify=verify,
+        headers={"Accept": "application/json", "User-Agent": "fieldtui"},
+        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+    )
+
+
+def route_of(method: str, path: str) -> str:
+    return f"{method.upper()} {path}"
+
+
+def default_error_text(response: httpx.Response) -> str | None:
+    """Common shapes: {"message"}, {"error"}, {"errors": [{"detail"}]}, else a short body."""
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        text = response.text.strip()
+        return text[:200] or None
+    if isinstance(body, Mapping):
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors:
+            details = [
+                str(item.get("detail") or item.get("title") or item)
+                for item in errors
+                if isinstance(item, Mapping)
+            ]
+            if details:
+                return "; ".join(details)
+        for key in ("message", "error", "detail"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return value
+            if isinstance(value, Mapping) and isinstance(value.get("message"), str):
+                return str(value["message"])
+    return None
+
+
+async def send(
+    client: httpx.AsyncClient,
+    backend: str,
+    method: str,
+    path: str,
+    **kwargs: Any,
+) -> httpx.Response:
+    """Send one request; transport failures become core errors naming the backend and route."""
+    route = route_of(method, path)
+    try:
+        return await client.request(method, path, **kwargs)
+    except httpx.TimeoutException:
+        raise TimeoutError_(f"no answer in time to {route}", backend=backend,
+                            hint="the cloud or the network is slow; it will be retried") from None
+    except httpx.TransportError as exc:
+        if _has_cert_error(exc):
+            raise ConnectionError_(
+                "the server's TLS certificate is not trusted",
+                backend=backend,
+                hint="if this server uses a private CA, set ca_bundle for this backend in the config",
+            ) from None
+        raise ConnectionError_(f"cannot reach the server ({type(exc).__name__}: {exc or 'no detail'})",
+                               backend=backend) from None
+
+
+def raise_for_status(
+    response: httpx.Response,
+    backend: str,
+    *,
+    error_text: ErrorText = default_error_text,
+) -> None:
+    """Map an unsuccessful status to the core hierarchy (vendors with quirks pre-empt this)."""
+    status = response.status_code
+    if status < 400:
+        return
+    route = route_of(response.request.method, response.request.url.path)
+    words = error_text(response) or response.reason_phrase or f"HTTP {status}"
+    if status in (401, 403):
+        raise AuthError(f"credentials refused: {words}", backend=backend,
+                        hint="check the secret with `fieldtui login`")
+    if status == 404:
+        raise NotFound(words, backend=backend)
+    if status == 429 or status >= 500:
+        raise ServerError(f"{words} (HTTP {status} from {route})", backend=backend, status_code=status)
+    raise Rejected(words, backend=backend, status_code=status)
+
+
+def decode_json(response: httpx.Response, backend: str) -> Any:
+    """The body as JSON, or InvalidResponse naming the route."""
+    route = route_of(response.request.method, response.request.url.path)
+    try:
+        return json.loads(response.content)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError):
+        raise InvalidResponse("the server sent a body that is not JSON", backend=backend, route=route) from None
+
+
+def invalid_shape(response: httpx.Response, backend: str, what: str) -> InvalidResponse:
+    route = route_of(response.request.method, response.request.url.path)
+    return InvalidResponse(f"unexpected response shape: {what}", backend=backend, route=route)
+
+
+__all__ = [
+    "BackendError",
+    "decode_json",
+    "default_error_text",
+    "invalid_shape",
+    "make_client",
+    "raise_for_status",
+    "route_of",
+    "send",
+]

@@ -1,0 +1,146 @@
+"""The one interface every cloud connector implements.
+
+A connector speaks one vendor API for one configured backend. It maps vendor payloads into
+``fieldtui.core`` types once, and vendor failures into the ``fieldtui.core.errors`` hierarchy.
+Operations a backend does not offer raise :class:`Unsupported` (its ``capabilities`` say so
+up front, so callers rarely get that far).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from datetime import datetime
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+from fieldtui.core.capabilities import Capabilities
+from fieldtui.core.errors import Unsupported
+from fieldtui.core.models import (
+    BackendKind,
+    Command,
+    Device,
+    Group,
+    InstallationRecord,
+    InstallationStatus,
+    Task,
+    TelemetrySample,
+)
+
+
+class Connector(ABC):
+    kind: ClassVar[BackendKind]
+    capabilities: ClassVar[Capabilities]
+
+    def __init__(self, name: str) -> None:
+        #: The backend's configured name (the config table name), used in every Device/Task.
+        self.name = name
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Close what this connector opened (not an injected client)."""
+
+    @abstractmethod
+    async def probe(self) -> None:
+        """Cheapest authenticated round trip: raises a BackendError when not usable."""
+
+    # -- reading -------------------------------------------------------------------------
+    @abstractmethod
+    async def get_device(self, device_id: str) -> Device:
+        """One device by the backend's own id; raises NotFound."""
+
+    async def search(self, query: str, *, limit: int | None = None) -> list[Device]:
+        """Devices matching ``query`` (all pages followed, up to ``limit``)."""
+        raise self._unsupported("search")
+
+    async def list_tasks(self, device_id: str) -> list[Task]:
+        raise self._unsupported("tasks")
+
+    async def fleet_tasks(self) -> list[Task]:
+        """Unfinished tasks across the backend, where the API allows asking."""
+        raise self._unsupported("tasks")
+
+    async def get_task(self, device_id: str, task_id: str) -> Task:
+        for task in await self.list_tasks(device_id):
+            if task.id == task_id:
+                return task
+        from fieldtui.core.errors import NotFound
+
+        raise NotFound(f"task {task_id} not found on device {device_id}", backend=self.name)
+
+    async def installation_history(self, device_id: str) -> list[InstallationRecord]:
+        """Newest first."""
+        raise self._unsupported("installation_status")
+
+    async def alerts(self, device_id: str) -> list[str]:
+        raise self._unsupported("alerts")
+
+    async def list_groups(self, query: str | None = None) -> list[Group]:
+        raise self._unsupported("groups")
+
+    async def group_members(self, group_id: str) -> list[str]:
+        raise self._unsupported("groups")
+
+    async def get_group(self, device_id: str) -> str | None:
+        raise self._unsupported("groups")
+
+    async def list_commands(self, device_id: str) -> list[Command]:
+        raise self._unsupported("commands")
+
+    def telemetry(self, device_id: str, *, since: datetime | None = None) -> AsyncIterator[TelemetrySample]:
+        """Samples as they arrive (push) or as polled; reconnect/backoff is the service's job.
+
+        The iterator raises a BackendError when the stream breaks.
+        """
+        raise self._unsupported("telemetry")
+
+    # -- writing (called only by the outbox sync engine) -----------------------------------
+    async def set_installation_status(self, device_id: str, status: InstallationStatus) -> None:
+        raise self._unsupported("installation_status")
+
+    async def move_to_group(self, device_id: str, group_id: str) -> None:
+        raise self._unsupported("groups")
+
+    async def create_group(self, group_id: str, description: str | None = None) -> Group:
+        raise self._unsupported("groups")
+
+    async def rename_group(self, group_id: str, new_group_id: str) -> Group:
+        raise self._unsupported("groups")
+
+    async def delete_group(self, group_id: str) -> None:
+        raise self._unsupported("groups")
+
+    async def create_task(self, device_id: str, task_type: str, params: dict[str, Any]) -> Task:
+        """``task_type`` is the vendor's own (``update_firmware``, ``SOFTWARE_UPGRADE``, ...)."""
+        raise self._unsupported("tasks")
+
+    async def cancel_task(self, device_id: str, task_id: str) -> Task:
+        raise self._unsupported("tasks")
+
+    async def delete_task(self, device_id: str, task_id: str) -> None:
+        raise self._unsupported("tasks")
+
+    async def update_device(self, device_id: str, fields: dict[str, Any]) -> Device:
+        raise self._unsupported("device_update")
+
+    async def send_command(self, device_id: str, name: str, params: dict[str, Any]) -> Command:
+        raise self._unsupported("commands")
+
+    # -- helpers -------------------------------------------------------------------------
+    def _unsupported(self, capability: str) -> Unsupported:
+        reason = self.capabilities.why_not(capability, self.kind.value) or (
+            f"the {self.kind.value} API does not offer this"
+        )
+        return Unsupported(reason, backend=self.name)

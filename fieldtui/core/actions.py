@@ -1,0 +1,68 @@
+"""Technician intents: what the outbox stores and the sync engine sends."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ActionType(StrEnum):
+    SET_INSTALLATION_STATUS = "set_installation_status"
+    MOVE_TO_GROUP = "move_to_group"
+    CREATE_TASK = "create_task"
+    CANCEL_TASK = "cancel_task"
+    DELETE_TASK = "delete_task"
+    UPDATE_DEVICE = "update_device"
+    SEND_COMMAND = "send_command"
+    CREATE_GROUP = "create_group"
+    RENAME_GROUP = "rename_group"
+    DELETE_GROUP = "delete_group"
+
+
+class ActionState(StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    DONE = "done"
+    FAILED = "failed"
+    CONFLICT = "conflict"
+    CANCELLED = "cancelled"
+
+    @property
+    def final(self) -> bool:
+        return self in (ActionState.DONE, ActionState.FAILED, ActionState.CANCELLED)
+
+
+def new_action_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Action(BaseModel):
+    """One technician intent, made on the client with its own id.
+
+    ``device`` is what the technician typed or picked. ``backend`` is None until the action
+    is resolved to a cloud (a device scanned offline that the cache has never seen).
+    ``params`` hold the intent (``{"status": "installed"}``, ``{"group": "roof"}``, ...);
+    ``precondition`` what the technician saw when deciding (``{"group": "basement"}``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(default_factory=new_action_id)
+    type: ActionType
+    device: str | None
+    backend: str | None
+    params: dict[str, Any] = Field(default_factory=dict)
+    precondition: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def queue_key(self) -> str:
+        """Actions with the same key are sent strictly in order (per device, else per group)."""
+        if self.device is not None:
+            return f"device:{self.device}"
+        group = self.params.get("group") or self.params.get("old_group") or ""
+        return f"group:{self.backend}:{group}"
