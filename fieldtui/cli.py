@@ -70,12 +70,24 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--mqtt-port", type=int, default=18830, help="MQTT broker port (0: any free port)")
     sim.add_argument("--fleet-size", type=int, default=200)
     sim.add_argument("--seed", type=int, default=1)
-    sim.add_argument("--write-config", metavar="PATH", help="write a config for this simulator (and PATH.env)")
-    sim.add_argument("--telemetry-interval", type=float, default=1.0, metavar="SECONDS",
-                     help="seconds between telemetry messages of each simulated MQTT device")
-    sim.add_argument("--fault", action="append", default=[], metavar="BACKEND:FAULT[=VALUE]",
-                     help="inject a fault at start, e.g. things:unreachable, devicehq:latency=0.5, "
-                     "sensors:error_rate=0.2, fleet:drop_rate=0.1, gateways:malformed (repeatable)")
+    sim.add_argument(
+        "--write-config", metavar="PATH", help="write a config for this simulator (and PATH.env)"
+    )
+    sim.add_argument(
+        "--telemetry-interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between telemetry messages of each simulated MQTT device",
+    )
+    sim.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="BACKEND:FAULT[=VALUE]",
+        help="inject a fault at start, e.g. things:unreachable, devicehq:latency=0.5, "
+        "sensors:error_rate=0.2, fleet:drop_rate=0.1, gateways:malformed (repeatable)",
+    )
 
     for name, help_text in (
         ("status", "show one device across every cloud"),

@@ -169,8 +169,7 @@ def load_config(cli_path: str | None = None, cli_profile: str | None = None) -> 
         else:
             names = ", ".join(sorted(config.profiles)) or "none defined"
             raise ConfigError(
-                f"{path}: no profile chosen; set 'default_profile' or pass --profile "
-                f"(profiles: {names})"
+                f"{path}: no profile chosen; set 'default_profile' or pass --profile (profiles: {names})"
             )
     if profile not in config.profiles:
         names = ", ".join(sorted(config.profiles)) or "none defined"

@@ -97,8 +97,11 @@ async def send(
     try:
         return await client.request(method, path, **kwargs)
     except httpx.TimeoutException:
-        raise TimeoutError_(f"no answer in time to {route}", backend=backend,
-                            hint="the cloud or the network is slow; it will be retried") from None
+        raise TimeoutError_(
+            f"no answer in time to {route}",
+            backend=backend,
+            hint="the cloud or the network is slow; it will be retried",
+        ) from None
     except httpx.TransportError as exc:
         if _has_cert_error(exc):
             raise ConnectionError_(
@@ -106,8 +109,9 @@ async def send(
                 backend=backend,
                 hint="if this server uses a private CA, set ca_bundle for this backend in the config",
             ) from None
-        raise ConnectionError_(f"cannot reach the server ({type(exc).__name__}: {exc or 'no detail'})",
-                               backend=backend) from None
+        raise ConnectionError_(
+            f"cannot reach the server ({type(exc).__name__}: {exc or 'no detail'})", backend=backend
+        ) from None
 
 
 def raise_for_status(
@@ -123,8 +127,9 @@ def raise_for_status(
     route = route_of(response.request.method, response.request.url.path)
     words = error_text(response) or response.reason_phrase or f"HTTP {status}"
     if status in (401, 403):
-        raise AuthError(f"credentials refused: {words}", backend=backend,
-                        hint="check the secret with `fieldtui login`")
+        raise AuthError(
+            f"credentials refused: {words}", backend=backend, hint="check the secret with `fieldtui login`"
+        )
     if status == 404:
         raise NotFound(words, backend=backend)
     if status == 429 or status >= 500:
@@ -138,7 +143,9 @@ def decode_json(response: httpx.Response, backend: str) -> Any:
     try:
         return json.loads(response.content)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError):
-        raise InvalidResponse("the server sent a body that is not JSON", backend=backend, route=route) from None
+        raise InvalidResponse(
+            "the server sent a body that is not JSON", backend=backend, route=route
+        ) from None
 
 
 def invalid_shape(response: httpx.Response, backend: str, what: str) -> InvalidResponse:

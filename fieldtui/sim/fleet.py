@@ -184,8 +184,10 @@ def generate_fleet(seed: int = 1, size: int = 200, *, now: float | None = None) 
                     lon=None,
                     group=None,
                     installation_status=None,
-                    extra={"configuration": f"G1_{ident}_2022-09-08T10:02:15.477317252.cfg",
-                           "status_id": rng.choice((1, 1, 1, 2, 3))},
+                    extra={
+                        "configuration": f"G1_{ident}_2022-09-08T10:02:15.477317252.cfg",
+                        "status_id": rng.choice((1, 1, 1, 2, 3)),
+                    },
                 )
             elif kind == "things":
                 device = SimDevice(
@@ -213,7 +215,10 @@ def generate_fleet(seed: int = 1, size: int = 200, *, now: float | None = None) 
                     lon=lon,
                     group=f"Group {rng.randint(0, max(1, size // 40)):03d}",
                     installation_status=None,
-                    extra={"uuid": f"{rng.getrandbits(128):032x}", "provider": rng.choice(("AT&T", "Verizon", "Vodafone"))},
+                    extra={
+                        "uuid": f"{rng.getrandbits(128):032x}",
+                        "provider": rng.choice(("AT&T", "Verizon", "Vodafone")),
+                    },
                 )
             elif kind == "mqtt":
                 device = SimDevice(
@@ -242,8 +247,11 @@ def generate_fleet(seed: int = 1, size: int = 200, *, now: float | None = None) 
                     lon=None,
                     group=cohort[1],
                     installation_status=None,
-                    extra={"owner_ref": f"employee_{rng.randint(1, 9999):04d}", "cohort_name": cohort[0],
-                           "numeric_id": index},
+                    extra={
+                        "owner_ref": f"employee_{rng.randint(1, 9999):04d}",
+                        "cohort_name": cohort[0],
+                        "numeric_id": index,
+                    },
                 )
             add(device)
 
@@ -252,10 +260,22 @@ def generate_fleet(seed: int = 1, size: int = 200, *, now: float | None = None) 
     things_gateways: list[str] = []
     for gw in list(fleet.of("devicehq").values())[::3]:
         twin = SimDevice(
-            id=gw.id, kind="things", backend=BACKEND_NAMES["things"], name=gw.name, model="gateway",
-            firmware=rng.choice(_THINGS_VERSIONS), online=gw.online, last_seen=gw.last_seen,
-            battery=None, rssi=None, lat=gw.lat, lon=gw.lon, group=rng.choice(group_ids),
-            installation_status="installed", alerting=gw.alerting, created=gw.created,
+            id=gw.id,
+            kind="things",
+            backend=BACKEND_NAMES["things"],
+            name=gw.name,
+            model="gateway",
+            firmware=rng.choice(_THINGS_VERSIONS),
+            online=gw.online,
+            last_seen=gw.last_seen,
+            battery=None,
+            rssi=None,
+            lat=gw.lat,
+            lon=gw.lon,
+            group=rng.choice(group_ids),
+            installation_status="installed",
+            alerting=gw.alerting,
+            created=gw.created,
             extra={"gateway_tuid": None, "is_gateway": True},
         )
         twin.also_in.append(("devicehq", gw.id))
@@ -269,12 +289,27 @@ def generate_fleet(seed: int = 1, size: int = 200, *, now: float | None = None) 
     for dev in list(fleet.of("mqtt").values())[::2]:
         cohort = rng.choice(_FLEET_COHORTS)
         twin = SimDevice(
-            id=dev.id, kind="fleet", backend=BACKEND_NAMES["fleet"], name=dev.name, model=rng.choice(_FLEET_HW),
-            firmware=rng.choice(_FLEET_RELEASES), online=dev.online, last_seen=dev.last_seen, battery=None,
-            rssi=None, lat=None, lon=None, group=cohort[1], installation_status=None, alerting=dev.alerting,
+            id=dev.id,
+            kind="fleet",
+            backend=BACKEND_NAMES["fleet"],
+            name=dev.name,
+            model=rng.choice(_FLEET_HW),
+            firmware=rng.choice(_FLEET_RELEASES),
+            online=dev.online,
+            last_seen=dev.last_seen,
+            battery=None,
+            rssi=None,
+            lat=None,
+            lon=None,
+            group=cohort[1],
+            installation_status=None,
+            alerting=dev.alerting,
             created=dev.created,
-            extra={"owner_ref": f"employee_{rng.randint(1, 9999):04d}", "cohort_name": cohort[0],
-                   "numeric_id": len(fleet.devices) + 1},
+            extra={
+                "owner_ref": f"employee_{rng.randint(1, 9999):04d}",
+                "cohort_name": cohort[0],
+                "numeric_id": len(fleet.devices) + 1,
+            },
         )
         twin.also_in.append(("mqtt", dev.id))
         dev.also_in.append(("fleet", dev.id))
