@@ -1,0 +1,138 @@
+"""Installation status: the five statuses, the current one marked, confirmation for the weighty ones.
+
+The change goes to the outbox; the technician sees it queued, then synced, failed or in conflict.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from fieldtui.ui.text import clean
+from fieldtui.ui.widgets.confirm import ConfirmModal
+
+STATUSES = (
+    ("new", "New thing from the factory"),
+    ("installed", "Installed; warranty period applies"),
+    ("uninstalled", "Uninstalled; waits for a possible reinstallation"),
+    ("quarantine", "Waiting for maintenance"),
+    ("retired", "Removed from the system (e.g. broken)"),
+)
+NEEDS_CONFIRMATION = {"quarantine", "retired"}
+
+
+class StatusModal(ModalScreen[str | None]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="status_cancel")]
+
+    def __init__(self, device_id: str, current: str | None) -> None:
+        super().__init__()
+        self.device_id = device_id
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="modal"):
+            yield Static(f"Installation status of {clean(self.device_id)}", classes="modal-title")
+            options = []
+            for index, (status, meaning) in enumerate(STATUSES, start=1):
+                mark = "●" if status == self.current else " "
+                options.append(Option(f"{mark} {index} {status:<12} {meaning}", id=status))
+            yield OptionList(*options, id="status-options")
+            yield Static("Enter chooses · 1-5 jump · Escape cancels", classes="summary")
+
+    def on_mount(self) -> None:
+        option_list = self.query_one(OptionList)
+        option_list.focus()
+        ids = [s for s, _ in STATUSES]
+        if self.current in ids:
+            option_list.highlighted = ids.index(self.current)
+
+    def on_key(self, event: Any) -> None:
+        if event.character and event.character in "12345":
+            self.query_one(OptionList).highlighted = int(event.character) - 1
+            event.stop()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        chosen = event.option.id
+        if chosen == self.current:
+            self.app.notify(f"{clean(self.device_id)} is already {chosen}.")
+            self.dismiss(None)
+            return
+        if chosen in NEEDS_CONFIRMATION:
+            def confirmed(answer: bool | None) -> None:
+                if answer:
+                    self.dismiss(chosen)
+
+            self.app.push_screen(
+                ConfirmModal(f"Mark {clean(self.device_id)} {chosen}?",
+                             dict(STATUSES)[chosen or ""] + ". This is recorded in the device's history.",
+                             yes=f"Mark {chosen}"),
+                confirmed,
+            )
+            return
+        self.dismiss(chosen)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def choose_status(app: App[Any], view: Any) -> None:
+    device = view.device
+    current = getattr(device.installation_status, "value", device.installation_status)
+    if getattr(app, "read_only", False):
+        app.notify("Read-only: installation status cannot be changed.", severity="warning")
+        return
+
+    def chosen(status: str | None) -> None:
+        if status:
+            submit_status(app, view, status)
+
+    app.push_screen(StatusModal(device.id, current), chosen)
+
+
+async def _submit(app: App[Any], view: Any, status: str) -> None:
+    writes = getattr(app.service, "writes", None)  # type: ignore[attr-defined]
+    if writes is None:
+        app.notify("Not connected to the service yet; try again in a moment.", severity="warning")
+        return
+    device = view.device
+    backend = _backend_for(app, view, "installation_status")
+    precondition = {"installation_status": getattr(device.installation_status, "value", device.installation_status)}
+    try:
+        outcome = await writes.set_installation_status(device.id, status, backend=backend,
+                                                       precondition=precondition)
+    except Exception as exc:  # noqa: BLE001 - refused before queuing (read-only, bad input)
+        app.notify(f"Not queued: {clean(exc)}", severity="error")
+        return
+    app.notify(f"{clean(device.id)} → {status}: {clean(describe_outcome(outcome))}")
+    await app.refresh_outbox_counts()  # type: ignore[attr-defined]
+
+
+def submit_status(app: App[Any], view: Any, status: str) -> None:
+    app.run_worker(_submit(app, view, status), group="writes")
+
+
+def _backend_for(app: App[Any], view: Any, capability: str) -> str | None:
+    from fieldtui.ui.screens.device import capability_of
+
+    for source in view.sources:
+        if capability_of(app.service, source.backend, capability)[0]:  # type: ignore[attr-defined]
+            return str(source.backend)
+    return None
+
+
+def describe_outcome(outcome: Any) -> str:
+    """'synced', 'queued (why)', 'failed: words' from whatever the write path returns."""
+    if outcome is None:
+        return "queued"
+    state = getattr(outcome, "state", None)
+    state_text = str(getattr(state, "value", state) or "queued")
+    reason = getattr(outcome, "reason", None) or getattr(outcome, "last_error", None)
+    if state_text == "done":
+        return "synced"
+    return f"{state_text}" + (f" ({reason})" if reason else "")

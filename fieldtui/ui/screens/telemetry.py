@@ -1,0 +1,188 @@
+"""Live telemetry of one device: latest value and sparkline per metric, message rate, raw log.
+
+Samples arrive in a worker and only land in a :class:`TelemetryBuffer`; a 10 Hz timer redraws
+what changed, so a device publishing thousands of messages a second costs at most ten redraws
+a second. Leaving the screen cancels the worker, which closes the stream.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Log, Static
+from textual.worker import Worker
+
+from fieldtui.core.models import StreamEvent, StreamEventKind, TelemetrySample
+from fieldtui.ui.text import clean
+from fieldtui.ui.widgets.metric_panel import MetricPanel, TelemetryBuffer
+from fieldtui.ui.widgets.status_bar import StatusBar
+
+#: Redraws at most this often (seconds between redraws).
+REDRAW_INTERVAL = 0.1
+LOG_LINES = 500
+
+
+class TelemetryScreen(Screen[None]):
+    BINDINGS = [
+        Binding("p", "pause", "Pause/resume", id="telemetry_pause"),
+        Binding("l", "toggle_log", "Messages", id="telemetry_log"),
+        Binding("escape", "back", "Back", id="telemetry_back"),
+    ]
+
+    def __init__(self, device_id: str, *, redraw_interval: float = REDRAW_INTERVAL) -> None:
+        super().__init__()
+        self.device_id = device_id
+        self.redraw_interval = redraw_interval
+        self.buffer = TelemetryBuffer()
+        self.paused = False
+        #: How the stream stands: connecting, live, reconnecting, error, ended.
+        self.stream_state = "connecting"
+        self.stream_note = ""
+        #: Redraws done (a test checks the cap) and samples shown by the last one.
+        self.redraws = 0
+        self.shown_total = 0
+        self._logged_total = 0
+        self._state_dirty = True
+        self._state_drawn_at = 0.0
+        self._worker: Worker[None] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status-bar")
+        yield Static(Text(f" {clean(self.device_id)} · live telemetry", style="bold"), id="telemetry-title")
+        yield Static("", id="telemetry-state")
+        yield MetricPanel(id="telemetry-metrics")
+        log = Log(max_lines=LOG_LINES, id="telemetry-log")
+        log.display = False
+        yield log
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.app.update_bar()  # type: ignore[attr-defined]
+        self.set_interval(self.redraw_interval, self._redraw)
+        self._worker = self._stream()
+        self._redraw()
+
+    def on_unmount(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+
+    # -- the stream ----------------------------------------------------------------------
+    @work(exclusive=True, group="telemetry-stream")
+    async def _stream(self) -> None:
+        service = self.app.service  # type: ignore[attr-defined]
+        if service is None:
+            self._set_state("error", "still connecting to the clouds; leave and come back in a moment")
+            return
+        buffer = self.buffer
+        stream = service.telemetry(self.device_id)
+        try:
+            async for item in stream:
+                if isinstance(item, TelemetrySample):
+                    buffer.add(item.timestamp, item.backend, item.metrics)
+                    if self.stream_state != "live":
+                        self._set_state("live", "")
+                elif isinstance(item, StreamEvent):
+                    self._absorb_event(item)
+        except Exception as exc:  # noqa: BLE001 - shown on the state line, never a traceback
+            self._set_state("error", clean(exc))
+            self.app.notify(f"Telemetry: {clean(exc)}", severity="error")
+            return
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                try:
+                    await aclose()
+                except Exception:  # noqa: BLE001 - closing must not hide why we stopped
+                    pass
+        self._set_state("ended", "every cloud stopped sending; leave and reopen to try again")
+
+    def _absorb_event(self, event: StreamEvent) -> None:
+        message = clean(event.message)
+        if event.kind is StreamEventKind.CONNECTED:
+            self._set_state("live", "")
+        elif event.kind is StreamEventKind.RECONNECTING:
+            self._set_state("reconnecting", message)
+        else:
+            self._set_state("error", f"{clean(event.backend)}: {message}")
+
+    def _set_state(self, state: str, note: str) -> None:
+        self.stream_state = state
+        self.stream_note = note
+        self._state_dirty = True
+
+    # -- drawing -------------------------------------------------------------------------
+    def _redraw(self) -> None:
+        """Called by the timer: draws only what changed; metrics and log hold still while paused."""
+        buffer = self.buffer
+        now = time.monotonic()
+        metrics_due = buffer.dirty and not self.paused
+        # The rate decays with no new samples: the state line is refreshed about once a second.
+        state_due = self._state_dirty or (buffer.dirty and self.paused) or now - self._state_drawn_at >= 1.0
+        if not (metrics_due or state_due):
+            return
+        self.redraws += 1
+        if metrics_due:
+            buffer.dirty = False
+            self.shown_total = buffer.total
+            self.query_one(MetricPanel).show(buffer)
+            log = self.query_one(Log)
+            if log.display:
+                self._write_log(log)
+        self._draw_state(now)
+
+    def _write_log(self, log: Log) -> None:
+        messages = self.buffer.messages_since(self._logged_total)
+        self._logged_total = self.buffer.total
+        if messages:
+            log.write_lines(message.line() for message in messages)
+
+    def _draw_state(self, now: float | None = None) -> None:
+        self._state_dirty = False
+        self._state_drawn_at = time.monotonic() if now is None else now
+        buffer = self.buffer
+        text = Text(no_wrap=True, overflow="ellipsis")
+        state = self.stream_state
+        if state == "live":
+            text.append(" ● live", style="bold green")
+        elif state == "reconnecting":
+            text.append(" ◌ reconnecting…", style="bold yellow")
+        elif state == "connecting":
+            text.append(" ◌ connecting…", style="yellow")
+        elif state == "ended":
+            text.append(" ○ stream ended", style="bold red")
+        else:
+            text.append(" ✗ error", style="bold red")
+        if self.stream_note:
+            text.append(f" ({self.stream_note})", style="yellow" if state == "reconnecting" else "red")
+        text.append(f" · {buffer.rate(now):.1f} msg/s · {self.shown_total} msgs", style="dim")
+        if self.paused:
+            held = buffer.total - self.shown_total
+            text.append(f" · PAUSED, {held} new held (p resumes)", style="bold reverse")
+        self.query_one("#telemetry-state", Static).update(text, layout=False)
+
+    # -- actions -------------------------------------------------------------------------
+    def action_pause(self) -> None:
+        self.paused = not self.paused
+        self._state_dirty = True
+        self._redraw()
+
+    def action_toggle_log(self) -> None:
+        log = self.query_one(Log)
+        log.display = not log.display
+        if log.display:
+            log.clear()
+            self._logged_total = max(0, self.shown_total - len(self.buffer.recent))
+            self._write_log(log)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def displayed(self) -> dict[str, Any]:
+        """The metric values on screen now (metric -> text)."""
+        return self.query_one(MetricPanel).displayed()
