@@ -1,0 +1,238 @@
+"""The fleet connector (vendor document 004): devices by serial, filters, CRUD and attributes.
+
+Authentication is a static token sent as ``Authorization: Bearer <secret>``. The document names
+fields, filters and operations but no paths or envelopes; this follows the simulator's reading
+(relative to the configured URL): ``/devices`` (list, create), ``/devices/{serial}`` (get,
+patch, delete), ``/devices/{serial}/attributes`` (get, patch); single resources come as
+``{"data": {...}}``, lists as ``{"data": [...], "paging": {...}}`` with ``page``/``per_page``.
+List filters repeat a key (``release=1.2.3&release=1.2.4``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from fieldtui.config import FleetBackend
+from fieldtui.connectors._http import decode_json, invalid_shape, make_client, raise_for_status, send
+from fieldtui.connectors._wire_fleet import AttributeWire, FleetDeviceWire, PagingWire, to_device
+from fieldtui.connectors._wire_lenient import envelope, parse
+from fieldtui.connectors.base import Connector
+from fieldtui.core.capabilities import Capabilities
+from fieldtui.core.errors import AuthError, NotFound, Rejected
+from fieldtui.core.models import BackendKind, Device
+
+#: Devices per page asked for (the simulator's maximum).
+PAGE_SIZE = 100
+#: A list never follows more pages than this (a server whose paging never ends).
+MAX_PAGES = 1000
+#: A search that no filter can answer scans at most this many devices.
+SEARCH_SCAN_CAP = 2000
+#: The fields ``PATCH /devices/{serial}`` accepts (document 004's request schema and cohort).
+UPDATABLE_FIELDS = frozenset({"owner_ref", "hardware_version", "cohort"})
+
+
+def _iso(value: datetime) -> str:
+    """Document 004's timestamp form: microseconds and an explicit offset."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else list(value)
+
+
+class FleetConnector(Connector):
+    kind = BackendKind.FLEET
+    capabilities = Capabilities(lookup=True, search=True, device_update=True)
+
+    def __init__(
+        self,
+        name: str,
+        config: FleetBackend,
+        secret: str | None,
+        *,
+        client: httpx.AsyncClient | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> None:
+        super().__init__(name)
+        self._config = config
+        self._secret = secret
+        self._base = config.url
+        self._page_size = page_size
+        self._owns_client = client is None
+        self._client = client or make_client(config.url, timeout=config.timeout, ca_bundle=config.ca_bundle)
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _headers(self) -> dict[str, str]:
+        if not self._secret:
+            raise AuthError(
+                "no API token configured",
+                backend=self.name,
+                hint=f"set it with `fieldtui login {self.name}` or the FIELDTUI_SECRET_* variable",
+            )
+        return {"Authorization": f"Bearer {self._secret}"}
+
+    async def _call(
+        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, body: Any = None
+    ) -> tuple[httpx.Response, Any]:
+        response = await send(
+            self._client,
+            self.name,
+            method,
+            self._base + path,
+            params=params,
+            json=body,
+            headers=self._headers(),
+            timeout=self._config.timeout,
+        )
+        raise_for_status(response, self.name)
+        if response.status_code == 204 or not response.content.strip():
+            return response, None
+        return response, decode_json(response, self.name)
+
+    def _device(self, response: httpx.Response, body: Any) -> Device:
+        data = envelope(body, response, self.name)
+        if not isinstance(data, Mapping):
+            raise invalid_shape(response, self.name, "expected a device object in 'data'")
+        return to_device(parse(FleetDeviceWire, data, response, self.name), dict(data), self.name)
+
+    def _attributes(self, response: httpx.Response, body: Any) -> dict[str, Any]:
+        data = envelope(body, response, self.name)
+        if not isinstance(data, list):
+            raise invalid_shape(response, self.name, "expected a list of attributes in 'data'")
+        wires = [parse(AttributeWire, item, response, self.name) for item in data]
+        return {wire.string_key: wire.value for wire in wires}
+
+    # -- reading ---------------------------------------------------------------------------
+    async def probe(self) -> None:
+        await self._call("GET", "/devices", params={"page": 1, "per_page": 1})
+
+    async def get_device(self, device_id: str) -> Device:
+        response, body = await self._call("GET", f"/devices/{device_id.strip()}")
+        return self._device(response, body)
+
+    async def list_devices(
+        self,
+        *,
+        release: str | Sequence[str] | None = None,
+        owner_ref: str | Sequence[str] | None = None,
+        hardware_version: str | Sequence[str] | None = None,
+        last_seen_since: datetime | None = None,
+        last_seen_until: datetime | None = None,
+        sort: str | None = None,
+        limit: int | None = None,
+    ) -> list[Device]:
+        """Devices matching every filter given (a list filter matches any of its values), all
+        pages followed, at most ``limit``. ``sort`` is a key such as ``-last_seen``."""
+        params: dict[str, Any] = {"per_page": self._page_size}
+        for key, value in (
+            ("release", release),
+            ("owner_ref", owner_ref),
+            ("hardware_version", hardware_version),
+        ):
+            values = _as_list(value)
+            if values is not None:
+                params[key] = values
+        if last_seen_since is not None:
+            params["last_seen_since"] = _iso(last_seen_since)
+        if last_seen_until is not None:
+            params["last_seen_until"] = _iso(last_seen_until)
+        if sort:
+            params["sort"] = sort
+        devices: dict[str, Device] = {}
+        page = 1
+        while page <= MAX_PAGES and (limit is None or len(devices) < limit):
+            response, body = await self._call("GET", "/devices", params={**params, "page": page})
+            data = envelope(body, response, self.name)
+            if not isinstance(data, list):
+                raise invalid_shape(response, self.name, "expected a list of devices in 'data'")
+            for item in data:
+                device = to_device(parse(FleetDeviceWire, item, response, self.name), dict(item), self.name)
+                # Devices shift between pages while the list changes: keep each once.
+                devices.setdefault(device.id, device)
+            paging = (
+                PagingWire.model_validate(body.get("paging") or {}) if isinstance(body, Mapping) else None
+            )
+            last = paging.total_pages if paging is not None else None
+            if (
+                not data
+                or (last is not None and page >= last)
+                or (last is None and len(data) < self._page_size)
+            ):
+                break
+            page += 1
+        found = list(devices.values())
+        return found if limit is None else found[:limit]
+
+    async def search(self, query: str, *, limit: int | None = None) -> list[Device]:
+        """Devices whose serial or owner_ref matches ``query``.
+
+        An exact serial and an exact owner_ref are asked of the server; when neither matches,
+        up to ``SEARCH_SCAN_CAP`` devices are listed and matched by substring, ignoring case.
+        """
+        needle = query.strip()
+        if not needle or limit == 0:
+            return []
+        found: dict[str, Device] = {}
+        try:
+            exact = await self.get_device(needle)
+            found[exact.id] = exact
+        except (NotFound, Rejected):
+            pass
+        for device in await self.list_devices(owner_ref=[needle], limit=limit):
+            found.setdefault(device.id, device)
+        if not found:
+            lowered = needle.lower()
+            for device in await self.list_devices(limit=SEARCH_SCAN_CAP):
+                owner = str(device.raw.get("owner_ref") or "")
+                if lowered in device.id.lower() or lowered in owner.lower():
+                    found.setdefault(device.id, device)
+        matches = list(found.values())
+        return matches if limit is None else matches[:limit]
+
+    async def get_attributes(self, device_id: str) -> dict[str, Any]:
+        """The device's attributes, key to value."""
+        response, body = await self._call("GET", f"/devices/{device_id.strip()}/attributes")
+        return self._attributes(response, body)
+
+    # -- writing ---------------------------------------------------------------------------
+    async def create_device(self, device_serial: str, owner_ref: str, hardware_version: str) -> Device:
+        body = {"device_serial": device_serial, "owner_ref": owner_ref, "hardware_version": hardware_version}
+        missing = [key for key, value in body.items() if not value.strip()]
+        if missing:
+            raise Rejected(f"a device needs {', '.join(missing)}", backend=self.name)
+        response, answer = await self._call("POST", "/devices", body=body)
+        return self._device(response, answer)
+
+    async def update_device(self, device_id: str, fields: dict[str, Any]) -> Device:
+        """``fields``: ``owner_ref``, ``hardware_version`` and/or ``cohort`` (a slug, or None)."""
+        unknown = sorted(set(fields) - UPDATABLE_FIELDS)
+        if unknown:
+            allowed = ", ".join(sorted(UPDATABLE_FIELDS))
+            raise Rejected(f"cannot change {', '.join(unknown)}; allowed: {allowed}", backend=self.name)
+        if not fields:
+            raise Rejected("nothing to change", backend=self.name)
+        response, body = await self._call("PATCH", f"/devices/{device_id.strip()}", body=dict(fields))
+        return self._device(response, body)
+
+    async def delete_device(self, device_id: str) -> None:
+        await self._call("DELETE", f"/devices/{device_id.strip()}")
+
+    async def update_attributes(self, device_id: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
+        """Set each attribute (None removes it); returns every attribute after the change."""
+        if not attributes:
+            raise Rejected("no attributes to change", backend=self.name)
+        items = [{"string_key": key, "value": value} for key, value in attributes.items()]
+        response, body = await self._call("PATCH", f"/devices/{device_id.strip()}/attributes", body=items)
+        return self._attributes(response, body)

@@ -1,0 +1,204 @@
+"""The mysensor connector (vendor document 000): sensors by serial and their tasks.
+
+Authentication is a static API token sent as ``Authorization: Bearer <secret>``. The API has
+no search and no cross-sensor task list: a sensor is looked up by its exact serial, and tasks
+are listed per sensor (Laravel pages followed to ``last_page``). Tasks are created with
+``PUT /tasks`` (not POST) and removed with ``DELETE /tasks/{id}``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from fieldtui.config import MySensorBackend
+from fieldtui.connectors._http import decode_json, invalid_shape, make_client, raise_for_status, send
+from fieldtui.connectors._wire_lenient import parse
+from fieldtui.connectors._wire_mysensor import SensorWire, TaskPageWire, TaskWire, to_device, to_task
+from fieldtui.connectors.base import Connector
+from fieldtui.core.capabilities import Capabilities
+from fieldtui.core.errors import AuthError, NotFound, Rejected, Unsupported
+from fieldtui.core.models import BackendKind, Device, Task
+
+#: A runaway ``last_page`` must not keep us paging forever.
+MAX_TASK_PAGES = 500
+
+
+def _laravel_error_text(response: httpx.Response) -> str | None:
+    """Laravel's ``{"message": ..., "errors": {"field": ["..."]}}``, else the common shapes."""
+    try:
+        body = json.loads(response.content)
+    except (ValueError, UnicodeDecodeError):
+        text = response.text.strip()
+        return text[:200] or None
+    if not isinstance(body, Mapping):
+        return None
+    words: list[str] = []
+    errors = body.get("errors")
+    if isinstance(errors, Mapping):
+        # Laravel's field errors hold every problem; its "message" repeats only the first.
+        for problems in errors.values():
+            items = problems if isinstance(problems, list) else [problems]
+            words.extend(str(item) for item in items)
+    elif isinstance(errors, list):
+        words.extend(
+            str(item.get("detail", item)) if isinstance(item, Mapping) else str(item) for item in errors
+        )
+    if not words:
+        for key in ("message", "error", "detail"):
+            value = body.get(key)
+            if isinstance(value, str) and value.strip():
+                words.append(value.strip())
+                break
+    return "; ".join(words) or None
+
+
+def _serial_value(device_id: str) -> int | str:
+    """Serials are numbers in the API's JSON; keep anything else as the technician typed it."""
+    stripped = device_id.strip()
+    return int(stripped) if stripped.isdigit() else stripped
+
+
+class MySensorConnector(Connector):
+    kind = BackendKind.MYSENSOR
+    capabilities = Capabilities(lookup=True, search=False, tasks=True)
+
+    def __init__(
+        self,
+        name: str,
+        config: MySensorBackend,
+        secret: str | None,
+        *,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(name)
+        self._config = config
+        self._secret = secret
+        self._base = config.url
+        self._owns_client = client is None
+        self._client = client or make_client(config.url, timeout=config.timeout, ca_bundle=config.ca_bundle)
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _headers(self) -> dict[str, str]:
+        if not self._secret:
+            raise AuthError(
+                "no API token configured",
+                backend=self.name,
+                hint=f"set it with `fieldtui login {self.name}` or the FIELDTUI_SECRET_* variable",
+            )
+        return {"Authorization": f"Bearer {self._secret}"}
+
+    async def _call(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None
+    ) -> tuple[httpx.Response, Any]:
+        response = await send(
+            self._client,
+            self.name,
+            method,
+            self._base + path,
+            params=params,
+            json=body,
+            headers=self._headers(),
+            timeout=self._config.timeout,
+        )
+        raise_for_status(response, self.name, error_text=_laravel_error_text)
+        if response.status_code == 204 or not response.content.strip():
+            return response, None
+        return response, decode_json(response, self.name)
+
+    @staticmethod
+    def _unwrap(body: Any, key: str) -> Any:
+        # Some deployments wrap single resources as {"data": {...}}; the document does not.
+        if isinstance(body, Mapping) and key not in body and isinstance(body.get("data"), Mapping):
+            return body["data"]
+        return body
+
+    def _task(self, response: httpx.Response, body: Any, device_id: str) -> Task:
+        body = self._unwrap(body, "id")
+        if not isinstance(body, Mapping):
+            raise invalid_shape(response, self.name, "expected a task object")
+        return to_task(parse(TaskWire, body, response, self.name), dict(body), self.name, device_id)
+
+    # -- reading ---------------------------------------------------------------------------
+    async def probe(self) -> None:
+        # No cheap listing exists: asking for an unknown serial proves the token is accepted.
+        try:
+            await self._call("GET", "/sensors/0")
+        except (NotFound, Rejected):
+            return
+
+    async def get_device(self, device_id: str) -> Device:
+        response, body = await self._call("GET", f"/sensors/{device_id.strip()}")
+        body = self._unwrap(body, "serial")
+        if not isinstance(body, Mapping):
+            raise invalid_shape(response, self.name, "expected a sensor object")
+        return to_device(parse(SensorWire, body, response, self.name), dict(body), self.name)
+
+    async def search(self, query: str, *, limit: int | None = None) -> list[Device]:
+        """Exact serial lookup only: the API has no search (``capabilities.search`` is False)."""
+        serial = query.strip()
+        if not serial.isdigit() or limit == 0:
+            return []
+        try:
+            return [await self.get_device(serial)]
+        except NotFound:
+            return []
+
+    async def list_tasks(self, device_id: str) -> list[Task]:
+        serial = device_id.strip()
+        tasks: dict[str, Task] = {}
+        page, last_page = 1, 1
+        while page <= last_page and page <= MAX_TASK_PAGES:
+            response, body = await self._call("GET", "/tasks", params={"sensor_serial": serial, "page": page})
+            wire = parse(TaskPageWire, body, response, self.name)
+            raw_items = body.get("data", []) if isinstance(body, Mapping) else []
+            for item, raw in zip(wire.data, raw_items, strict=False):
+                # Rows shift between pages while tasks are added: keep each task once.
+                tasks.setdefault(item.id, to_task(item, dict(raw), self.name, serial))
+            last_page = wire.last_page
+            page = max(page, wire.current_page) + 1
+        return list(tasks.values())
+
+    async def get_task(self, device_id: str, task_id: str) -> Task:
+        response, body = await self._call("GET", f"/tasks/{task_id.strip()}")
+        task = self._task(response, body, device_id.strip())
+        if task.device != device_id.strip():
+            raise NotFound(f"task {task_id} does not belong to sensor {device_id}", backend=self.name)
+        return task
+
+    async def fleet_tasks(self) -> list[Task]:
+        raise Unsupported("the mysensor API lists tasks per sensor only", backend=self.name)
+
+    # -- writing ---------------------------------------------------------------------------
+    async def create_task(self, device_id: str, task_type: str, params: dict[str, Any]) -> Task:
+        """``PUT /tasks`` with ``sensor_serial``, ``file_id`` and ``type`` (document 000)."""
+        file_id = params.get("file_id")
+        if file_id is None or (isinstance(file_id, str) and not file_id.strip()):
+            raise Rejected(
+                "a mysensor task needs a file_id (the firmware or configuration file)", backend=self.name
+            )
+        if not task_type.strip():
+            raise Rejected(
+                "a mysensor task needs a type (update_firmware, update_configuration)", backend=self.name
+            )
+        file_value: Any = int(file_id) if isinstance(file_id, str) and file_id.strip().isdigit() else file_id
+        payload = {
+            "sensor_serial": _serial_value(device_id),
+            "file_id": file_value,
+            "type": task_type.strip(),
+        }
+        response, body = await self._call("PUT", "/tasks", body=payload)
+        return self._task(response, body, device_id.strip())
+
+    async def cancel_task(self, device_id: str, task_id: str) -> Task:
+        raise Unsupported("the mysensor API cannot cancel a task; delete it instead", backend=self.name)
+
+    async def delete_task(self, device_id: str, task_id: str) -> None:
+        await self._call("DELETE", f"/tasks/{task_id.strip()}")

@@ -1,0 +1,534 @@
+"""The things connector (vendor document 001): thing info, alerts, messages, commands,
+installation status and deployment groups.
+
+Authentication is a client token from ``POST /auth/client-token`` (``client_id`` from the
+config, ``client_secret`` the stored secret). A token lives 15 minutes: it is renewed shortly
+before it expires and once when a request is refused with 401, behind one lock, so concurrent
+requests share one renewal. Telemetry is polled from the thing's messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import httpx
+
+from fieldtui.config import ThingsBackend
+from fieldtui.connectors._http import (
+    decode_json,
+    default_error_text,
+    invalid_shape,
+    make_client,
+    raise_for_status,
+    send,
+)
+from fieldtui.connectors._wire_lenient import envelope, parse
+from fieldtui.connectors._wire_things import (
+    AlertCountWire,
+    AlertingWire,
+    CommandRecordWire,
+    DeletedWire,
+    GroupOfThingWire,
+    GroupWire,
+    InstallationSetWire,
+    InstallationWire,
+    RenamedWire,
+    SentCommandsWire,
+    ThingAlertWire,
+    ThingWire,
+    TokenWire,
+    active_alert_types,
+    message_time,
+    to_command,
+    to_group,
+    to_record,
+    to_sample,
+)
+from fieldtui.connectors.base import Connector
+from fieldtui.core.capabilities import Capabilities, TelemetryMode
+from fieldtui.core.errors import AuthError, NotFound, Rejected
+from fieldtui.core.models import (
+    BackendKind,
+    Command,
+    Device,
+    Group,
+    InstallationRecord,
+    InstallationStatus,
+    TelemetrySample,
+)
+
+#: Document 001: "Token expires in 15 mins".
+TOKEN_LIFETIME = 15 * 60.0
+#: Renew this long before expiry, so a request never leaves with a token about to die.
+TOKEN_RENEW_MARGIN = 60.0
+#: A thing whose last event is older than this is shown offline.
+ONLINE_WINDOW = 15 * 60.0
+#: An alert whose span ended this recently is still active (its ``to`` is the server's now).
+ALERT_ACTIVE_WINDOW = 5 * 60.0
+#: Document 001: the only message ids that may be sent as commands.
+ALLOWED_COMMAND_IDS: tuple[int, ...] = (1500, 1501, 12200, 13200)
+UNASSIGNED = "unassigned"
+#: Messages per request when polling; a full page means more may wait, fetched at once.
+MESSAGE_PAGE = 100
+#: Pages fetched in one poll at most: a thing sending more than this between two polls loses
+#: its oldest excess messages rather than stalling the stream.
+MAX_PAGES_PER_POLL = 20
+
+T = TypeVar("T")
+
+
+def _valid_group_id(group_id: str, backend: str, *, allow_unassigned: bool = False) -> str:
+    """Document 001's rule for group ids, checked before anything is sent."""
+    if not group_id:
+        raise Rejected("a group id is required", backend=backend)
+    if any(ch.isspace() for ch in group_id):
+        raise Rejected(f"group id {group_id!r} must not contain whitespace", backend=backend)
+    if group_id == UNASSIGNED and not allow_unassigned:
+        raise Rejected(
+            f'group id must not be "{UNASSIGNED}": that is the implicit group of things without one',
+            backend=backend,
+        )
+    return group_id
+
+
+def _message_id(name: str, backend: str) -> int:
+    allowed = ", ".join(str(i) for i in ALLOWED_COMMAND_IDS)
+    try:
+        message_id = int(name.strip())
+    except ValueError:
+        message_id = -1
+    if message_id not in ALLOWED_COMMAND_IDS:
+        raise Rejected(
+            f"message id {name!r} cannot be sent as a command; allowed message ids are {allowed}",
+            backend=backend,
+        )
+    return message_id
+
+
+class ThingsConnector(Connector):
+    kind = BackendKind.THINGS
+    capabilities = Capabilities(
+        lookup=True,
+        search=False,
+        telemetry=TelemetryMode.POLL,
+        installation_status=True,
+        groups=True,
+        tasks=False,
+        commands=True,
+        alerts=True,
+    )
+
+    def __init__(
+        self,
+        name: str,
+        config: ThingsBackend,
+        secret: str | None,
+        *,
+        client: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(name)
+        self._config = config
+        self._secret = secret
+        self._base = config.url
+        self._owns_client = client is None
+        self._client = client or make_client(config.url, timeout=config.timeout, ca_bundle=config.ca_bundle)
+        self._clock = clock
+        self._token: str | None = None
+        self._token_renew_at = 0.0
+        self._token_lock = asyncio.Lock()
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+    # -- the client token ------------------------------------------------------------------
+    def _fresh_token(self) -> str | None:
+        if self._token is not None and self._clock() < self._token_renew_at:
+            return self._token
+        return None
+
+    async def _access_token(self) -> str:
+        token = self._fresh_token()
+        if token is not None:
+            return token
+        async with self._token_lock:
+            # Whoever held the lock before us may have renewed it already.
+            return self._fresh_token() or await self._request_token()
+
+    async def _renew_refused(self, refused: str) -> str:
+        """A request was refused with ``refused``: renew once, unless someone already did."""
+        async with self._token_lock:
+            if self._token is not None and self._token != refused:
+                return self._token
+            self._token = None
+            return await self._request_token()
+
+    async def _request_token(self) -> str:
+        if not self._secret:
+            raise AuthError(
+                "no client secret configured",
+                backend=self.name,
+                hint=f"set it with `fieldtui login {self.name}` or the FIELDTUI_SECRET_* variable",
+            )
+        issued = self._clock()
+        response = await send(
+            self._client,
+            self.name,
+            "POST",
+            self._base + "/auth/client-token",
+            json={"client_id": self._config.client_id, "client_secret": self._secret},
+            timeout=self._config.timeout,
+        )
+        if response.status_code in (400, 401, 403):
+            # Wrong or malformed credentials: no retry will help until the secret is fixed.
+            words = default_error_text(response) or f"HTTP {response.status_code}"
+            raise AuthError(
+                f"client token refused: {words}",
+                backend=self.name,
+                hint=f"check client_id {self._config.client_id!r} and the secret (`fieldtui login {self.name}`)",
+            )
+        raise_for_status(response, self.name)
+        body = decode_json(response, self.name)
+        wire = parse(TokenWire, envelope(body, response, self.name), response, self.name)
+        self._token = wire.token
+        self._token_renew_at = issued + TOKEN_LIFETIME - TOKEN_RENEW_MARGIN
+        return wire.token
+
+    # -- plumbing --------------------------------------------------------------------------
+    async def _send(
+        self, token: str, method: str, path: str, params: dict[str, Any] | None, body: Any
+    ) -> httpx.Response:
+        return await send(
+            self._client,
+            self.name,
+            method,
+            self._base + path,
+            params=params,
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=self._config.timeout,
+        )
+
+    async def _call(
+        self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None
+    ) -> tuple[httpx.Response, Any]:
+        """One authenticated request; returns the response and its ``data``."""
+        token = await self._access_token()
+        response = await self._send(token, method, path, params, body)
+        if response.status_code == 401:
+            token = await self._renew_refused(token)
+            response = await self._send(token, method, path, params, body)
+        raise_for_status(response, self.name)
+        decoded = decode_json(response, self.name)
+        return response, envelope(decoded, response, self.name)
+
+    def _items(self, response: httpx.Response, data: Any, what: str) -> list[Any]:
+        if not isinstance(data, list):
+            raise invalid_shape(response, self.name, f"expected a list of {what}")
+        return data
+
+    # -- reading ---------------------------------------------------------------------------
+    async def probe(self) -> None:
+        response, data = await self._call("GET", "/things/alerts/count")
+        parse(AlertCountWire, data, response, self.name)
+
+    async def get_device(self, device_id: str) -> Device:
+        tuid = device_id.strip()
+        info, history, group, alerts = await asyncio.gather(
+            self._call("GET", f"/things/{tuid}"),
+            self._history_payload(tuid),
+            self._group_payload(tuid),
+            self._alerts_payload(tuid),
+            return_exceptions=True,
+        )
+        if isinstance(info, BaseException):
+            raise info
+        # The thing exists; a side route that does not know it just leaves that field empty.
+        history_value = _value_or(history, [])
+        group_value = _value_or(group, None)
+        alerts_value = _value_or(alerts, ([], []))
+        response, data = info
+        if not isinstance(data, Mapping):
+            raise invalid_shape(response, self.name, "expected a thing object in 'data'")
+        thing = parse(ThingWire, data, response, self.name)
+        last_seen = thing.timestamp
+        online = None
+        if last_seen is not None:
+            online = (datetime.now(UTC) - last_seen).total_seconds() <= ONLINE_WINDOW
+        latest, latest_raw = history_value[0] if history_value else (None, None)
+        raw: dict[str, Any] = {
+            "thing": dict(data),
+            "group": group_value[1] if group_value else None,
+            "installation": latest_raw,
+            "alerts": alerts_value[1],
+        }
+        return Device(
+            id=tuid,
+            backend=self.name,
+            kind=BackendKind.THINGS,
+            firmware=thing.version,
+            online=online,
+            last_seen=last_seen,
+            battery=thing.battery_level,
+            location=thing.position,
+            group=group_value[0] if group_value else None,
+            installation_status=latest.status if latest else None,
+            alerts=tuple(alerts_value[0]),
+            raw=raw,
+        )
+
+    async def _alerts_payload(self, tuid: str) -> tuple[list[str], list[Any]]:
+        response, data = await self._call("GET", f"/things/{tuid}/alerts")
+        items = self._items(response, data, "alerts")
+        wires = [parse(ThingAlertWire, item, response, self.name) for item in items]
+        return active_alert_types(wires, datetime.now(UTC), ALERT_ACTIVE_WINDOW), items
+
+    async def alerts(self, device_id: str) -> list[str]:
+        """The alert types active on the thing now (its alert history is in ``raw``)."""
+        active, _ = await self._alerts_payload(device_id.strip())
+        return active
+
+    async def alerting_devices(self) -> list[str]:
+        """Every tuid with an active alert (``GET /things/alerts``)."""
+        response, data = await self._call("GET", "/things/alerts")
+        return parse(AlertingWire, data, response, self.name).alerting_tuids
+
+    async def alert_count(self) -> int:
+        response, data = await self._call("GET", "/things/alerts/count")
+        return parse(AlertCountWire, data, response, self.name).alert_count
+
+    async def installation_history(
+        self, device_id: str, *, limit: int | None = None
+    ) -> list[InstallationRecord]:
+        """Newest first. Entries with a status outside the documented five are left out."""
+        return [record for record, _ in await self._history_payload(device_id.strip(), limit)]
+
+    async def _history_payload(
+        self, tuid: str, limit: int | None = None
+    ) -> list[tuple[InstallationRecord, dict[str, Any]]]:
+        params = {"limit": limit} if limit is not None else None
+        response, data = await self._call("GET", f"/things/{tuid}/installations", params=params)
+        entries: list[tuple[InstallationRecord, dict[str, Any]]] = []
+        for item in self._items(response, data, "installation entries"):
+            record = to_record(parse(InstallationWire, item, response, self.name), self.name, tuid)
+            if record is not None:
+                entries.append((record, dict(item)))
+        # The document states no order: sort rather than trust the server's.
+        entries.sort(key=lambda entry: entry[0].timestamp, reverse=True)
+        return entries
+
+    async def _group_payload(self, tuid: str) -> tuple[str, dict[str, Any]]:
+        response, data = await self._call("GET", f"/things/{tuid}/group")
+        wire = parse(GroupOfThingWire, data, response, self.name)
+        return wire.group_id, dict(data)
+
+    async def get_group(self, device_id: str) -> str | None:
+        """The thing's deployment group (``unassigned`` when it has none)."""
+        group_id, _ = await self._group_payload(device_id.strip())
+        return group_id
+
+    async def list_groups(self, query: str | None = None) -> list[Group]:
+        params = {"q": query} if query else None
+        response, data = await self._call("GET", "/groups/", params=params)
+        return [
+            to_group(parse(GroupWire, item, response, self.name), self.name)
+            for item in self._items(response, data, "groups")
+        ]
+
+    async def group_members(self, group_id: str) -> list[str]:
+        response, data = await self._call("GET", f"/groups/{group_id}/things")
+        members: list[str] = []
+        for item in self._items(response, data, "things"):
+            if isinstance(item, str | int):
+                members.append(str(item))
+            elif isinstance(item, Mapping) and isinstance(item.get("tuid"), str):
+                members.append(item["tuid"])
+            else:
+                raise invalid_shape(response, self.name, "expected tuids or objects with 'tuid'")
+        return members
+
+    async def messages(
+        self,
+        device_id: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = MESSAGE_PAGE,
+    ) -> list[TelemetrySample]:
+        """The thing's messages in [since, until] as samples, newest first, at most ``limit``."""
+        tuid = device_id.strip()
+        raw = await self._message_page(tuid, _unix(since), _unix(until), limit)
+        samples = [(ts, msg) for msg in raw if (ts := message_time(msg)) is not None]
+        samples.sort(key=lambda pair: pair[0], reverse=True)
+        return [to_sample(msg, self.name, tuid, ts) for ts, msg in samples]
+
+    async def _message_page(
+        self, tuid: str, since: int | None, until: int | None, limit: int
+    ) -> list[Mapping[str, Any]]:
+        params: dict[str, Any] = {"limit": limit}
+        if since is not None:
+            params["from"] = since
+        if until is not None:
+            params["to"] = until
+        response, data = await self._call("GET", f"/things/{tuid}/messages", params=params)
+        items = self._items(response, data, "messages")
+        if not all(isinstance(item, Mapping) for item in items):
+            raise invalid_shape(response, self.name, "expected message objects")
+        return items
+
+    async def _messages_since(self, tuid: str, cursor: int | None) -> list[tuple[int, Mapping[str, Any]]]:
+        """Every message from ``cursor`` (inclusive) to now, oldest first, paging back as needed."""
+        found: list[tuple[int, Mapping[str, Any]]] = []
+        upper: int | None = None
+        for _ in range(MAX_PAGES_PER_POLL):
+            page = await self._message_page(tuid, cursor, upper, MESSAGE_PAGE)
+            stamped = [(ts, msg) for msg in page if (ts := message_time(msg)) is not None]
+            found.extend(stamped)
+            if len(page) < MESSAGE_PAGE or cursor is None or not stamped:
+                break
+            oldest = min(ts for ts, _ in stamped)
+            if upper is not None and oldest >= upper:
+                break  # more than a page at one second: the rest is dropped, not looped on
+            upper = oldest
+        found.sort(key=lambda pair: pair[0])
+        return found
+
+    async def telemetry(
+        self, device_id: str, *, since: datetime | None = None
+    ) -> AsyncIterator[TelemetrySample]:
+        """Poll the thing's messages every ``poll_interval`` seconds, oldest sample first.
+
+        Without ``since`` the stream starts with the latest page of messages. Polls ask from the
+        last message's ``tsmTs`` (the API's ``from`` is inclusive), and messages already yielded
+        at that second are recognised and skipped, so nothing repeats and nothing is lost.
+        """
+        tuid = device_id.strip()
+        cursor = _unix(since)
+        seen_at_cursor: set[str] = set()
+        while True:
+            for ts, message in await self._messages_since(tuid, cursor):
+                if cursor is not None and ts < cursor:
+                    continue
+                key = _message_key(message)
+                if ts == cursor and key in seen_at_cursor:
+                    continue
+                if cursor is None or ts > cursor:
+                    cursor, seen_at_cursor = ts, set()
+                seen_at_cursor.add(key)
+                yield to_sample(message, self.name, tuid, ts)
+            await asyncio.sleep(self._config.poll_interval)
+
+    async def list_commands(self, device_id: str) -> list[Command]:
+        """Commands sent to the thing, oldest first (the API lists only the allowed ids)."""
+        tuid = device_id.strip()
+        response, data = await self._call("GET", f"/things/{tuid}/commands")
+        commands = []
+        for item in self._items(response, data, "commands"):
+            wire = parse(CommandRecordWire, item, response, self.name)
+            raw_command = item["command"] if isinstance(item.get("command"), Mapping) else {}
+            commands.append(
+                to_command(
+                    wire.command,
+                    raw_command,
+                    self.name,
+                    tuid,
+                    responsible=wire.responsible,
+                    sent=wire.timestamp,
+                )
+            )
+        return commands
+
+    # -- writing ---------------------------------------------------------------------------
+    async def send_command(self, device_id: str, name: str, params: dict[str, Any]) -> Command:
+        """``name`` is the message id (1500, 1501, 12200 or 13200); ``params`` holds ``tsmEv``
+        and the message's own attributes. Anything else is refused before a request is made."""
+        message_id = _message_id(name, self.name)
+        event = params.get("tsmEv")
+        if isinstance(event, bool) or not isinstance(event, int | str) or not str(event).strip().isdigit():
+            raise Rejected("a command needs an event id (tsmEv, a number)", backend=self.name)
+        command = {**params, "tsmId": message_id, "tsmEv": int(event)}
+        tuid = device_id.strip()
+        # Document 001: the body is an array of commands.
+        response, data = await self._call("POST", f"/things/{tuid}/commands", body=[command])
+        sent = parse(SentCommandsWire, data, response, self.name)
+        if not sent.commands:
+            raise invalid_shape(response, self.name, "no command in the answer")
+        raw_commands = data.get("commands") if isinstance(data, Mapping) else None
+        raw = raw_commands[0] if isinstance(raw_commands, list) and raw_commands else command
+        return to_command(sent.commands[0], raw, self.name, tuid, responsible=sent.responsible, sent=None)
+
+    async def set_installation_status(self, device_id: str, status: InstallationStatus) -> None:
+        tuid = device_id.strip()
+        response, data = await self._call(
+            "POST",
+            f"/things/{tuid}/installations",
+            body={"installation_status": InstallationStatus(status).value},
+        )
+        answer = parse(InstallationSetWire, data, response, self.name)
+        if answer.installation_status is not None and answer.installation_status != status.value:
+            raise Rejected(
+                f"the server kept installation status {answer.installation_status!r}", backend=self.name
+            )
+
+    async def move_to_group(self, device_id: str, group_id: str) -> None:
+        """Moving to ``unassigned`` takes the thing out of its group."""
+        gid = _valid_group_id(group_id, self.name, allow_unassigned=True)
+        tuid = device_id.strip()
+        response, data = await self._call("POST", f"/things/{tuid}/group", body={"group_id": gid})
+        parse(GroupOfThingWire, data, response, self.name)
+
+    async def create_group(self, group_id: str, description: str | None = None) -> Group:
+        gid = _valid_group_id(group_id, self.name)
+        body: dict[str, Any] = {"group_id": gid}
+        if description is not None:
+            body["group_description"] = description
+        response, data = await self._call("POST", "/groups", body=body)
+        wire = parse(GroupWire, data, response, self.name)
+        return Group(
+            backend=self.name, id=wire.group_id, description=wire.group_description or None, member_count=0
+        )
+
+    async def rename_group(self, group_id: str, new_group_id: str) -> Group:
+        old = _valid_group_id(group_id, self.name)
+        new = _valid_group_id(new_group_id, self.name)
+        response, data = await self._call("POST", f"/groups/{old}/rename", body={"group_id": new})
+        wire = parse(RenamedWire, data, response, self.name)
+        if not wire.renamed:
+            raise Rejected(f"the server did not rename group {old!r} to {new!r}", backend=self.name)
+        return Group(backend=self.name, id=wire.group_id)
+
+    async def delete_group(self, group_id: str) -> None:
+        gid = _valid_group_id(group_id, self.name)
+        response, data = await self._call("DELETE", f"/groups/{gid}")
+        if not parse(DeletedWire, data, response, self.name).deleted:
+            raise Rejected(f"the server did not delete group {gid!r}", backend=self.name)
+
+
+def _value_or(result: T | BaseException, default: T) -> T:
+    """A side route's value; NotFound means "nothing there"; other failures are raised."""
+    if isinstance(result, NotFound):
+        return default
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def _unix(value: datetime | None) -> int | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp())
+
+
+def _message_key(message: Mapping[str, Any]) -> str:
+    """Identity of a message within one second (there is no message id beyond tsmId/tsmEv)."""
+    return repr(sorted((str(k), repr(v)) for k, v in message.items()))
+
+
+__all__ = ["ALLOWED_COMMAND_IDS", "ThingsConnector"]
