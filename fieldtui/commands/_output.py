@@ -1,0 +1,204 @@
+"""What the read commands print: JSON for scripts, compact lines for people.
+
+Vendor text (names, statuses, error words) is untrusted: a device named ``"\\x1b]52;..."``
+must not reach the terminal as an escape sequence. Human output drops C0/C1 control
+characters (newline aside, where a value may span lines); JSON output escapes them, so it
+stays valid JSON and stays inert on a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from fieldtui.core.models import Device, StreamEvent, Task, TelemetrySample
+from fieldtui.service.merge import DeviceView, Source
+
+WIDTH = 80
+_MISSING = "-"
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+_C1_OR_DEL = re.compile(r"[\x7f-\x9f]")
+
+
+# -- sanitising ----------------------------------------------------------------------------
+def clean(text: object) -> str:
+    """``text`` as a string without control characters (tabs become spaces, newlines stay)."""
+    return _CONTROL.sub("", str(text).replace("\t", " "))
+
+
+def clean_line(text: object) -> str:
+    """``text`` on one line, without control characters."""
+    return " ".join(clean(text).split("\n"))
+
+
+def dumps(document: Any) -> str:
+    """Compact, valid JSON on one line; control characters (C1 and DEL too) escaped as ``\\uXXXX``."""
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    # json.dumps escapes C0 itself; DEL and C1 can only occur inside strings, so escaping them
+    # here keeps the JSON valid while no 8-bit control (0x9b is CSI) reaches a terminal raw.
+    return _C1_OR_DEL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+# -- measuring -----------------------------------------------------------------------------
+def _char_width(char: str) -> int:
+    if unicodedata.combining(char):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def width(text: str) -> int:
+    """Terminal columns ``text`` takes (wide CJK characters count two)."""
+    return sum(_char_width(char) for char in text)
+
+
+def fit(text: str, columns: int) -> str:
+    """``text`` cut to ``columns`` terminal columns, ending in ``...`` when cut."""
+    if width(text) <= columns:
+        return text
+    out: list[str] = []
+    used = 0
+    for char in text:
+        w = _char_width(char)
+        if used + w > columns - 3:
+            break
+        out.append(char)
+        used += w
+    return "".join(out) + "..."[: max(0, columns - used)]
+
+
+def pad(text: str, columns: int) -> str:
+    text = fit(text, columns)
+    return text + " " * (columns - width(text))
+
+
+# -- values --------------------------------------------------------------------------------
+def when(value: datetime | None) -> str:
+    """``2024-05-01 12:00Z`` (UTC, to the minute)."""
+    if value is None:
+        return _MISSING
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%MZ")
+
+
+def age(value: datetime, now: datetime) -> str:
+    seconds = (now - value).total_seconds()
+    if seconds < 0:
+        return "in the future"
+    if seconds < 60:
+        return f"{int(seconds)} s ago"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86_400:
+        return f"{int(seconds // 3600)} h ago"
+    return f"{int(seconds // 86_400)} d ago"
+
+
+def _number(value: float | None, unit: str) -> str:
+    if value is None:
+        return _MISSING
+    return f"{value:g}{unit}"
+
+
+def _online(value: bool | None) -> str:
+    return {True: "yes", False: "no", None: "unknown"}[value]
+
+
+def _sources(sources: Sequence[Source], now: datetime) -> str:
+    parts = []
+    for source in sources:
+        label = f"{source.backend} ({source.kind.value}"
+        if source.stale:
+            label += f", cached {age(source.fetched_at, now)}"
+        parts.append(label + ")")
+    return ", ".join(parts)
+
+
+# -- status --------------------------------------------------------------------------------
+def status_json(view: DeviceView) -> str:
+    return dumps(view.as_json())
+
+
+def _pair(label: str, value: str, label2: str | None = None, value2: str | None = None) -> str:
+    if label2 is None or value2 is None:
+        return fit(f"{label:<11}{clean_line(value)}", WIDTH)
+    left = pad(f"{label:<11}{clean_line(value)}", 35)
+    return fit(f"{left}{label2:<11}{clean_line(value2)}", WIDTH)
+
+
+def status_lines(view: DeviceView, now: datetime | None = None) -> list[str]:
+    """A summary of one device that fits 80 columns."""
+    now = now or datetime.now(UTC)
+    d: Device = view.device
+    last_seen = _MISSING if d.last_seen is None else f"{when(d.last_seen)} ({age(d.last_seen, now)})"
+    location = _MISSING if d.location is None else f"{d.location.lat:.5f}, {d.location.lon:.5f}"
+    lines = [
+        fit(clean_line(f"{d.id}  {d.name or ''}".rstrip()), WIDTH),
+        _pair("clouds", _sources(view.sources, now)),
+        _pair("model", d.model or _MISSING, "firmware", d.firmware or _MISSING),
+        _pair("online", _online(d.online), "last seen", last_seen),
+        _pair("battery", _number(d.battery, "%"), "signal", _number(d.rssi, " dBm")),
+        _pair("location", location, "group", d.group or _MISSING),
+        _pair(
+            "install",
+            d.installation_status.value if d.installation_status else _MISSING,
+            "status",
+            d.status or _MISSING,
+        ),
+        _pair("alerts", ", ".join(d.alerts) if d.alerts else "none"),
+    ]
+    lines += [_pair("not reached", reason) for reason in view.errors.values()]
+    return lines
+
+
+# -- watch ---------------------------------------------------------------------------------
+def sample_json(sample: TelemetrySample) -> str:
+    return dumps(sample.model_dump(mode="json"))
+
+
+def _metric(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return clean_line(value)
+
+
+def sample_line(sample: TelemetrySample) -> str:
+    metrics = " ".join(f"{clean_line(name)}={_metric(value)}" for name, value in sample.metrics.items())
+    stamp = sample.timestamp.astimezone(UTC).strftime("%H:%M:%SZ")
+    return f"{stamp} {clean_line(sample.backend)}  {metrics}"
+
+
+def event_line(event: StreamEvent) -> str:
+    return fit(f"-- {clean_line(event.backend)}: {event.kind.value}: {clean_line(event.message)}", WIDTH)
+
+
+# -- tasks ---------------------------------------------------------------------------------
+def tasks_json(device_id: str, tasks: Iterable[Task], sources: Sequence[Source]) -> str:
+    return dumps(
+        {
+            "device": device_id,
+            "tasks": [task.model_dump(mode="json") for task in tasks],
+            "sources": [source.as_json() for source in sources],
+        }
+    )
+
+
+_TASK_COLUMNS = (("BACKEND", 10), ("ID", 12), ("TYPE", 16), ("STATE", 10), ("UPDATED", 18))
+
+
+def tasks_lines(tasks: Sequence[Task], sources: Sequence[Source], now: datetime | None = None) -> list[str]:
+    now = now or datetime.now(UTC)
+    header = "".join(pad(title, columns) for title, columns in _TASK_COLUMNS) + "DETAIL"
+    lines = [header]
+    for task in tasks:
+        cells = (task.backend, task.id, task.type, task.state.value, when(task.updated or task.created))
+        row = "".join(
+            pad(clean_line(cell), columns) for cell, (_, columns) in zip(cells, _TASK_COLUMNS, strict=True)
+        )
+        lines.append(fit(row + clean_line(task.detail or ""), WIDTH).rstrip())
+    if not tasks:
+        lines.append("(no tasks)")
+    lines.append(fit("from " + _sources(sources, now), WIDTH))
+    return lines

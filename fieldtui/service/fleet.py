@@ -1,0 +1,647 @@
+"""FleetService: the one facade the UI and the CLI read the fleet through.
+
+It asks every configured cloud concurrently, each bounded by a timeout so a slow or dead cloud
+never holds up the others, merges the same device from several clouds into one entry, reports
+each call's outcome to :class:`Connectivity`, and, given a read cache, stores what it fetched and
+serves cached copies (marked stale, with their fetch time) when a cloud cannot be reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Protocol, Self, TypeVar, runtime_checkable
+
+from fieldtui.connectors.base import Connector
+from fieldtui.core.capabilities import Capabilities, TelemetryMode
+from fieldtui.core.errors import (
+    AuthError,
+    BackendError,
+    DeviceNotFound,
+    FieldtuiError,
+    NoBackendReachable,
+    NotFound,
+    Rejected,
+    TimeoutError_,
+    Unsupported,
+)
+from fieldtui.core.models import BackendKind, Command, Device, Task
+from fieldtui.service.connectivity import Connectivity, describe
+from fieldtui.service.merge import DeviceView, Source, SourcedDevice, merge_devices
+from fieldtui.service.ports import Cached, ReadCache
+from fieldtui.service.telemetry import Backoff, TelemetryItem, merged_telemetry
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+# -- find events ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class FindMatch:
+    """A device matching the query. ``key`` (the device id) names the UI row: a later match with
+    the same key (``new`` false) replaces that row, now listing one more source."""
+
+    key: str
+    view: DeviceView
+    new: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BackendFinished:
+    """One backend has answered (or failed, or timed out): nothing more will come from it."""
+
+    backend: str
+    #: Devices this backend contributed (cached ones included).
+    count: int
+    #: Seconds from the start of the search.
+    elapsed: float
+    #: Why the backend could not be searched (None when it answered).
+    error: str | None = None
+    #: True when ``count`` devices came from the read cache because the backend failed.
+    from_cache: bool = False
+
+
+FindResult = FindMatch | BackendFinished
+
+
+@dataclass(frozen=True, slots=True)
+class TaskView:
+    """A device's tasks across clouds (MQTT commands included), with where they came from."""
+
+    tasks: list[Task]
+    sources: tuple[Source, ...]
+    errors: dict[str, str]
+
+
+@runtime_checkable
+class LiveCommandStatus(Protocol):
+    """A connector that pushes a device's command status changes (MQTT ``.../commands/update``)."""
+
+    def command_updates(self, device_id: str) -> AsyncIterator[Command]: ...
+
+
+def command_as_task(command: Command) -> Task:
+    """An MQTT/things command shown beside the clouds' tasks (they are what a technician follows)."""
+    return Task(
+        backend=command.backend,
+        device=command.device,
+        id=command.id,
+        type=command.name,
+        state=command.state,
+        raw_state=command.status,
+        created=command.timestamp,
+        updated=command.timestamp,
+        detail=command.message,
+        raw={"parameters": command.parameters},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorSpec:
+    """How to build one backend's connector when it is first needed."""
+
+    kind: BackendKind
+    build: Callable[[], Connector]
+
+
+class _Slot:
+    """A connector built on first use: a quick command pays only for the clouds it asks."""
+
+    def __init__(self, spec: ConnectorSpec) -> None:
+        self.kind = spec.kind
+        self._build = spec.build
+        self.connector: Connector | None = None
+
+    @classmethod
+    def ready(cls, connector: Connector) -> _Slot:
+        slot = cls(ConnectorSpec(connector.kind, lambda: connector))
+        slot.connector = connector
+        return slot
+
+    def get(self) -> Connector:
+        if self.connector is None:
+            self.connector = self._build()
+        return self.connector
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class FleetService:
+    """Reads across every configured cloud. Use as ``async with``: closing closes the connectors."""
+
+    def __init__(
+        self,
+        connectors: Mapping[str, Connector],
+        *,
+        cache: ReadCache | None = None,
+        offline: bool = False,
+        probe_interval: float = 2.0,
+        per_backend_timeout: float = 15.0,
+        search_limit: int = 500,
+        task_refresh_interval: float = 10.0,
+        telemetry_backoff: Backoff | None = None,
+    ) -> None:
+        self._slots = {name: _Slot.ready(connector) for name, connector in connectors.items()}
+        self._init(
+            cache=cache,
+            offline=offline,
+            probe_interval=probe_interval,
+            per_backend_timeout=per_backend_timeout,
+            search_limit=search_limit,
+            task_refresh_interval=task_refresh_interval,
+            telemetry_backoff=telemetry_backoff,
+        )
+
+    @classmethod
+    def lazy(
+        cls,
+        specs: Mapping[str, ConnectorSpec],
+        *,
+        cache: ReadCache | None = None,
+        offline: bool = False,
+        probe_interval: float = 2.0,
+        per_backend_timeout: float = 15.0,
+        search_limit: int = 500,
+        task_refresh_interval: float = 10.0,
+        telemetry_backoff: Backoff | None = None,
+    ) -> FleetService:
+        """A service whose connectors are built (and their modules imported) on first use."""
+        service = cls.__new__(cls)
+        service._slots = {name: _Slot(spec) for name, spec in specs.items()}
+        service._init(
+            cache=cache,
+            offline=offline,
+            probe_interval=probe_interval,
+            per_backend_timeout=per_backend_timeout,
+            search_limit=search_limit,
+            task_refresh_interval=task_refresh_interval,
+            telemetry_backoff=telemetry_backoff,
+        )
+        return service
+
+    def _init(
+        self,
+        *,
+        cache: ReadCache | None,
+        offline: bool,
+        probe_interval: float,
+        per_backend_timeout: float,
+        search_limit: int,
+        task_refresh_interval: float,
+        telemetry_backoff: Backoff | None,
+    ) -> None:
+        self.cache = cache
+        self.offline = offline
+        self.per_backend_timeout = per_backend_timeout
+        self.search_limit = search_limit
+        self.task_refresh_interval = task_refresh_interval
+        self.telemetry_backoff = telemetry_backoff or Backoff()
+        self.connectivity = Connectivity(
+            self._slots, probe=self._probe, probe_interval=probe_interval, probe_timeout=per_backend_timeout
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.connectivity.stop()
+        built = [slot.connector for slot in self._slots.values() if slot.connector is not None]
+        results = await asyncio.gather(*(connector.aclose() for connector in built), return_exceptions=True)
+        for connector, result in zip(built, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("closing %s failed: %s", connector.name, result)
+
+    def start(self) -> None:
+        """Start probing backends that are not online (the app does; one-shot commands do not)."""
+        if not self.offline:
+            self.connectivity.start()
+
+    async def stop(self) -> None:
+        await self.connectivity.stop()
+
+    @property
+    def backends(self) -> list[str]:
+        return list(self._slots)
+
+    def kind(self, backend: str) -> BackendKind:
+        return self._slots[backend].kind
+
+    def connector(self, backend: str) -> Connector:
+        """The connector of one backend, built now if it was not yet.
+
+        A connector that cannot be built (its secret unreadable, its module broken) raises a
+        BackendError naming the backend, recorded in connectivity like any failed call.
+        """
+        try:
+            return self._slots[backend].get()
+        except BackendError as exc:
+            error: BackendError = exc
+        except FieldtuiError as exc:  # a secret that cannot be read: the backend cannot be used
+            error = AuthError(exc.message, backend=backend, hint=exc.hint)
+        except Exception as exc:  # a connector bug must not take the other clouds down with it
+            log.exception("%s: cannot build the connector", backend)
+            error = BackendError(f"cannot set up the connector: {describe(exc)}", backend=backend)
+        self.connectivity.record_failure(backend, error)
+        raise error
+
+    # -- calls ---------------------------------------------------------------------------
+    async def _call(self, backend: str, operation: Callable[[Connector], Awaitable[T]]) -> T:
+        """One bounded call to one backend, its outcome recorded in connectivity.
+
+        Raises BackendError (NotFound and Rejected included) or Unsupported; anything else a
+        connector lets escape is logged and raised as a BackendError naming the backend.
+        """
+        try:
+            async with asyncio.timeout(self.per_backend_timeout):
+                result = await operation(self.connector(backend))
+        except Unsupported:
+            raise
+        except BackendError as exc:
+            self.connectivity.record_failure(backend, exc)
+            raise
+        except TimeoutError:
+            error: BackendError = TimeoutError_(
+                f"no answer within {self.per_backend_timeout:g} s", backend=backend
+            )
+            self.connectivity.record_failure(backend, error)
+            raise error from None
+        except Exception as exc:  # a connector bug must not take the other clouds down with it
+            log.exception("%s: unexpected error", backend)
+            error = BackendError(describe(exc), backend=backend)
+            self.connectivity.record_failure(backend, error)
+            raise error from None
+        self.connectivity.record_success(backend)
+        return result
+
+    async def _probe(self, backend: str) -> None:
+        await self.connector(backend).probe()
+
+    async def _store(self, what: str, write: Awaitable[None]) -> None:
+        """Write to the cache; a cache failure is logged, never a failed read."""
+        try:
+            await write
+        except Exception:  # the read already succeeded: do not lose it over the cache
+            log.exception("could not cache %s", what)
+
+    def _capable(self, test: Callable[[Capabilities], bool]) -> list[str]:
+        """Backends whose capabilities pass ``test`` (those that cannot be built are left out)."""
+        names = []
+        for name in self._slots:
+            with contextlib.suppress(BackendError):
+                if test(self.connector(name).capabilities):
+                    names.append(name)
+        return names
+
+    # -- find ----------------------------------------------------------------------------
+    async def find(self, query: str, *, limit: int | None = None) -> AsyncIterator[FindResult]:
+        """Devices matching ``query`` from every backend, streamed as each backend answers.
+
+        Backends with search are searched; the others are asked for the exact id. Each backend
+        ends with a :class:`BackendFinished` (with its error, if any); failures are never raised.
+        """
+        query = query.strip()
+        limit = limit or self.search_limit
+        started = time.monotonic()
+        out: asyncio.Queue[tuple[str, list[SourcedDevice], str | None, bool]] = asyncio.Queue()
+
+        async def search_one(backend: str) -> None:
+            copies, error, from_cache = await self._find_in(backend, query, limit)
+            out.put_nowait((backend, copies, error, from_cache))
+
+        tasks = [asyncio.create_task(search_one(name), name=f"find-{name}") for name in self._slots]
+        seen: dict[str, dict[str, SourcedDevice]] = {}
+        try:
+            for _ in tasks:
+                backend, copies, error, from_cache = await out.get()
+                for copy in copies:
+                    by_backend = seen.setdefault(copy.device.id, {})
+                    new = not by_backend
+                    by_backend[backend] = copy
+                    yield FindMatch(
+                        key=copy.device.id, view=merge_devices(list(by_backend.values())), new=new
+                    )
+                yield BackendFinished(
+                    backend=backend,
+                    count=len(copies),
+                    elapsed=time.monotonic() - started,
+                    error=error,
+                    from_cache=from_cache,
+                )
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _find_in(
+        self, backend: str, query: str, limit: int
+    ) -> tuple[list[SourcedDevice], str | None, bool]:
+        if self.offline:
+            return await self._cached_matches(backend, query, limit), None, True
+        try:
+            if self.connector(backend).capabilities.search:
+                devices = await self._call(backend, lambda c: c.search(query, limit=limit))
+            elif query and not any(ch.isspace() for ch in query):
+                devices = [await self._call(backend, lambda c: c.get_device(query))]
+            else:
+                devices = []
+        except (NotFound, Rejected, Unsupported):
+            # Not this backend's id format, or an id it does not know: no match, not a failure.
+            return [], None, False
+        except BackendError as exc:
+            return await self._cached_matches(backend, query, limit), describe(exc), True
+        fetched_at = _now()
+        if self.cache is not None and devices:
+            await self._store("search results", self.cache.store_devices(devices, fetched_at))
+        copies = [SourcedDevice(d, Source(backend, d.kind, fetched_at)) for d in devices[:limit]]
+        return copies, None, False
+
+    async def _cached_matches(self, backend: str, query: str, limit: int) -> list[SourcedDevice]:
+        if self.cache is None or not query:
+            return []
+        try:
+            cached = await self.cache.search_devices(query, limit)
+        except Exception:  # a broken cache means no cached answer, not a crash
+            log.exception("cache search failed")
+            return []
+        return [_stale(c) for c in cached if c.backend == backend]
+
+    # -- one device ----------------------------------------------------------------------
+    async def device(self, device_id: str, *, everywhere: bool = False) -> DeviceView:
+        """Everything known about ``device_id``, merged across clouds.
+
+        When the cache knows which backends hold the device, only those are asked (the rest
+        cannot add to it unless the device moved; ``everywhere=True`` asks every backend, and
+        so does a miss on all the known ones). Backends that fail contribute their cached copy,
+        marked stale. Raises DeviceNotFound when no backend knows the device, NoBackendReachable
+        when none could be asked and nothing is cached.
+        """
+        cached = await self._cached_device(device_id)
+        if self.offline:
+            if cached:
+                return merge_devices([_stale(c) for c in cached])
+            raise NoBackendReachable(
+                f"{device_id} is not in the local cache", hint="--offline reads only the cache"
+            )
+        known = [c.backend for c in cached if c.backend in self._slots]
+        first = known if known and not everywhere else list(self._slots)
+        results = await self._lookup(first, device_id)
+        if first is known and not any(isinstance(r, Device) for r in results.values()):
+            rest = [name for name in self._slots if name not in results]
+            results |= await self._lookup(rest, device_id)
+
+        fetched_at = _now()
+        found = [d for d in results.values() if isinstance(d, Device)]
+        failed = {name: r for name, r in results.items() if isinstance(r, BackendError) and not _missing(r)}
+        copies = [SourcedDevice(d, Source(d.backend, d.kind, fetched_at)) for d in found]
+        copies += [_stale(c) for c in cached if c.backend in failed]
+        if not copies:
+            if len(failed) == len(results):
+                raise NoBackendReachable(
+                    f"no backend could be reached to look up {device_id}",
+                    hint="; ".join(describe(e) for e in failed.values()),
+                )
+            hint = None
+            if failed:
+                hint = "not checked: " + ", ".join(sorted(failed)) + " (unreachable)"
+            raise DeviceNotFound(f"{device_id} is not known to any configured backend", hint=hint)
+        if self.cache is not None and found:
+            await self._store("device", self.cache.store_devices(found, fetched_at))
+        view = merge_devices(copies)
+        return replace(view, errors={name: describe(e) for name, e in failed.items()})
+
+    async def _lookup(self, backends: Sequence[str], device_id: str) -> dict[str, Device | BackendError]:
+        async def one(backend: str) -> Device | BackendError:
+            try:
+                return await self._call(backend, lambda c: c.get_device(device_id))
+            except Unsupported as exc:
+                return NotFound(exc.message, backend=backend)
+            except BackendError as exc:
+                return exc
+
+        results = await asyncio.gather(*(one(name) for name in backends))
+        return dict(zip(backends, results, strict=True))
+
+    async def _cached_device(self, device_id: str) -> list[Cached[Device]]:
+        if self.cache is None:
+            return []
+        try:
+            return await self.cache.cached_device(device_id)
+        except Exception:  # a broken cache means no cached answer, not a crash
+            log.exception("cache lookup failed")
+            return []
+
+    async def _holders(
+        self, device_id: str, candidates: Sequence[str]
+    ) -> tuple[list[str], dict[str, BackendError]]:
+        """Which of ``candidates`` hold ``device_id`` (cache first), and which could not be asked."""
+        cached = {c.backend for c in await self._cached_device(device_id)}
+        known = [name for name in candidates if name in cached]
+        if known or self.offline:
+            return known, {}
+        results = await self._lookup(candidates, device_id)
+        holders = [name for name, r in results.items() if isinstance(r, Device)]
+        failed = {name: r for name, r in results.items() if isinstance(r, BackendError) and not _missing(r)}
+        return holders, failed
+
+    # -- telemetry -----------------------------------------------------------------------
+    async def telemetry(self, device_id: str) -> AsyncIterator[TelemetryItem]:
+        """The device's telemetry from every cloud that carries it, as one stream.
+
+        Yields samples and :class:`StreamEvent` s (``reconnecting`` on a loss, ``connected`` when
+        samples flow again). Raises DeviceNotFound, NoBackendReachable, or Unsupported when the
+        device lives only on clouds without telemetry.
+        """
+        if self.offline:
+            raise NoBackendReachable(
+                "live telemetry needs the network", hint="--offline reads only the cache"
+            )
+        capable = self._capable(lambda caps: caps.telemetry is not TelemetryMode.NONE)
+        holders, failed = await self._holders(device_id, capable)
+        if not holders:
+            if failed and len(failed) == len(capable):
+                raise NoBackendReachable(
+                    f"no telemetry backend could be reached to find {device_id}",
+                    hint="; ".join(describe(e) for e in failed.values()),
+                )
+            view = await self.device(device_id)
+            clouds = ", ".join(f"{s.backend} ({s.kind.value})" for s in view.sources)
+            raise Unsupported(f"{device_id} is on {clouds}, which offer no telemetry")
+        connectors = [self.connector(name) for name in holders]
+        async for item in merged_telemetry(
+            connectors, device_id, connectivity=self.connectivity, backoff=self.telemetry_backoff
+        ):
+            yield item
+
+    # -- tasks ---------------------------------------------------------------------------
+    async def tasks(self, device_id: str) -> list[Task]:
+        return (await self.task_view(device_id)).tasks
+
+    async def task_view(self, device_id: str) -> TaskView:
+        """The device's tasks (and MQTT/things commands) across clouds, newest first.
+
+        Backends that fail contribute their cached list (marked stale in ``sources``).
+        """
+        cached_lists = await self._cached_tasks(device_id)
+        targets: list[str] = []
+        if not self.offline:
+            capable = self._capable(lambda caps: caps.tasks or caps.commands)
+            known = {c.backend for c in await self._cached_device(device_id)}
+            targets = [name for name in capable if name in known] or capable
+
+        async def one(backend: str) -> list[Task] | BackendError:
+            found: list[Task] = []
+            try:
+                caps = self.connector(backend).capabilities
+                if caps.tasks:
+                    found += await self._call(backend, lambda c: c.list_tasks(device_id))
+                if caps.commands:
+                    commands = await self._call(backend, lambda c: c.list_commands(device_id))
+                    found += [command_as_task(cmd) for cmd in commands]
+            except Unsupported:
+                pass
+            except BackendError as exc:
+                return exc
+            return found
+
+        results = dict(zip(targets, await asyncio.gather(*(one(n) for n in targets)), strict=True))
+        fetched_at = _now()
+        tasks: list[Task] = []
+        sources: list[Source] = []
+        errors: dict[str, str] = {}
+        for backend, result in results.items():
+            kind = self.kind(backend)
+            if isinstance(result, list):
+                tasks += result
+                sources.append(Source(backend, kind, fetched_at))
+                if self.cache is not None:
+                    await self._store("tasks", self.cache.store_tasks(backend, device_id, result, fetched_at))
+            elif not _missing(result):
+                errors[backend] = describe(result)
+        for cached in cached_lists:
+            if cached.backend in errors or (self.offline and cached.backend in self._slots):
+                tasks += cached.value
+                sources.append(Source(cached.backend, self.kind(cached.backend), cached.fetched_at, True))
+        if not sources:
+            if self.offline or (errors and len(errors) == len(results)):
+                raise NoBackendReachable(
+                    f"no backend could be reached for the tasks of {device_id}",
+                    hint="; ".join(errors.values()) or "--offline reads only the cache",
+                )
+            # No task backend knows the device: it may still live on one without tasks.
+            await self.device(device_id)
+        tasks.sort(key=lambda t: t.updated or t.created or datetime.min.replace(tzinfo=UTC), reverse=True)
+        return TaskView(tasks=tasks, sources=tuple(sources), errors=errors)
+
+    async def _cached_tasks(self, device_id: str) -> list[Cached[list[Task]]]:
+        if self.cache is None:
+            return []
+        try:
+            return await self.cache.cached_tasks(device_id)
+        except Exception:  # a broken cache means no cached answer, not a crash
+            log.exception("cache lookup failed")
+            return []
+
+    async def task_monitor(self, backend: str, device_id: str | None = None) -> AsyncIterator[list[Task]]:
+        """A backend's tasks, as a fresh list on every change: fleet-wide (its unfinished tasks),
+        or one device's when ``device_id`` is given.
+
+        A device's commands are followed live where the connector pushes their status (MQTT);
+        otherwise the backend is asked every ``task_refresh_interval`` seconds. Failures are
+        recorded in connectivity and the monitor keeps going. Raises Unsupported when the
+        backend offers neither.
+        """
+        connector = self.connector(backend)
+        if device_id is not None and isinstance(connector, LiveCommandStatus):
+            async for tasks in self._follow_commands(backend, connector, device_id):
+                yield tasks
+            return
+        if not connector.capabilities.tasks:
+            raise connector._unsupported("tasks")
+        while True:
+            try:
+                if device_id is None:
+                    yield await self._call(backend, lambda c: c.fleet_tasks())
+                else:
+                    yield await self._call(backend, lambda c: c.list_tasks(device_id))
+            except BackendError:
+                pass  # recorded in connectivity; the next round tries again
+            await asyncio.sleep(self.task_refresh_interval)
+
+    async def _follow_commands(
+        self, backend: str, source: LiveCommandStatus, device_id: str
+    ) -> AsyncIterator[list[Task]]:
+        current: dict[str, Task] = {}
+        with contextlib.suppress(BackendError):
+            for known in await self._call(backend, lambda c: c.list_commands(device_id)):
+                current[known.id] = command_as_task(known)
+        yield _newest_first(current.values())
+        attempt = 0
+        while True:
+            stream = source.command_updates(device_id)
+            try:
+                async for command in stream:
+                    attempt = 0
+                    self.connectivity.record_success(backend)
+                    task = command_as_task(command)
+                    current[task.id] = task
+                    yield _newest_first(current.values())
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a lost broker: recorded, then reconnected
+                self.connectivity.record_failure(backend, exc)
+            finally:
+                aclose = getattr(stream, "aclose", None)
+                if aclose is not None:
+                    with contextlib.suppress(Exception):
+                        await aclose()
+            await asyncio.sleep(self.telemetry_backoff.delay(attempt, _RNG))
+            attempt += 1
+
+
+def _newest_first(tasks: Iterable[Task]) -> list[Task]:
+    epoch = datetime.min.replace(tzinfo=UTC)
+    return sorted(tasks, key=lambda t: t.updated or t.created or epoch, reverse=True)
+
+
+def _missing(error: BackendError) -> bool:
+    """True for errors that mean "this backend does not have it" rather than "could not ask"."""
+    return isinstance(error, NotFound | Rejected)
+
+
+def _stale(cached: Cached[Device]) -> SourcedDevice:
+    device = cached.value
+    return SourcedDevice(device, Source(cached.backend, device.kind, cached.fetched_at, stale=True))
+
+
+_RNG = random.Random()
+__all__ = [
+    "BackendFinished",
+    "ConnectorSpec",
+    "DeviceView",
+    "FindMatch",
+    "FindResult",
+    "FleetService",
+    "LiveCommandStatus",
+    "Source",
+    "TaskView",
+    "command_as_task",
+]

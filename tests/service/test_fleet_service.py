@@ -1,0 +1,267 @@
+"""FleetService against the simulated clouds over real loopback HTTP (and the real broker)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fieldtui.config import LoadedConfig, load_config
+from fieldtui.core.errors import DeviceNotFound, NoBackendReachable
+from fieldtui.core.models import StreamEvent, StreamEventKind, TelemetrySample
+from fieldtui.secrets import env_var_name
+from fieldtui.service.connectivity import BackendState
+from fieldtui.service.factory import build_fleet_service
+from fieldtui.service.fleet import BackendFinished, FindMatch
+from fieldtui.service.store import OutboxStore
+
+
+@pytest.fixture
+def loaded(sim: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LoadedConfig:
+    path, _ = sim.write_config(tmp_path / "config.toml")
+    for name, value in sim.env().items():
+        monkeypatch.setenv(name, value)
+    return load_config(str(path), "sim")
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[OutboxStore]:
+    async with await OutboxStore.open(tmp_path / "outbox.sqlite3") as opened:
+        yield opened
+
+
+def gateway_also_in_things(sim: Any) -> str:
+    """A DeviceHQ gateway that things knows under the same id."""
+    for device_id, device in sim.fleet.of("devicehq").items():
+        if any(kind == "things" for kind, _ in device.also_in):
+            return str(device_id)
+    raise AssertionError("the simulated fleet has no gateway in two clouds")
+
+
+def dead_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def unreachable_everywhere(sim: Any, loaded: LoadedConfig) -> LoadedConfig:
+    """Every cloud unreachable: HTTP clouds by fault, the MQTT backend pointed at a closed port
+    (stopping the shared broker would disturb every other test's telemetry)."""
+    for backend in ("sensors", "things", "gateways", "fleet"):
+        set_fault(sim, backend, unreachable=True)
+    text = loaded.path.read_text(encoding="utf-8")
+    text = re.sub(r"(?m)^port = \d+$", f"port = {dead_port()}", text)
+    path = loaded.path.with_name("unreachable.toml")
+    path.write_text(text, encoding="utf-8")
+    return load_config(str(path), loaded.profile_name)
+
+
+def set_fault(sim: Any, backend: str, **fault: Any) -> None:
+    response = sim.admin("PUT", f"/_sim/faults/{backend}", json=fault)
+    assert response.status_code == 200, response.text
+
+
+async def test_find_streams_results_while_a_slow_cloud_is_still_answering(
+    sim_clean: Any, loaded: LoadedConfig
+) -> None:
+    device_id = gateway_also_in_things(sim_clean)
+    set_fault(sim_clean, "things", latency=2.0)
+    async with build_fleet_service(loaded) as service:
+        started = time.monotonic()
+        events: list[tuple[float, FindMatch | BackendFinished]] = []
+        async for event in service.find(device_id):
+            events.append((time.monotonic() - started, event))
+    matches = [(t, e) for t, e in events if isinstance(e, FindMatch)]
+    finished = {e.backend: t for t, e in events if isinstance(e, BackendFinished)}
+    assert set(finished) == set(loaded.backends)
+    # the gateway row appears as soon as DeviceHQ answers, long before things does
+    first_time, first = matches[0]
+    assert first.new and [s.backend for s in first.view.sources] == ["gateways"]
+    assert first_time < 1.5 < finished["things"]
+    assert all(t < 1.5 for name, t in finished.items() if name != "things")
+    # then the same row is updated, now listing both clouds: one entry, two sources
+    last_time, last = matches[-1]
+    assert not last.new and last.key == first.key == device_id
+    assert {s.backend for s in last.view.sources} == {"gateways", "things"}
+    assert len({e.key for _, e in matches}) == 1
+    assert last_time >= 2.0
+
+
+async def test_find_bounds_each_cloud_by_its_timeout_and_reports_the_failure(
+    sim_clean: Any, loaded: LoadedConfig
+) -> None:
+    device_id = gateway_also_in_things(sim_clean)
+    set_fault(sim_clean, "things", latency=5.0)
+    service = build_fleet_service(loaded, per_backend_timeout=1.0)
+    async with service:
+        started = time.monotonic()
+        events = [event async for event in service.find(device_id)]
+        elapsed = time.monotonic() - started
+    assert elapsed < 3.0
+    things = next(e for e in events if isinstance(e, BackendFinished) and e.backend == "things")
+    assert things.error is not None and "no answer within 1 s" in things.error
+    assert service.connectivity.status("things").state is BackendState.OFFLINE
+    assert any(isinstance(e, FindMatch) for e in events)
+
+
+async def test_device_merges_the_same_id_from_two_clouds(sim: Any, loaded: LoadedConfig) -> None:
+    device_id = gateway_also_in_things(sim)
+    async with build_fleet_service(loaded) as service:
+        view = await service.device(device_id)
+    assert view.device.id == device_id
+    assert {(s.backend, s.kind.value, s.stale) for s in view.sources} == {
+        ("gateways", "devicehq", False),
+        ("things", "things", False),
+    }
+    gateway = sim.fleet.of("devicehq")[device_id]
+    assert view.device.model == gateway.model
+    assert view.device.installation_status is not None  # only things knows it
+
+
+async def test_unknown_device_is_not_found(sim: Any, loaded: LoadedConfig) -> None:
+    async with build_fleet_service(loaded) as service:
+        with pytest.raises(DeviceNotFound):
+            await service.device("NOPE00000000")
+
+
+@pytest.mark.parametrize(
+    ("fault", "state"),
+    [
+        ({"unreachable": True}, BackendState.OFFLINE),
+        ({"error_rate": 1.0}, BackendState.DEGRADED),
+    ],
+)
+async def test_faults_set_connectivity_and_probing_brings_it_back(
+    sim_clean: Any, loaded: LoadedConfig, fault: dict[str, Any], state: BackendState
+) -> None:
+    fleet_id = next(iter(sim_clean.fleet.of("fleet")))
+    set_fault(sim_clean, "fleet", **fault)
+    async with build_fleet_service(loaded) as service:
+        with pytest.raises(DeviceNotFound, match="not checked: fleet"):
+            await service.device(fleet_id)
+        status = service.connectivity.status("fleet")
+        assert status.state is state
+        assert status.last_error
+        changes = service.connectivity.subscribe()
+        service.connectivity._probe_interval = 0.1
+        service.start()
+        assert sim_clean.admin("DELETE", "/_sim/faults").status_code == 200
+        async with asyncio.timeout(10):
+            change = await anext(changes)
+            while change.backend != "fleet":
+                change = await anext(changes)
+        assert change.new is BackendState.ONLINE
+        await asyncio.wait_for(service.connectivity.wait_online("fleet"), 1)
+        assert service.connectivity.status("fleet").last_error is None
+        await changes.aclose()
+
+
+async def test_refused_credentials_are_auth_error(
+    sim: Any, loaded: LoadedConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(env_var_name("sim", "fleet"), "not-the-token")
+    fleet_id = next(iter(sim.fleet.of("fleet")))
+    async with build_fleet_service(loaded) as service:
+        with pytest.raises(DeviceNotFound, match="not checked: fleet"):
+            await service.device(fleet_id)
+        status = service.connectivity.status("fleet")
+    assert status.state is BackendState.AUTH_ERROR
+    assert "credentials" in (status.last_error or "")
+
+
+async def test_unreachable_cloud_is_served_from_the_cache_marked_stale(
+    sim_clean: Any, loaded: LoadedConfig, store: OutboxStore
+) -> None:
+    device_id = gateway_also_in_things(sim_clean)
+    async with build_fleet_service(loaded, cache=store) as service:
+        fresh = await service.device(device_id)
+    assert not fresh.stale
+    set_fault(sim_clean, "things", unreachable=True)
+    async with build_fleet_service(loaded, cache=store) as service:
+        view = await service.device(device_id)
+    sources = {s.backend: s for s in view.sources}
+    assert not sources["gateways"].stale
+    assert sources["things"].stale and sources["things"].fetched_at <= sources["gateways"].fetched_at
+    assert "things" in view.errors
+    # with every cloud away, the whole answer comes from the cache
+    nothing_reachable = unreachable_everywhere(sim_clean, loaded)
+    async with build_fleet_service(nothing_reachable, cache=store) as service:
+        cached = await service.device(device_id)
+        assert cached.stale and {s.backend for s in cached.sources} == {"gateways", "things"}
+        with pytest.raises(NoBackendReachable):
+            await service.device("NEVERSEEN0001")
+
+
+async def test_offline_mode_reads_only_the_cache(sim: Any, loaded: LoadedConfig, store: OutboxStore) -> None:
+    device_id = gateway_also_in_things(sim)
+    async with build_fleet_service(loaded, cache=store) as service:
+        await service.device(device_id)
+    async with build_fleet_service(loaded, cache=store, offline=True) as service:
+        view = await service.device(device_id)
+        assert view.stale
+        with pytest.raises(NoBackendReachable):
+            await service.device("NEVERSEEN0001")
+        assert all(s.state is BackendState.UNKNOWN for s in service.connectivity.snapshot().values())
+
+
+async def test_a_known_device_is_looked_up_only_where_the_cache_says_it_lives(
+    sim_clean: Any, loaded: LoadedConfig, store: OutboxStore
+) -> None:
+    device_id = gateway_also_in_things(sim_clean)
+    async with build_fleet_service(loaded, cache=store) as service:
+        await service.device(device_id)
+    set_fault(sim_clean, "sensors", latency=5.0)
+    async with build_fleet_service(loaded, cache=store) as service:
+        started = time.monotonic()
+        view = await service.device(device_id)
+        assert time.monotonic() - started < 2.0
+        assert service.connectivity.status("sensors").state is BackendState.UNKNOWN
+    assert {s.backend for s in view.sources} == {"gateways", "things"}
+
+
+async def test_telemetry_from_a_polled_cloud(sim: Any, loaded: LoadedConfig) -> None:
+    thing_id = next(iter(sim.fleet.of("things")))
+    async with build_fleet_service(loaded) as service:
+        samples: list[TelemetrySample] = []
+        async with asyncio.timeout(30):
+            async for item in service.telemetry(thing_id):
+                if isinstance(item, TelemetrySample):
+                    samples.append(item)
+                    break
+    assert samples[0].device == thing_id and samples[0].backend == "things"
+
+
+async def test_broker_restart_during_telemetry_reconnects_and_samples_resume(
+    sim_clean: Any, loaded: LoadedConfig
+) -> None:
+    if sim_clean.mqtt_port is None:
+        pytest.fail("the simulator has no MQTT broker")
+    mqtt_id = next(iter(sim_clean.fleet.of("mqtt")))
+    events: list[StreamEvent] = []
+    after_restart: list[TelemetrySample] = []
+    async with build_fleet_service(loaded) as service:
+        service.telemetry_backoff = type(service.telemetry_backoff)(initial=0.2, maximum=1.0)
+        restarted = False
+        async with asyncio.timeout(60):
+            async for item in service.telemetry(mqtt_id):
+                if isinstance(item, StreamEvent):
+                    events.append(item)
+                    continue
+                assert item.device == mqtt_id
+                if not restarted:
+                    response = await asyncio.to_thread(sim_clean.admin, "POST", "/_sim/broker/restart")
+                    assert response.status_code == 200, response.text
+                    restarted = True
+                elif any(e.kind is StreamEventKind.RECONNECTING for e in events):
+                    after_restart.append(item)
+                    break
+    kinds = [e.kind for e in events]
+    assert StreamEventKind.RECONNECTING in kinds
+    assert kinds.index(StreamEventKind.CONNECTED, kinds.index(StreamEventKind.RECONNECTING)) > 0
+    assert after_restart

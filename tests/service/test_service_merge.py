@@ -1,0 +1,104 @@
+"""Merging one device as several clouds know it (pure logic: no I/O)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from fieldtui.core.models import BackendKind, Device, InstallationStatus, Location
+from fieldtui.service.merge import Source, SourcedDevice, iso, merge_devices
+
+NOW = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def copy(
+    backend: str, kind: BackendKind, *, stale: bool = False, fetched_ago: float = 0, **fields: object
+) -> SourcedDevice:
+    device = Device(id="991516757", backend=backend, kind=kind, **fields)  # type: ignore[arg-type]
+    return SourcedDevice(device, Source(backend, kind, NOW - timedelta(seconds=fetched_ago), stale))
+
+
+def test_gateway_in_two_clouds_shows_every_field_either_cloud_knows() -> None:
+    things = copy(
+        "things",
+        BackendKind.THINGS,
+        firmware="2021.04.02.1",
+        battery=80,
+        installation_status=InstallationStatus.INSTALLED,
+        last_seen=NOW - timedelta(minutes=5),
+        raw={"tuid": "991516757"},
+    )
+    gateways = copy(
+        "gateways",
+        BackendKind.DEVICEHQ,
+        model="MTR-G3",
+        firmware="5.3.0",
+        rssi=-90,
+        location=Location(lat=1.0, lon=2.0),
+        last_seen=NOW - timedelta(minutes=1),
+        raw={"serial": "991516757"},
+    )
+    view = merge_devices([things, gateways])
+    merged = view.device
+    # gateways heard from the device most recently: its copy is preferred where both have a value
+    assert merged.backend == "gateways"
+    assert merged.firmware == "5.3.0"
+    assert (merged.model, merged.battery, merged.rssi) == ("MTR-G3", 80, -90)
+    assert merged.installation_status is InstallationStatus.INSTALLED
+    assert merged.last_seen == NOW - timedelta(minutes=1)
+    assert merged.raw == {"gateways": {"serial": "991516757"}, "things": {"tuid": "991516757"}}
+    assert [s.backend for s in view.sources] == ["gateways", "things"]
+    assert set(view.copies) == {"things", "gateways"}
+
+
+def test_fresh_copy_wins_over_a_cached_one_even_if_the_cache_saw_the_device_later() -> None:
+    cached = copy("a", BackendKind.FLEET, stale=True, fetched_ago=3600, firmware="old", last_seen=NOW)
+    fresh = copy("b", BackendKind.MQTT, firmware="new", last_seen=NOW - timedelta(hours=2))
+    view = merge_devices([cached, fresh])
+    assert view.device.firmware == "new"
+    assert [s.stale for s in view.sources] == [False, True]
+    assert not view.stale
+
+
+def test_online_when_any_fresh_cloud_says_so() -> None:
+    view = merge_devices(
+        [copy("a", BackendKind.FLEET, online=False), copy("b", BackendKind.MQTT, online=True)]
+    )
+    assert view.device.online is True
+    view = merge_devices(
+        [copy("a", BackendKind.FLEET, online=None), copy("b", BackendKind.MQTT, online=False)]
+    )
+    assert view.device.online is False
+    only_cached = merge_devices([copy("a", BackendKind.FLEET, stale=True, online=True)])
+    assert only_cached.device.online is True and only_cached.stale
+
+
+def test_alerts_are_the_union_without_duplicates() -> None:
+    view = merge_devices(
+        [
+            copy("a", BackendKind.THINGS, alerts=("low battery", "tamper")),
+            copy("b", BackendKind.DEVICEHQ, alerts=("tamper",)),
+        ]
+    )
+    assert sorted(view.device.alerts) == ["low battery", "tamper"]
+
+
+def test_status_json_document_shape() -> None:
+    view = merge_devices([copy("things", BackendKind.THINGS, stale=True, fetched_ago=60, last_seen=NOW)])
+    document = view.as_json()
+    assert set(document) == {"device", "sources"}
+    assert document["sources"] == [
+        {"backend": "things", "kind": "things", "fetched_at": "2025-05-01T11:59:00Z", "stale": True}
+    ]
+    assert document["device"]["last_seen"] == "2025-05-01T12:00:00Z"
+    assert set(document["device"]) == set(Device.model_fields)
+
+
+def test_iso_is_utc_with_z() -> None:
+    assert iso(datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2025-01-02T03:04:05Z"
+
+
+def test_merging_nothing_is_a_programming_error() -> None:
+    with pytest.raises(ValueError):
+        merge_devices([])
