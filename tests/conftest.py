@@ -1,0 +1,97 @@
+"""Shared fixtures: one simulator for the whole session, on real loopback HTTP and a real broker.
+
+``sim`` runs :class:`fieldtui.sim.runner.Simulator` (seed 7, 200 devices) on its own event loop
+in a background thread, so synchronous tests and tests with their own event loops share it.
+A test that changes the simulator (faults, mutations, clock) asks for ``sim_clean``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from fieldtui.sim.context import SimCredentials
+from fieldtui.sim.fleet import Fleet
+from fieldtui.sim.runner import Simulator
+from fieldtui.sim.thread import SimulatorThread
+
+SIM_SEED = 7
+SIM_FLEET_SIZE = 200
+SIM_TELEMETRY_INTERVAL = 0.2
+
+
+class SimHandle:
+    """What tests see of the running simulator."""
+
+    def __init__(self, thread: SimulatorThread) -> None:
+        self.thread = thread
+        self.simulator: Simulator = thread.simulator
+        self._client = httpx.Client(base_url=self.simulator.base_url, timeout=30)
+
+    @property
+    def base_url(self) -> str:
+        return self.simulator.base_url
+
+    @property
+    def urls(self) -> dict[str, str]:
+        return self.simulator.urls
+
+    @property
+    def credentials(self) -> SimCredentials:
+        return self.simulator.credentials
+
+    @property
+    def mqtt_port(self) -> int | None:
+        return self.simulator.mqtt_port
+
+    @property
+    def mqtt_protocol(self) -> str | None:
+        return self.simulator.mqtt_protocol
+
+    @property
+    def fleet(self) -> Fleet:
+        """The current fleet (a reset regenerates it: read this again after ``reset()``)."""
+        return self.simulator.fleet
+
+    def admin(self, method: str, path: str, json: Any = None) -> httpx.Response:
+        return self._client.request(method, path, json=json)
+
+    def reset(self) -> None:
+        response = self.admin("POST", "/_sim/reset")
+        assert response.status_code == 200, response.text
+
+    def write_config(self, path: str | os.PathLike[str]) -> tuple[Path, Path]:
+        return self.simulator.write_config(path)
+
+    def env(self) -> dict[str, str]:
+        return self.simulator.env()
+
+    def close(self) -> None:
+        self._client.close()
+
+
+@pytest.fixture(scope="session")
+def sim() -> Iterator[SimHandle]:
+    simulator = Simulator(seed=SIM_SEED, fleet_size=SIM_FLEET_SIZE, telemetry_interval=SIM_TELEMETRY_INTERVAL)
+    thread = SimulatorThread(simulator)
+    thread.start()
+    handle = SimHandle(thread)
+    try:
+        yield handle
+    finally:
+        handle.close()
+        thread.stop()
+
+
+@pytest.fixture
+def sim_clean(sim: SimHandle) -> Iterator[SimHandle]:
+    """The simulator as it started (no faults, empty mutation log, fresh clouds, real time)."""
+    sim.reset()
+    yield sim
+    # Reset again so a test that left faults behind cannot break the next one's plain ``sim``.
+    sim.reset()
