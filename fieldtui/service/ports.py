@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict
 
 from fieldtui.core.models import Device, Group, InstallationRecord, Task
 
-
 T = TypeVar("T")
 
 

@@ -1,0 +1,91 @@
+"""``fieldtui set-status`` and ``fieldtui move``: queue the change, then try to send it now.
+
+The change is on disk in the outbox before anything is sent; the command then waits a short
+while for the first attempt and says whether it synced now or is queued, and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+
+from fieldtui.commands._output import clean_line
+from fieldtui.config import load_config
+from fieldtui.core.errors import DeviceNotFound
+from fieldtui.service.store import ActionRecord
+from fieldtui.service.writes import Outbox, WriteOutcome, open_outbox
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+
+
+def run(args: argparse.Namespace) -> int:
+    return asyncio.run(_run(args))
+
+
+async def _run(args: argparse.Namespace) -> int:
+    loaded = load_config(args.config, args.profile)
+    async with open_outbox(loaded, offline=args.offline, read_only=args.read_only) as outbox:
+        record = await _submit(outbox, args)
+        if args.offline:
+            outcome = await outbox.writes.first_outcome(record)
+        else:
+            wait = min(30.0, max((b.timeout for b in loaded.backends.values()), default=10.0) + 5.0)
+            outcome = await _send_now(outbox, record, wait)
+    return _report(outcome, args.json)
+
+
+async def _submit(outbox: Outbox, args: argparse.Namespace) -> ActionRecord:
+    if args.command == "set-status":
+        return await outbox.writes.set_installation_status(args.device, args.status, backend=args.backend)
+    return await outbox.writes.move_to_group(args.device, args.group, backend=args.backend)
+
+
+async def _send_now(outbox: Outbox, record: ActionRecord, wait: float) -> WriteOutcome:
+    runner = asyncio.create_task(outbox.engine.run())
+    try:
+        return await outbox.writes.first_outcome(record, timeout=wait)
+    finally:
+        await outbox.engine.stop(grace=wait)
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+
+
+def _report(outcome: WriteOutcome, as_json: bool) -> int:
+    record = outcome.record
+    unknown = outcome.status == "failed" and outcome.reason.startswith("no cloud knows")
+    if unknown and not as_json:
+        print(
+            clean_line(
+                f"action {record.id}: {record.describe()} (failed; drop it with `fieldtui outbox drop "
+                f"{record.id[:8]}`)"
+            )
+        )
+        raise DeviceNotFound(outcome.reason)
+    if as_json:
+        print(json.dumps(outcome.to_json(), indent=2))
+    else:
+        # The server's words and the typed names are shown without their control characters.
+        reason = clean_line(outcome.reason)
+        print(clean_line(f"action {record.id}: {record.describe()}"))
+        match outcome.status:
+            case "synced":
+                print("synced now" if reason == "synced" else f"synced now ({reason})")
+            case "queued" | "sending":
+                print(f"queued: {reason}")
+            case "failed" | "conflict":
+                print(f"{outcome.status}: {reason}", file=sys.stderr)
+                print(
+                    f"see `fieldtui outbox list`; `fieldtui outbox retry {record.id[:8]}` or "
+                    f"`fieldtui outbox drop {record.id[:8]}`",
+                    file=sys.stderr,
+                )
+            case _:
+                print(f"{outcome.status}: {reason}")
+    if unknown:
+        return 3
+    return EXIT_FAILURE if outcome.status in ("failed", "conflict") else EXIT_OK

@@ -1,0 +1,884 @@
+"""The local SQLite store: the durable outbox of technician actions and the offline read cache.
+
+One connection, owned by one thread: every call is handed to that thread and awaited, so the
+event loop never blocks on SQLite. Calls that arrive while a transaction is being written are
+committed together in the next one (group commit): each caller still returns only once its own
+change is on disk (WAL, ``synchronous=FULL``), but a burst of enqueues or results costs one fsync.
+
+Two processes may share one file (the app and ``fieldtui outbox sync``): an action is sent only
+by the process holding its lease, taken and checked inside ``BEGIN IMMEDIATE`` transactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import queue
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Collection, Iterable, Sequence
+from concurrent.futures import Future as ThreadFuture
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from fieldtui import paths
+from fieldtui.core.actions import Action, ActionState, ActionType
+from fieldtui.core.errors import FieldtuiError
+from fieldtui.core.models import Device, Group, InstallationRecord, Task
+from fieldtui.service.ports import Cached
+
+T = TypeVar("T")
+
+#: Open states keep their place in a device's queue: later actions wait behind them.
+OPEN_STATES = (ActionState.QUEUED, ActionState.SENDING, ActionState.FAILED, ActionState.CONFLICT)
+_OPEN_SQL = "('queued', 'sending', 'failed', 'conflict')"
+BUSY_TIMEOUT_MS = 15_000
+
+#: Schema migrations, in order; the schema_version table records how many have been applied.
+#: Never edit a released migration: append a new one.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE actions (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            id TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            device TEXT,
+            backend TEXT,
+            queue_key TEXT NOT NULL,
+            params TEXT NOT NULL,
+            precondition TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN
+                ('queued', 'sending', 'done', 'failed', 'conflict', 'cancelled')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            uncertain INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,
+            last_error TEXT,
+            lease_owner TEXT,
+            lease_until REAL,
+            result TEXT,
+            first_sent_at REAL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            done_at REAL
+        )""",
+        f"CREATE INDEX actions_open ON actions (queue_key, seq) WHERE state IN {_OPEN_SQL}",
+        "CREATE INDEX actions_state ON actions (state, seq)",
+        """CREATE TABLE cache_devices (
+            backend TEXT NOT NULL, id TEXT NOT NULL, name TEXT, data TEXT NOT NULL,
+            fetched_at REAL NOT NULL, PRIMARY KEY (backend, id))""",
+        "CREATE INDEX cache_devices_id ON cache_devices (id)",
+        """CREATE TABLE cache_tasks (
+            backend TEXT NOT NULL, device TEXT NOT NULL, data TEXT NOT NULL,
+            fetched_at REAL NOT NULL, PRIMARY KEY (backend, device))""",
+        """CREATE TABLE cache_groups (
+            backend TEXT NOT NULL PRIMARY KEY, data TEXT NOT NULL, fetched_at REAL NOT NULL)""",
+        """CREATE TABLE cache_history (
+            backend TEXT NOT NULL, device TEXT NOT NULL, data TEXT NOT NULL,
+            fetched_at REAL NOT NULL, PRIMARY KEY (backend, device))""",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class StoreError(FieldtuiError):
+    """The outbox refused an operation (unknown id, wrong state) or the file is unusable."""
+
+
+def _ts(value: datetime) -> float:
+    return value.timestamp()
+
+
+def _dt(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def new_owner_id() -> str:
+    """A lease owner id: ``host:pid:token`` (the pid lets a restart see that its owner died)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _owner_is_dead(owner: str) -> bool:
+    """True only when ``owner`` was a process on this machine that no longer exists."""
+    host, _, rest = owner.partition(":")
+    pid_text, _, _ = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+class ActionRecord(BaseModel):
+    """An action as the outbox holds it: the intent plus where it is in its life."""
+
+    model_config = ConfigDict(frozen=True)
+
+    action: Action
+    seq: int
+    state: ActionState
+    attempts: int
+    #: A send may have reached the server without us seeing the answer: check before resending.
+    uncertain: bool
+    next_attempt_at: datetime
+    last_error: str | None
+    lease_owner: str | None
+    lease_until: datetime | None
+    result: dict[str, Any]
+    first_sent_at: datetime | None
+    updated_at: datetime
+    done_at: datetime | None
+
+    @property
+    def id(self) -> str:
+        return self.action.id
+
+    @property
+    def queue_key(self) -> str:
+        return self.action.queue_key
+
+    def describe(self) -> str:
+        """One line a technician reads: ``move D1 to roof``."""
+        a = self.action
+        p = a.params
+        device = a.device or "?"
+        match a.type:
+            case ActionType.SET_INSTALLATION_STATUS:
+                return f"set {device} status to {p.get('status')}"
+            case ActionType.MOVE_TO_GROUP:
+                return f"move {device} to group {p.get('group')}"
+            case ActionType.CREATE_TASK:
+                return f"create {p.get('type')} task on {device}"
+            case ActionType.CANCEL_TASK:
+                return f"cancel task {p.get('task_id')} on {device}"
+            case ActionType.DELETE_TASK:
+                return f"delete task {p.get('task_id')} on {device}"
+            case ActionType.UPDATE_DEVICE:
+                return f"update {device} ({', '.join(sorted(p.get('fields', {})))})"
+            case ActionType.SEND_COMMAND:
+                return f"send command {p.get('name')} to {device}"
+            case ActionType.CREATE_GROUP:
+                return f"create group {p.get('group')}"
+            case ActionType.RENAME_GROUP:
+                return f"rename group {p.get('group')} to {p.get('new_group')}"
+            case ActionType.DELETE_GROUP:
+                return f"delete group {p.get('group')}"
+        return f"{a.type.value} {device}"  # pragma: no cover - every type is matched above
+
+    def to_json(self) -> dict[str, Any]:
+        a = self.action
+
+        def iso(value: datetime | None) -> str | None:
+            return value.isoformat() if value is not None else None
+
+        return {
+            "id": a.id,
+            "type": a.type.value,
+            "device": a.device,
+            "backend": a.backend,
+            "params": a.params,
+            "precondition": a.precondition,
+            "state": self.state.value,
+            "attempts": self.attempts,
+            "next_attempt_at": iso(self.next_attempt_at) if self.state is ActionState.QUEUED else None,
+            "last_error": self.last_error,
+            "result": self.result,
+            "created_at": iso(a.created_at),
+            "updated_at": iso(self.updated_at),
+            "done_at": iso(self.done_at),
+            "description": self.describe(),
+        }
+
+
+class Claimed(BaseModel):
+    """An action this process now holds the lease on, with whether it must be checked first."""
+
+    model_config = ConfigDict(frozen=True)
+
+    record: ActionRecord
+    #: A previous attempt may have taken effect (a crash in ``sending``, an unanswered request).
+    needs_check: bool
+    #: Taken over from a sender that stopped while ``sending`` (crashed, killed, lease expired).
+    interrupted: bool
+    #: When the action last changed before this claim (an interrupted sender's last sign of life).
+    previous_update: datetime
+
+
+_COLUMNS = (
+    "seq, id, type, device, backend, params, precondition, state, attempts, uncertain, "
+    "next_attempt_at, last_error, lease_owner, lease_until, result, first_sent_at, "
+    "created_at, updated_at, done_at"
+)
+
+
+def _record(row: sqlite3.Row) -> ActionRecord:
+    action = Action(
+        id=row["id"],
+        type=ActionType(row["type"]),
+        device=row["device"],
+        backend=row["backend"],
+        params=json.loads(row["params"]),
+        precondition=json.loads(row["precondition"]),
+        created_at=datetime.fromtimestamp(row["created_at"], UTC),
+    )
+    next_at = _dt(row["next_attempt_at"])
+    updated = _dt(row["updated_at"])
+    assert next_at is not None and updated is not None
+    return ActionRecord(
+        action=action,
+        seq=row["seq"],
+        state=ActionState(row["state"]),
+        attempts=row["attempts"],
+        uncertain=bool(row["uncertain"]),
+        next_attempt_at=next_at,
+        last_error=row["last_error"],
+        lease_owner=row["lease_owner"],
+        lease_until=_dt(row["lease_until"]),
+        result=json.loads(row["result"]) if row["result"] else {},
+        first_sent_at=_dt(row["first_sent_at"]),
+        updated_at=updated,
+        done_at=_dt(row["done_at"]),
+    )
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+# -- the connection thread ---------------------------------------------------------------------
+
+_Op = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    paths.create_private_file(path)
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+    )
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        conn.close()
+        raise StoreError(f"{path}: cannot use write-ahead logging (journal mode {mode})")
+    # FULL: a commit is on disk (the WAL fsynced) before the caller hears "queued".
+    conn.execute("PRAGMA synchronous = FULL")
+    _migrate(conn, path)
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = conn.execute("SELECT version FROM schema_version").fetchone()
+        if row is None:
+            conn.execute("INSERT INTO schema_version (version) VALUES (0)")
+            current = 0
+        else:
+            current = int(row[0])
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{path}: the outbox was written by a newer fieldtui (schema {current}, "
+                f"this version knows {SCHEMA_VERSION})",
+                hint="upgrade fieldtui; the file was left untouched",
+            )
+        for version in range(current, SCHEMA_VERSION):
+            for statement in MIGRATIONS[version]:
+                conn.execute(statement)
+            conn.execute("UPDATE schema_version SET version = ?", (version + 1,))
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.done():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
+class _StoreThread(threading.Thread):
+    """Owns the connection; runs queued operations in batches, one transaction per batch."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(name="fieldtui-store", daemon=True)
+        self.path = path
+        self.ops: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
+        self.ready: ThreadFuture[None] = ThreadFuture()
+
+    def run(self) -> None:
+        try:
+            conn = _connect(self.path)
+        except BaseException as exc:  # noqa: BLE001 - handed to the opener
+            self.ready.set_exception(exc)
+            return
+        self.ready.set_result(None)
+        try:
+            stopping = False
+            while not stopping:
+                first = self.ops.get()
+                if first is None:
+                    break
+                batch = [first]
+                while True:
+                    try:
+                        nxt = self.ops.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        stopping = True
+                        break
+                    batch.append(nxt)
+                self._run_batch(conn, batch)
+        finally:
+            conn.close()
+
+    def _run_batch(self, conn: sqlite3.Connection, batch: list[_Op]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for fn, _future, _loop in batch:
+                # A savepoint per operation: one refused operation does not undo the others.
+                conn.execute("SAVEPOINT op")
+                try:
+                    value = fn(conn)
+                except Exception as exc:  # noqa: BLE001 - handed to that operation's caller
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    outcomes.append((False, exc))
+                else:
+                    conn.execute("RELEASE op")
+                    outcomes.append((True, value))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            error = StoreError(f"{self.path}: {exc}")
+            outcomes = [(False, error)] * len(batch)
+        for (_fn, future, loop), (ok, value) in zip(batch, outcomes, strict=True):
+            try:
+                loop.call_soon_threadsafe(_settle, future, ok, value)
+            except RuntimeError:
+                pass  # that caller's event loop is gone: nobody is waiting
+
+
+# -- the store -------------------------------------------------------------------------------
+
+
+class OutboxStore:
+    """The outbox and the read cache in one SQLite file. Implements ``ReadCache``."""
+
+    def __init__(self, path: Path, thread: _StoreThread) -> None:
+        self.path = path
+        self._thread = thread
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: Path | None = None) -> Self:
+        """Open (creating 0600 in a 0700 directory, migrating) the store at ``path``."""
+        target = path if path is not None else paths.outbox_path()
+        thread = _StoreThread(target)
+        thread.start()
+        await asyncio.wrap_future(thread.ready)
+        return cls(target, thread)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._thread.ops.put(None)
+        await asyncio.to_thread(self._thread.join)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closed:
+            raise StoreError(f"{self.path}: the outbox is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._thread.ops.put((fn, future, loop))
+        return await future
+
+    # -- writing actions ---------------------------------------------------------------------
+    async def enqueue(self, action: Action) -> ActionRecord:
+        """Commit ``action`` durably as ``queued``; returns once it is on disk."""
+        return (await self.enqueue_many([action]))[0]
+
+    async def enqueue_many(self, actions: Sequence[Action]) -> list[ActionRecord]:
+        def op(conn: sqlite3.Connection) -> list[ActionRecord]:
+            now = time.time()
+            out = []
+            for action in actions:
+                conn.execute(
+                    "INSERT INTO actions (id, type, device, backend, queue_key, params, precondition,"
+                    " state, next_attempt_at, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?)",
+                    (
+                        action.id,
+                        action.type.value,
+                        action.device,
+                        action.backend,
+                        action.queue_key,
+                        _dumps(action.params),
+                        _dumps(action.precondition),
+                        now,
+                        _ts(action.created_at),
+                        now,
+                    ),
+                )
+                out.append(_get(conn, action.id))
+            return out
+
+        return await self._call(op)
+
+    async def claim(
+        self,
+        owner: str,
+        *,
+        limit: int,
+        lease_seconds: float,
+        now: float | None = None,
+        exclude_keys: Collection[str] = (),
+        exclude_backends: Collection[str] = (),
+    ) -> list[Claimed]:
+        """Lease up to ``limit`` actions that are at the head of their queue and due.
+
+        A head is the oldest open action of its queue key; it is claimable when it is queued
+        and due, or ``sending`` under an expired lease (its sender died: it will be checked).
+        """
+        keys = tuple(exclude_keys)
+        backends = tuple(exclude_backends)
+
+        def op(conn: sqlite3.Connection) -> list[Claimed]:
+            t = time.time() if now is None else now
+            _expire_dead_owners(conn, owner, t)
+            where = [
+                "((a.state = 'queued' AND a.next_attempt_at <= ?) OR (a.state = 'sending' AND a.lease_until < ?))"
+            ]
+            args: list[Any] = [t, t]
+            if keys:
+                where.append(f"a.queue_key NOT IN ({','.join('?' * len(keys))})")
+                args.extend(keys)
+            if backends:
+                where.append(f"(a.backend IS NULL OR a.backend NOT IN ({','.join('?' * len(backends))}))")
+                args.extend(backends)
+            args.append(limit)
+            rows = conn.execute(
+                f"SELECT {', '.join('a.' + c.strip() for c in _COLUMNS.split(','))}"
+                f" FROM (SELECT MIN(seq) AS seq FROM actions WHERE state IN {_OPEN_SQL}"
+                "        GROUP BY queue_key) AS h"
+                " JOIN actions AS a ON a.seq = h.seq"
+                f" WHERE {' AND '.join(where)} ORDER BY a.seq LIMIT ?",
+                args,
+            ).fetchall()
+            claimed = []
+            for row in rows:
+                before = _record(row)
+                conn.execute(
+                    "UPDATE actions SET state = 'sending', lease_owner = ?, lease_until = ?,"
+                    " attempts = attempts + 1, uncertain = 1, updated_at = ?,"
+                    " first_sent_at = COALESCE(first_sent_at, ?) WHERE seq = ?",
+                    (owner, t + lease_seconds, t, t, before.seq),
+                )
+                needs_check = before.uncertain or before.state is ActionState.SENDING
+                claimed.append(
+                    Claimed(
+                        record=_get(conn, before.id),
+                        needs_check=needs_check,
+                        interrupted=before.state is ActionState.SENDING,
+                        previous_update=before.updated_at,
+                    )
+                )
+            return claimed
+
+        return await self._call(op)
+
+    async def renew(self, owner: str, ids: Collection[str], lease_seconds: float) -> int:
+        """Extend this owner's leases on ``ids``; returns how many it still holds."""
+        id_list = tuple(ids)
+        if not id_list:
+            return 0
+
+        def op(conn: sqlite3.Connection) -> int:
+            cur = conn.execute(
+                "UPDATE actions SET lease_until = ? WHERE state = 'sending' AND lease_owner = ?"
+                f" AND id IN ({','.join('?' * len(id_list))})",
+                (time.time() + lease_seconds, owner, *id_list),
+            )
+            return cur.rowcount
+
+        return await self._call(op)
+
+    async def _transition(
+        self, owner: str, action_id: str, sql: str, args: Sequence[Any]
+    ) -> ActionRecord | None:
+        """Apply ``sql`` (``SET ...``) only while ``owner`` holds the lease; None if it does not."""
+
+        def op(conn: sqlite3.Connection) -> ActionRecord | None:
+            cur = conn.execute(
+                f"UPDATE actions SET {sql}, updated_at = ? WHERE id = ? AND state = 'sending' AND lease_owner = ?",
+                (*args, time.time(), action_id, owner),
+            )
+            return _get(conn, action_id) if cur.rowcount == 1 else None
+
+        return await self._call(op)
+
+    async def complete(
+        self, owner: str, action_id: str, result: dict[str, Any] | None = None
+    ) -> ActionRecord | None:
+        return await self._transition(
+            owner,
+            action_id,
+            "state = 'done', done_at = ?, lease_owner = NULL, lease_until = NULL, uncertain = 0,"
+            " last_error = NULL, result = ?",
+            (time.time(), _dumps(result or {})),
+        )
+
+    async def settle_failed(
+        self,
+        owner: str,
+        action_id: str,
+        message: str,
+        *,
+        state: ActionState = ActionState.FAILED,
+        uncertain: bool = False,
+    ) -> ActionRecord | None:
+        """End as ``failed`` (the server refused) or ``conflict`` (the device changed under us)."""
+        if state not in (ActionState.FAILED, ActionState.CONFLICT):
+            raise ValueError(f"not a failure state: {state}")
+        return await self._transition(
+            owner,
+            action_id,
+            "state = ?, last_error = ?, lease_owner = NULL, lease_until = NULL, uncertain = ?",
+            (state.value, message, int(uncertain)),
+        )
+
+    async def reschedule(
+        self, owner: str, action_id: str, *, delay: float, message: str, uncertain: bool
+    ) -> ActionRecord | None:
+        """Back to ``queued``, due in ``delay`` seconds (transient error or a held quota)."""
+        return await self._transition(
+            owner,
+            action_id,
+            "state = 'queued', next_attempt_at = ?, last_error = ?, uncertain = ?,"
+            " lease_owner = NULL, lease_until = NULL",
+            (time.time() + delay, message, int(uncertain)),
+        )
+
+    async def release(self, owner: str, action_id: str, *, uncertain: bool) -> ActionRecord | None:
+        """Give a claimed action back without counting an attempt (not sent, or interrupted)."""
+        return await self._transition(
+            owner,
+            action_id,
+            "state = 'queued', attempts = MAX(attempts - 1, 0), uncertain = ?,"
+            " lease_owner = NULL, lease_until = NULL",
+            (int(uncertain),),
+        )
+
+    async def bind_backend(self, owner: str, action_id: str, backend: str) -> ActionRecord | None:
+        """Record which cloud a device belongs to (resolved at sync time)."""
+        return await self._transition(owner, action_id, "backend = ?", (backend,))
+
+    async def make_due(self) -> int:
+        """Make every queued action due now (the technician pressed "sync now")."""
+
+        def op(conn: sqlite3.Connection) -> int:
+            now = time.time()
+            cur = conn.execute(
+                "UPDATE actions SET next_attempt_at = ?, updated_at = ? WHERE state = 'queued' AND next_attempt_at > ?",
+                (now, now, now),
+            )
+            return cur.rowcount
+
+        return await self._call(op)
+
+    # -- the technician's decisions -----------------------------------------------------------
+    async def resolve_id(self, prefix: str) -> str:
+        """The full id of the one action whose id starts with ``prefix``."""
+
+        def op(conn: sqlite3.Connection) -> str:
+            return _resolve(conn, prefix)
+
+        return await self._call(op)
+
+    async def retry(self, action_id: str) -> ActionRecord:
+        """Queue a failed or conflicting action again (due now); a conflict is then sent as is."""
+
+        def op(conn: sqlite3.Connection) -> ActionRecord:
+            full = _resolve(conn, action_id)
+            record = _get(conn, full)
+            if record.state not in (ActionState.FAILED, ActionState.CONFLICT, ActionState.QUEUED):
+                raise StoreError(
+                    f"action {full} is {record.state.value}: only failed, conflicting or "
+                    "queued actions can be retried"
+                )
+            extra = ", precondition = '{}'" if record.state is ActionState.CONFLICT else ""
+            conn.execute(
+                f"UPDATE actions SET state = 'queued', next_attempt_at = ?, updated_at = ?{extra} WHERE id = ?",
+                (time.time(), time.time(), full),
+            )
+            return _get(conn, full)
+
+        return await self._call(op)
+
+    async def drop(self, action_id: str) -> ActionRecord:
+        """Cancel an action that has not been sent (queued, failed or conflicting)."""
+
+        def op(conn: sqlite3.Connection) -> ActionRecord:
+            full = _resolve(conn, action_id)
+            record = _get(conn, full)
+            if record.state is ActionState.SENDING:
+                raise StoreError(
+                    f"action {full} is being sent (or was interrupted while sending): "
+                    "run `fieldtui outbox sync` first"
+                )
+            if record.state not in (ActionState.FAILED, ActionState.CONFLICT, ActionState.QUEUED):
+                raise StoreError(f"action {full} is already {record.state.value}")
+            conn.execute(
+                "UPDATE actions SET state = 'cancelled', done_at = ?, updated_at = ? WHERE id = ?",
+                (time.time(), time.time(), full),
+            )
+            return _get(conn, full)
+
+        return await self._call(op)
+
+    # -- reading actions ------------------------------------------------------------------------
+    async def get(self, action_id: str) -> ActionRecord | None:
+        def op(conn: sqlite3.Connection) -> ActionRecord | None:
+            try:
+                return _get(conn, action_id)
+            except StoreError:
+                return None
+
+        return await self._call(op)
+
+    async def list_actions(
+        self, states: Iterable[ActionState] | None = None, *, limit: int | None = None
+    ) -> list[ActionRecord]:
+        """Actions in queue order (oldest first), optionally only in ``states``."""
+        wanted = tuple(s.value for s in states) if states is not None else None
+
+        def op(conn: sqlite3.Connection) -> list[ActionRecord]:
+            sql = f"SELECT {_COLUMNS} FROM actions"
+            args: list[Any] = []
+            if wanted is not None:
+                sql += f" WHERE state IN ({','.join('?' * len(wanted))})"
+                args.extend(wanted)
+            sql += " ORDER BY seq"
+            if limit is not None:
+                sql += " LIMIT ?"
+                args.append(limit)
+            return [_record(row) for row in conn.execute(sql, args)]
+
+        return await self._call(op)
+
+    async def list_recent(self, finished: int = 20) -> list[ActionRecord]:
+        """Every open action, and the last ``finished`` done or cancelled ones, in queue order."""
+
+        def op(conn: sqlite3.Connection) -> list[ActionRecord]:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM actions WHERE state IN {_OPEN_SQL}"
+                f" UNION ALL SELECT * FROM (SELECT {_COLUMNS} FROM actions"
+                "  WHERE state IN ('done', 'cancelled') ORDER BY seq DESC LIMIT ?)",
+                (finished,),
+            ).fetchall()
+            return sorted((_record(row) for row in rows), key=lambda r: r.seq)
+
+        return await self._call(op)
+
+    async def open_before(self, queue_key: str, seq: int | None = None) -> list[ActionRecord]:
+        """Open actions of ``queue_key`` (older than ``seq`` when given), oldest first."""
+
+        def op(conn: sqlite3.Connection) -> list[ActionRecord]:
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM actions WHERE queue_key = ? AND state IN {_OPEN_SQL}"
+                " AND seq < ? ORDER BY seq",
+                (queue_key, seq if seq is not None else 2**62),
+            )
+            return [_record(row) for row in rows]
+
+        return await self._call(op)
+
+    async def counts(self) -> dict[ActionState, int]:
+        def op(conn: sqlite3.Connection) -> dict[ActionState, int]:
+            rows = conn.execute("SELECT state, COUNT(*) FROM actions GROUP BY state")
+            return {ActionState(state): n for state, n in rows}
+
+        return await self._call(op)
+
+    async def next_due(self) -> datetime | None:
+        """When the earliest queued action becomes due (None when none is queued)."""
+
+        def op(conn: sqlite3.Connection) -> datetime | None:
+            row = conn.execute("SELECT MIN(next_attempt_at) FROM actions WHERE state = 'queued'").fetchone()
+            return _dt(row[0])
+
+        return await self._call(op)
+
+    async def task_ids_claimed(self, backend: str, device: str, exclude: str) -> set[str]:
+        """Task ids other done actions created on ``device`` (so a check does not take them)."""
+
+        def op(conn: sqlite3.Connection) -> set[str]:
+            rows = conn.execute(
+                "SELECT result FROM actions WHERE backend = ? AND device = ? AND state = 'done'"
+                " AND id != ? AND result IS NOT NULL",
+                (backend, device, exclude),
+            )
+            found = set()
+            for (text,) in rows:
+                value = json.loads(text).get("created_id")
+                if value is not None:
+                    found.add(str(value))
+            return found
+
+        return await self._call(op)
+
+    # -- the read cache (ReadCache) --------------------------------------------------------------
+    async def store_devices(self, devices: Sequence[Device], fetched_at: datetime) -> None:
+        rows = [(d.backend, d.id, d.name, d.model_dump_json(), _ts(fetched_at)) for d in devices]
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.executemany(
+                "INSERT OR REPLACE INTO cache_devices (backend, id, name, data, fetched_at) VALUES (?, ?, ?, ?, ?)",
+                rows,
+            )
+
+        await self._call(op)
+
+    async def cached_device(self, device_id: str) -> list[Cached[Device]]:
+        def op(conn: sqlite3.Connection) -> list[Cached[Device]]:
+            rows = conn.execute(
+                "SELECT backend, data, fetched_at FROM cache_devices WHERE id = ? ORDER BY backend",
+                (device_id,),
+            )
+            return [_cached(Device.model_validate_json(data), backend, at) for backend, data, at in rows]
+
+        return await self._call(op)
+
+    async def search_devices(self, query: str, limit: int) -> list[Cached[Device]]:
+        pattern = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+        def op(conn: sqlite3.Connection) -> list[Cached[Device]]:
+            rows = conn.execute(
+                "SELECT backend, data, fetched_at FROM cache_devices"
+                " WHERE lower(id) LIKE ? ESCAPE '\\' OR lower(COALESCE(name, '')) LIKE ? ESCAPE '\\'"
+                " ORDER BY id, backend LIMIT ?",
+                (pattern, pattern, limit),
+            )
+            return [_cached(Device.model_validate_json(data), backend, at) for backend, data, at in rows]
+
+        return await self._call(op)
+
+    async def store_tasks(
+        self, backend: str, device_id: str, tasks: Sequence[Task], fetched_at: datetime
+    ) -> None:
+        data = _dumps([t.model_dump(mode="json") for t in tasks])
+        await self._put("cache_tasks", (backend, device_id, data, _ts(fetched_at)))
+
+    async def cached_tasks(self, device_id: str) -> list[Cached[list[Task]]]:
+        rows = await self._rows(
+            "SELECT backend, data, fetched_at FROM cache_tasks WHERE device = ?", (device_id,)
+        )
+        return [_cached([Task.model_validate(t) for t in json.loads(data)], b, at) for b, data, at in rows]
+
+    async def store_groups(self, backend: str, groups: Sequence[Group], fetched_at: datetime) -> None:
+        data = _dumps([g.model_dump(mode="json") for g in groups])
+        await self._put("cache_groups", (backend, data, _ts(fetched_at)))
+
+    async def cached_groups(self, backend: str) -> Cached[list[Group]] | None:
+        rows = await self._rows(
+            "SELECT backend, data, fetched_at FROM cache_groups WHERE backend = ?", (backend,)
+        )
+        for b, data, at in rows:
+            return _cached([Group.model_validate(g) for g in json.loads(data)], b, at)
+        return None
+
+    async def store_history(
+        self, backend: str, device_id: str, history: Sequence[InstallationRecord], fetched_at: datetime
+    ) -> None:
+        data = _dumps([h.model_dump(mode="json") for h in history])
+        await self._put("cache_history", (backend, device_id, data, _ts(fetched_at)))
+
+    async def cached_history(self, device_id: str) -> list[Cached[list[InstallationRecord]]]:
+        rows = await self._rows(
+            "SELECT backend, data, fetched_at FROM cache_history WHERE device = ?", (device_id,)
+        )
+        return [
+            _cached([InstallationRecord.model_validate(h) for h in json.loads(data)], b, at)
+            for b, data, at in rows
+        ]
+
+    async def _put(self, table: str, row: tuple[Any, ...]) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute(f"INSERT OR REPLACE INTO {table} VALUES ({','.join('?' * len(row))})", row)
+
+        await self._call(op)
+
+    async def _rows(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        def op(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+            return [tuple(row) for row in conn.execute(sql, args)]
+
+        return await self._call(op)
+
+
+def _cached(value: T, backend: str, fetched_at: float) -> Cached[T]:
+    return Cached[T](value=value, backend=backend, fetched_at=datetime.fromtimestamp(fetched_at, UTC))
+
+
+def _get(conn: sqlite3.Connection, action_id: str) -> ActionRecord:
+    row = conn.execute(f"SELECT {_COLUMNS} FROM actions WHERE id = ?", (action_id,)).fetchone()
+    if row is None:
+        raise StoreError(f"no action {action_id} in the outbox")
+    return _record(row)
+
+
+def _resolve(conn: sqlite3.Connection, prefix: str) -> str:
+    cleaned = prefix.strip().lower()
+    if not cleaned or not all(c in "0123456789abcdef" for c in cleaned):
+        raise StoreError(f"{prefix!r} is not an action id (see `fieldtui outbox list`)")
+    rows = conn.execute(
+        "SELECT id FROM actions WHERE id >= ? AND id < ? LIMIT 2", (cleaned, cleaned + "g")
+    ).fetchall()
+    if not rows:
+        raise StoreError(f"no action {prefix} in the outbox (see `fieldtui outbox list`)")
+    if len(rows) > 1:
+        raise StoreError(f"{prefix} matches more than one action: give more of its id")
+    return str(rows[0][0])
+
+
+def _expire_dead_owners(conn: sqlite3.Connection, owner: str, now: float) -> None:
+    """Expire leases whose holder, a process on this machine, has died (crash, kill -9)."""
+    rows = conn.execute(
+        "SELECT DISTINCT lease_owner FROM actions WHERE state = 'sending' AND lease_until >= ? AND lease_owner != ?",
+        (now, owner),
+    ).fetchall()
+    for (other,) in rows:
+        if other and _owner_is_dead(other):
+            conn.execute(
+                "UPDATE actions SET lease_until = 0 WHERE state = 'sending' AND lease_owner = ?", (other,)
+            )

@@ -1,0 +1,731 @@
+"""The sync engine: sends what the outbox holds, in order per device, exactly once.
+
+No cloud here takes idempotency keys, so "exactly once" is kept by checking: an action whose
+earlier attempt may have reached the server (a crash while ``sending``, a request that got no
+answer) is looked up first (status already set, device already in the group, task already
+present) and only sent when it has not taken effect. A move is also checked against what the
+technician saw: a device that is now in neither that group nor the target is a ``conflict``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from fieldtui.connectors.base import Connector
+from fieldtui.core.actions import Action, ActionState, ActionType
+from fieldtui.core.errors import (
+    AuthError,
+    BackendError,
+    ConnectionError_,
+    FieldtuiError,
+    LimitReached,
+    NotFound,
+    Rejected,
+    ServerError,
+    SessionLost,
+    Unsupported,
+)
+from fieldtui.core.models import Device, InstallationStatus, Task
+from fieldtui.service.store import ActionRecord, Claimed, OutboxStore, new_owner_id
+
+log = logging.getLogger(__name__)
+
+#: The capability each action type needs (``Capabilities`` field names).
+CAPABILITY: dict[ActionType, str] = {
+    ActionType.SET_INSTALLATION_STATUS: "installation_status",
+    ActionType.MOVE_TO_GROUP: "groups",
+    ActionType.CREATE_GROUP: "groups",
+    ActionType.RENAME_GROUP: "groups",
+    ActionType.DELETE_GROUP: "groups",
+    ActionType.CREATE_TASK: "tasks",
+    ActionType.CANCEL_TASK: "tasks",
+    ActionType.DELETE_TASK: "tasks",
+    ActionType.UPDATE_DEVICE: "device_update",
+    ActionType.SEND_COMMAND: "commands",
+}
+
+#: A server clock may run a little behind ours: how far back a "created since" check looks.
+CLOCK_SKEW = timedelta(seconds=120)
+
+
+def supports(connector: Connector, action_type: ActionType) -> bool:
+    return connector.capabilities.why_not(CAPABILITY[action_type], connector.kind.value) is None
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential backoff with jitter: ``base * 2**(attempt-1)``, capped, times 0.5..1."""
+
+    base: float = 2.0
+    cap: float = 300.0
+    #: How long a held quota (DeviceHQ's 25 unfinished tasks) waits before asking again.
+    hold: float = 30.0
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        raw = min(self.cap, self.base * 2.0 ** max(attempt - 1, 0))
+        return raw * (0.5 + rng.random() / 2)
+
+    def hold_delay(self, attempt: int, rng: random.Random) -> float:
+        return min(self.cap, self.hold * (1 + rng.random() / 4))
+
+
+@dataclass(frozen=True, slots=True)
+class ActionEvent:
+    """A state change of one action, for the app (outbox count, per-device badges, toasts)."""
+
+    record: ActionRecord
+    previous: ActionState | None
+    #: What happened, in words: "synced", "already applied", the server's refusal, ...
+    message: str
+
+    @property
+    def state(self) -> ActionState:
+        return self.record.state
+
+
+@dataclass(slots=True)
+class SyncSummary:
+    """What one ``drain()`` did and what is left."""
+
+    done: list[ActionRecord] = field(default_factory=list)
+    failed: list[ActionRecord] = field(default_factory=list)
+    conflicts: list[ActionRecord] = field(default_factory=list)
+    #: Back to ``queued`` for later: a transient error or a held quota (their last_error says).
+    deferred: list[ActionRecord] = field(default_factory=list)
+    #: Open actions left in the outbox after the drain, by state.
+    remaining: dict[ActionState, int] = field(default_factory=dict)
+    #: Backends found unreachable during the drain, with the error.
+    unreachable: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """False when an action failed or conflicted (during this drain or before it)."""
+        return not (
+            self.failed
+            or self.conflicts
+            or self.remaining.get(ActionState.FAILED)
+            or self.remaining.get(ActionState.CONFLICT)
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "done": [r.id for r in self.done],
+            "failed": [r.to_json() for r in self.failed],
+            "conflicts": [r.to_json() for r in self.conflicts],
+            "deferred": [r.to_json() for r in self.deferred],
+            "remaining": {state.value: n for state, n in self.remaining.items()},
+            "unreachable": self.unreachable,
+            "ok": self.ok,
+        }
+
+
+class _SettledError(Exception):
+    """Internal: how processing one action ended, raised from deep inside to the worker."""
+
+    def __init__(self, state: ActionState, message: str, *, result: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.state = state
+        self.message = message
+        self.result = result or {}
+
+
+class _DeferError(Exception):
+    """Internal: put the action back in the queue for later."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        uncertain: bool,
+        hold: bool = False,
+        backend: str | None = None,
+        wait: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.uncertain = uncertain
+        self.hold = hold
+        self.backend = backend
+        #: An exact delay instead of the backoff.
+        self.wait = wait
+
+
+class _LeaseLostError(Exception):
+    """Internal: another process took the action over (our lease expired): leave it alone."""
+
+
+Listener = Callable[[ActionEvent], None]
+
+
+class SyncEngine:
+    """Sends the outbox: ``drain()`` once, or ``run()`` until stopped.
+
+    ``connectors`` maps backend name to connector. ``is_reachable`` (from the connectivity
+    module) lets the engine skip backends known to be offline without trying them; ``report``
+    hears how each send went, so the header's backend states include what the outbox saw.
+    """
+
+    def __init__(
+        self,
+        store: OutboxStore,
+        connectors: Mapping[str, Connector],
+        *,
+        concurrency: int = 8,
+        lease_seconds: float = 30.0,
+        backoff: Backoff | None = None,
+        is_reachable: Callable[[str], bool] | None = None,
+        owner: str | None = None,
+        rng: random.Random | None = None,
+        report: Callable[[str, BaseException | None], None] | None = None,
+        settle_seconds: float = 3.0,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.store = store
+        #: May be lazy (built on first use): only the backends actually sent to are built.
+        self.connectors = connectors
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.backoff = backoff or Backoff()
+        self.owner = owner or new_owner_id()
+        self._is_reachable = is_reachable
+        #: Told of every answer (None) or failure per backend: ``Connectivity.record`` fits.
+        self._report = report
+        #: A request from a sender that died may still be on its way to the cloud: an interrupted
+        #: send is checked only this long after that sender's last sign of life.
+        self.settle_seconds = settle_seconds
+        self._rng = rng or random.Random()
+        self._listeners: list[Listener] = []
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._inflight: dict[str, tuple[asyncio.Task[None], str]] = {}
+        #: backend -> (until, error): found unreachable; skipped until then or until online.
+        self._down: dict[str, tuple[float, str]] = {}
+        self._summary: SyncSummary | None = None
+        self._pump_lock = asyncio.Lock()
+
+    # -- events ------------------------------------------------------------------------------
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` on every state change; returns the function that unsubscribes."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    async def events(self) -> AsyncIterator[ActionEvent]:
+        """Every state change as an async iterator (for a Textual worker)."""
+        inbox: asyncio.Queue[ActionEvent] = asyncio.Queue()
+        unsubscribe = self.subscribe(inbox.put_nowait)
+        try:
+            while True:
+                yield await inbox.get()
+        finally:
+            unsubscribe()
+
+    def publish(self, record: ActionRecord, previous: ActionState | None, message: str) -> None:
+        event = ActionEvent(record=record, previous=previous, message=message)
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:  # a broken listener must not stop the sync
+                log.exception("outbox event listener failed")
+
+    async def wait_for_outcome(self, action_id: str, timeout: float) -> ActionEvent | None:
+        """The first event that ends an attempt of ``action_id`` (None if none in ``timeout``)."""
+        loop = asyncio.get_running_loop()
+        outcome: asyncio.Future[ActionEvent] = loop.create_future()
+
+        def listen(event: ActionEvent) -> None:
+            if event.record.id != action_id or outcome.done():
+                return
+            if event.state is not ActionState.SENDING and event.previous is not None:
+                outcome.set_result(event)
+
+        unsubscribe = self.subscribe(listen)
+        try:
+            return await asyncio.wait_for(outcome, timeout)
+        except TimeoutError:
+            return None
+        finally:
+            unsubscribe()
+
+    # -- signals -----------------------------------------------------------------------------
+    def wake(self) -> None:
+        """New work (an enqueue, a retry): look at the outbox now."""
+        self._wake.set()
+
+    def backend_online(self, backend: str) -> None:
+        """The connectivity module saw ``backend`` come back: send its actions now."""
+        self._down.pop(backend, None)
+        self._wake.set()
+
+    async def sync_now(self) -> None:
+        """Send everything queued now, without waiting out backoff (works while ``run()`` runs)."""
+        self._down.clear()
+        await self.store.make_due()
+        self._wake.set()
+
+    def unreachable_backends(self) -> dict[str, str]:
+        """Backends this engine found unreachable and is skipping for now, with the error."""
+        now = time.time()
+        return {name: error for name, (until, error) in self._down.items() if until > now}
+
+    # -- running -----------------------------------------------------------------------------
+    async def drain(self) -> SyncSummary:
+        """Send every action that can be sent now; return what happened and what is left.
+
+        Not while ``run()`` is running in the same engine (use ``sync_now()`` then). An action that meets a transient error goes back to the queue for a later attempt
+        (not retried within this drain), so a drain always ends.
+        """
+        summary = SyncSummary()
+        async with self._pump_lock:
+            self._summary = summary
+            try:
+                await self._pump(until_idle=True)
+            finally:
+                self._summary = None
+        summary.remaining = {state: n for state, n in (await self.store.counts()).items() if state in _OPEN}
+        summary.unreachable = self.unreachable_backends()
+        return summary
+
+    async def run(self, online: Callable[[], Awaitable[str | None]] | None = None) -> None:
+        """Send as actions become due, until ``stop()`` (or cancellation).
+
+        ``online``, when given, is awaited repeatedly; each time it returns a backend name
+        (a backend came back online) that backend's actions are sent at once.
+        """
+        watcher = asyncio.create_task(self._watch_online(online)) if online is not None else None
+        try:
+            async with self._pump_lock:
+                await self._pump(until_idle=False)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Stop claiming; let in-flight sends finish within ``grace``, then interrupt them."""
+        self._stopping = True
+        self._wake.set()
+        tasks = [task for task, _key in self._inflight.values()]
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+
+    async def _watch_online(self, online: Callable[[], Awaitable[str | None]]) -> None:
+        while True:
+            backend = await online()
+            if backend is None:
+                self.wake()
+            else:
+                self.backend_online(backend)
+
+    def _excluded_backends(self) -> set[str]:
+        now = time.time()
+        excluded = {name for name, (until, _error) in self._down.items() if until > now}
+        if self._is_reachable is not None:
+            excluded.update(name for name in self.connectors if not self._is_reachable(name))
+        return excluded
+
+    async def _pump(self, *, until_idle: bool) -> None:
+        self._stopping = False
+        renewer = asyncio.create_task(self._renew_leases())
+        try:
+            while True:
+                self._wake.clear()
+                claimed: list[Claimed] = []
+                # Keys excluded from the claim are those in flight *before* it; one that
+                # finishes during the claim frees its device's next action, so only a claim
+                # made with nothing in flight can prove there is nothing left to send.
+                busy_before = bool(self._inflight)
+                free = self.concurrency - len(self._inflight)
+                if free > 0 and not self._stopping:
+                    claimed = await self.store.claim(
+                        self.owner,
+                        limit=free,
+                        lease_seconds=self.lease_seconds,
+                        exclude_keys={key for _task, key in self._inflight.values()},
+                        exclude_backends=self._excluded_backends(),
+                    )
+                    for item in claimed:
+                        self._start(item)
+                if not self._inflight:
+                    if busy_before and not self._stopping:
+                        continue
+                    if until_idle or self._stopping:
+                        return
+                    await self._sleep_until_due()
+                    continue
+                waiter = asyncio.create_task(self._wake.wait())
+                try:
+                    await asyncio.wait(
+                        [waiter, *(task for task, _key in self._inflight.values())],
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    waiter.cancel()
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+            if self._inflight:
+                tasks = [task for task, _key in self._inflight.values()]
+                for task in tasks:
+                    task.cancel()
+                await asyncio.wait(tasks)
+
+    async def _sleep_until_due(self) -> None:
+        due = await self.store.next_due()
+        delay: float | None = None
+        if due is not None:
+            delay = max(0.05, due.timestamp() - time.time())
+        downs = [until for until, _error in self._down.values() if until > time.time()]
+        if downs:
+            until_up = max(0.05, min(downs) - time.time())
+            delay = until_up if delay is None else min(delay, until_up)
+        if self._is_reachable is not None:
+            # Connectivity may change without a signal: look again now and then.
+            delay = 5.0 if delay is None else min(delay, 5.0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def _renew_leases(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            ids = list(self._inflight)
+            if ids:
+                try:
+                    await self.store.renew(self.owner, ids, self.lease_seconds)
+                except FieldtuiError:
+                    log.warning("could not renew outbox leases", exc_info=True)
+
+    def _start(self, claimed: Claimed) -> None:
+        record = claimed.record
+        task = asyncio.create_task(self._process(claimed), name=f"outbox-{record.id}")
+        self._inflight[record.id] = (task, record.queue_key)
+        action_id = record.id
+
+        def forget(_task: asyncio.Task[None]) -> None:
+            self._inflight.pop(action_id, None)
+
+        task.add_done_callback(forget)
+
+    # -- one action ----------------------------------------------------------------------------
+    async def _process(self, claimed: Claimed) -> None:
+        record = claimed.record
+        self.publish(record, ActionState.QUEUED, "sending")
+        backend = record.action.backend
+        try:
+            try:
+                if claimed.interrupted:
+                    quiet = time.time() - claimed.previous_update.timestamp()
+                    if quiet < self.settle_seconds:
+                        raise _DeferError(
+                            "an interrupted send is checked once any request still on its way has landed",
+                            uncertain=True,
+                            wait=self.settle_seconds - quiet,
+                        )
+                if backend is None:
+                    backend, record = await self._resolve_backend(record)
+                connector = self._connector(backend)
+                outcome = await self._send_checked(connector, record, claimed.needs_check)
+            except _LeaseLostError:
+                log.warning("outbox: lost the lease on %s; another process has it", record.id)
+            except _SettledError as end:
+                await self._finish(record, end.state, end.message, end.result)
+            except _DeferError as defer:
+                await self._defer(record, defer)
+            except (BackendError, Unsupported) as exc:
+                self._tell(backend, exc)
+                await self._handle_error(record, backend, exc)
+            else:
+                self._tell(backend, None)
+                await self._finish(record, ActionState.DONE, outcome.message, outcome.result)
+        except asyncio.CancelledError:
+            # Interrupted (stop, shutdown): the request may have gone out, so check next time.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self.store.release(self.owner, record.id, uncertain=True))
+            raise
+        except Exception as exc:  # a bug: keep the action, say so, do not spin on it
+            log.exception("outbox: unexpected error sending %s", record.id)
+            message = f"unexpected error: {type(exc).__name__}: {exc}"
+            with contextlib.suppress(Exception):
+                # Failed, but still "uncertain": a retry checks before sending again.
+                new = await self.store.settle_failed(self.owner, record.id, message, uncertain=True)
+                if new is not None:
+                    self._note(new)
+                    self.publish(new, ActionState.SENDING, message)
+
+    def _connector(self, backend: str) -> Connector:
+        if backend not in self.connectors:
+            raise _SettledError(ActionState.FAILED, f"backend {backend!r} is not configured in this profile")
+        try:
+            return self.connectors[backend]
+        except (BackendError, Unsupported):
+            raise
+        except FieldtuiError as exc:  # its secret cannot be read: hold until that is fixed
+            raise _DeferError(str(exc), uncertain=False, backend=backend) from None
+
+    def _tell(self, backend: str | None, error: BaseException | None) -> None:
+        if self._report is None or backend is None:
+            return
+        try:
+            self._report(backend, error)
+        except Exception:  # a broken reporter must not stop the sync
+            log.exception("outbox: reporting %s's state failed", backend)
+
+    async def _handle_error(
+        self, record: ActionRecord, backend: str | None, exc: BackendError | Unsupported
+    ) -> None:
+        message = str(exc)
+        if isinstance(exc, LimitReached):
+            await self._defer(record, _DeferError(f"held: {message}", uncertain=False, hold=True))
+        elif isinstance(exc, Rejected | Unsupported | NotFound):
+            await self._finish(record, ActionState.FAILED, message, {})
+        elif isinstance(exc, SessionLost):
+            await self._defer(record, _DeferError(message, uncertain=False))
+        elif isinstance(exc, AuthError):
+            # Not the action's fault: keep it queued until the credentials are fixed.
+            hint = f" (fix with `fieldtui login {backend}`)" if backend else ""
+            await self._defer(record, _DeferError(message + hint, uncertain=False, backend=backend))
+        else:
+            # 429 is refused before doing anything; other transient errors may have applied.
+            refused = isinstance(exc, ServerError) and exc.status_code == 429
+            down = backend if isinstance(exc, ConnectionError_) else None
+            await self._defer(record, _DeferError(message, uncertain=not refused, backend=down))
+
+    async def _finish(
+        self, record: ActionRecord, state: ActionState, message: str, result: dict[str, Any]
+    ) -> None:
+        if state is ActionState.DONE:
+            new = await self.store.complete(self.owner, record.id, result)
+        else:
+            new = await self.store.settle_failed(self.owner, record.id, message, state=state)
+        if new is None:
+            log.warning("outbox: lost the lease on %s before recording %s", record.id, state.value)
+            return
+        self._note(new)
+        self.publish(new, ActionState.SENDING, message)
+
+    async def _defer(self, record: ActionRecord, defer: _DeferError) -> None:
+        if defer.wait is not None:
+            delay = defer.wait
+        elif defer.hold:
+            delay = self.backoff.hold_delay(record.attempts, self._rng)
+        else:
+            delay = self.backoff.delay(record.attempts, self._rng)
+        if defer.backend is not None:
+            self._down[defer.backend] = (time.time() + delay, defer.message)
+        new = await self.store.reschedule(
+            self.owner, record.id, delay=delay, message=defer.message, uncertain=defer.uncertain
+        )
+        if new is None:
+            log.warning("outbox: lost the lease on %s before rescheduling it", record.id)
+            return
+        self._note(new)
+        self.publish(new, ActionState.SENDING, defer.message)
+
+    def _note(self, record: ActionRecord) -> None:
+        summary = self._summary
+        if summary is None:
+            return
+        match record.state:
+            case ActionState.DONE:
+                summary.done.append(record)
+            case ActionState.FAILED:
+                summary.failed.append(record)
+            case ActionState.CONFLICT:
+                summary.conflicts.append(record)
+            case _:
+                summary.deferred.append(record)
+
+    async def _resolve_backend(self, record: ActionRecord) -> tuple[str, ActionRecord]:
+        """Find the one cloud that knows the device (the action was queued without one)."""
+        action = record.action
+        device = action.device
+        if device is None:
+            raise _SettledError(
+                ActionState.FAILED, "a group action needs a backend: queue it again with --backend"
+            )
+        candidates: dict[str, Connector] = {}
+        for name in self.connectors:
+            try:
+                connector = self._connector(name)
+            except _DeferError:
+                continue  # cannot be built (no secret): it cannot be asked either
+            if supports(connector, action.type):
+                candidates[name] = connector
+        what = CAPABILITY[action.type].replace("_", " ")
+        if not candidates:
+            raise _SettledError(ActionState.FAILED, f"no configured cloud supports {what}")
+        names = list(candidates)
+        answers = await asyncio.gather(
+            *(candidates[name].get_device(device) for name in names), return_exceptions=True
+        )
+        found: list[str] = []
+        errors: list[tuple[str, BaseException]] = []
+        for name, answer in zip(names, answers, strict=True):
+            if isinstance(answer, Device):
+                found.append(name)
+            elif isinstance(answer, NotFound):
+                continue
+            elif isinstance(answer, BaseException):
+                if not isinstance(answer, Exception):
+                    raise answer
+                errors.append((name, answer))
+        if len(found) > 1:
+            raise _SettledError(
+                ActionState.FAILED,
+                f"{device} is known to more than one cloud ({', '.join(found)}): queue it again "
+                f"with --backend NAME",
+            )
+        if errors:
+            name, error = errors[0]
+            # One that did not answer may know the device too: ask again later.
+            raise _DeferError(
+                f"cannot tell which cloud knows {device} until {name} answers: {error}",
+                uncertain=False,
+            )
+        if not found:
+            raise _SettledError(ActionState.FAILED, f"no cloud knows {device} (asked: {', '.join(names)})")
+        bound = await self.store.bind_backend(self.owner, record.id, found[0])
+        if bound is None:
+            raise _LeaseLostError
+        return found[0], bound
+
+    async def _send_checked(
+        self, connector: Connector, record: ActionRecord, needs_check: bool
+    ) -> _SettledError:
+        action = record.action
+        check_precondition = action.type is ActionType.MOVE_TO_GROUP and "group" in action.precondition
+        if needs_check or check_precondition:
+            already = await self._already_applied(connector, record)
+            if already is not None:
+                return already
+        result = await _apply(connector, action)
+        return _SettledError(ActionState.DONE, "synced", result=result)
+
+    async def _already_applied(self, connector: Connector, record: ActionRecord) -> _SettledError | None:
+        """Return DONE when the action already took effect; raise a conflict; None to send."""
+        action = record.action
+        device = action.device or ""
+        p = action.params
+        done = "already applied"
+        match action.type:
+            case ActionType.SET_INSTALLATION_STATUS:
+                history = await connector.installation_history(device)
+                if history and history[0].status.value == p["status"]:
+                    return _SettledError(ActionState.DONE, done)
+            case ActionType.MOVE_TO_GROUP:
+                current = await connector.get_group(device)
+                if current == p["group"]:
+                    return _SettledError(ActionState.DONE, done)
+                if "group" in action.precondition and current != action.precondition["group"]:
+                    raise _SettledError(
+                        ActionState.CONFLICT,
+                        f"{device} is now in group {current or '(none)'}, not "
+                        f"{action.precondition['group'] or '(none)'} as when the move to "
+                        f"{p['group']} was made: retry to move it anyway, or drop the move",
+                    )
+            case ActionType.CREATE_TASK:
+                return await self._task_already_created(connector, record)
+            case ActionType.CANCEL_TASK:
+                try:
+                    task = await connector.get_task(device, p["task_id"])
+                except NotFound:
+                    return None
+                if task.state.finished:
+                    return _SettledError(ActionState.DONE, f"task already {task.state.value}")
+            case ActionType.SEND_COMMAND:
+                since = (record.first_sent_at or action.created_at) - CLOCK_SKEW
+                for command in await connector.list_commands(device):
+                    if (
+                        command.name == p["name"]
+                        and command.timestamp is not None
+                        and command.timestamp >= since
+                    ):
+                        return _SettledError(ActionState.DONE, done, result={"created_id": command.id})
+            case ActionType.CREATE_GROUP | ActionType.RENAME_GROUP | ActionType.DELETE_GROUP:
+                ids = {g.id for g in await connector.list_groups()}
+                if action.type is ActionType.CREATE_GROUP and p["group"] in ids:
+                    return _SettledError(ActionState.DONE, done)
+                if action.type is ActionType.RENAME_GROUP and p["new_group"] in ids and p["group"] not in ids:
+                    return _SettledError(ActionState.DONE, done)
+                if action.type is ActionType.DELETE_GROUP and p["group"] not in ids:
+                    return _SettledError(ActionState.DONE, done)
+            case ActionType.DELETE_TASK | ActionType.UPDATE_DEVICE:
+                pass  # idempotent: sending again does no harm (a deleted task is NotFound: done)
+        return None
+
+    async def _task_already_created(self, connector: Connector, record: ActionRecord) -> _SettledError | None:
+        action = record.action
+        device = action.device or ""
+        since = (record.first_sent_at or action.created_at) - CLOCK_SKEW
+        taken = await self.store.task_ids_claimed(connector.name, device, record.id)
+        asked = dict(action.params.get("params") or {})
+        for task in await connector.list_tasks(device):
+            if task.id in taken or task.type != action.params["type"] or not _same_params(task, asked):
+                continue
+            if task.created is not None and task.created >= since:
+                return _SettledError(ActionState.DONE, "already applied", result={"created_id": task.id})
+        return None
+
+
+def _same_params(task: Task, asked: Mapping[str, Any]) -> bool:
+    """False when the task shows a parameter with another value than the action asked for.
+
+    Without this an unrelated task of the same type created a moment earlier (by another tool,
+    or the device's own schedule) would pass for ours, and ours would never be sent.
+    """
+    attributes = task.raw.get("attributes")
+    shown = {**task.raw, **(attributes if isinstance(attributes, Mapping) else {})}
+    return all(str(shown[key]) == str(value) for key, value in asked.items() if key in shown)
+
+
+_OPEN = (ActionState.QUEUED, ActionState.SENDING, ActionState.FAILED, ActionState.CONFLICT)
+
+
+async def _apply(connector: Connector, action: Action) -> dict[str, Any]:
+    """Send ``action``; returns what to remember about the result (a created task's id)."""
+    device = action.device or ""
+    p = action.params
+    match action.type:
+        case ActionType.SET_INSTALLATION_STATUS:
+            await connector.set_installation_status(device, InstallationStatus(p["status"]))
+        case ActionType.MOVE_TO_GROUP:
+            await connector.move_to_group(device, p["group"])
+        case ActionType.CREATE_TASK:
+            task = await connector.create_task(device, p["type"], dict(p.get("params") or {}))
+            return {"created_id": task.id}
+        case ActionType.CANCEL_TASK:
+            await connector.cancel_task(device, p["task_id"])
+        case ActionType.DELETE_TASK:
+            try:
+                await connector.delete_task(device, p["task_id"])
+            except NotFound:
+                return {"note": "task was already gone"}
+        case ActionType.UPDATE_DEVICE:
+            await connector.update_device(device, dict(p["fields"]))
+        case ActionType.SEND_COMMAND:
+            command = await connector.send_command(device, p["name"], dict(p.get("params") or {}))
+            return {"created_id": command.id}
+        case ActionType.CREATE_GROUP:
+            await connector.create_group(p["group"], p.get("description"))
+        case ActionType.RENAME_GROUP:
+            await connector.rename_group(p["group"], p["new_group"])
+        case ActionType.DELETE_GROUP:
+            try:
+                await connector.delete_group(p["group"])
+            except NotFound:
+                return {"note": "group was already gone"}
+    return {}
