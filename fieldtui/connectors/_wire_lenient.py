@@ -23,7 +23,9 @@ from fieldtui.core.models import utc
 class WireModel(BaseModel):
     """A vendor payload: unknown fields kept (``model_extra``), numbers accepted as text."""
 
-    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="allow", coerce_numbers_to_str=True, populate_by_name=True, defer_build=True
+    )
 
 
 def _or_none(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:

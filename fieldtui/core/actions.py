@@ -49,7 +49,8 @@ class Action(BaseModel):
     ``precondition`` what the technician saw when deciding (``{"group": "basement"}``).
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Schemas are built on first use: a quick command pays only for the models it touches.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     id: str = Field(default_factory=new_action_id)
     type: ActionType

@@ -45,7 +45,8 @@ def utc(value: datetime) -> datetime:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Schemas are built on first use: a quick command pays only for the models it touches.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class Location(_Model):

@@ -126,7 +126,7 @@ def _owner_is_dead(owner: str) -> bool:
 class ActionRecord(BaseModel):
     """An action as the outbox holds it: the intent plus where it is in its life."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     action: Action
     seq: int
@@ -207,7 +207,7 @@ class ActionRecord(BaseModel):
 class Claimed(BaseModel):
     """An action this process now holds the lease on, with whether it must be checked first."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     record: ActionRecord
     #: A previous attempt may have taken effect (a crash in ``sending``, an unanswered request).
