@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 
@@ -36,6 +37,15 @@ COMMAND_MODULES: dict[str, str] = {
     "login": "account",
     "info": "account",
 }
+
+
+#: Control characters (C0 but newline, DEL, C1): an error may quote a cloud's words, which must
+#: not reach the terminal as escape sequences.
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+
+
+def _say(error: BaseException) -> None:
+    print(f"fieldtui: {_CONTROL.sub('', str(error))}", file=sys.stderr)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -148,21 +158,24 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from fieldtui.logging_setup import configure_logging
+
+    configure_logging()
     try:
         return _run(args)
     except KeyboardInterrupt:
         return 130
     except ConfigError as exc:
-        print(f"fieldtui: {exc}", file=sys.stderr)
+        _say(exc)
         return EXIT_USAGE
     except DeviceNotFound as exc:
-        print(f"fieldtui: {exc}", file=sys.stderr)
+        _say(exc)
         return EXIT_NOT_FOUND
     except NoBackendReachable as exc:
-        print(f"fieldtui: {exc}", file=sys.stderr)
+        _say(exc)
         return EXIT_UNREACHABLE
     except FieldtuiError as exc:
-        print(f"fieldtui: {exc}", file=sys.stderr)
+        _say(exc)
         return EXIT_FAILURE
     except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback
         from fieldtui.commands._errors import report_unexpected

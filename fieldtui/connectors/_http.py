@@ -6,7 +6,9 @@ Vendor-specific status handling stays in each connector; this maps what every ve
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import ssl
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -59,29 +61,51 @@ def route_of(method: str, path: str) -> str:
     return f"{method.upper()} {path}"
 
 
+#: The longest error text taken from a response: an HTML error page or a runaway body must not
+#: flood a message, a log line or the outbox list.
+MAX_ERROR_TEXT = 300
+_TAG = re.compile(r"<[^>]*>")
+_SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+
+
+def short_text(text: str) -> str | None:
+    """``text`` on one line, whitespace collapsed, cut to :data:`MAX_ERROR_TEXT` characters."""
+    flat = " ".join(text.split())
+    if len(flat) > MAX_ERROR_TEXT:
+        flat = flat[: MAX_ERROR_TEXT - 3].rstrip() + "..."
+    return flat or None
+
+
+def body_as_text(response: httpx.Response) -> str | None:
+    """A non-JSON body as short words: HTML tags (and scripts, styles) removed, entities decoded."""
+    body = response.content[: MAX_ERROR_TEXT * 20].decode("utf-8", "replace")
+    if "<" in body:
+        body = html.unescape(_TAG.sub(" ", _SCRIPT_OR_STYLE.sub(" ", body)))
+    return short_text(body)
+
+
 def default_error_text(response: httpx.Response) -> str | None:
-    """Common shapes: {"message"}, {"error"}, {"errors": [{"detail"}]}, else a short body."""
+    """Common shapes: {"message"}, {"error"}, {"errors": [{"detail"}]}, else the body as short text."""
     try:
         body = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
-        text = response.text.strip()
-        return text[:200] or None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError):
+        return body_as_text(response)
     if isinstance(body, Mapping):
         errors = body.get("errors")
         if isinstance(errors, list) and errors:
             details = [
                 str(item.get("detail") or item.get("title") or item)
-                for item in errors
+                for item in errors[:10]
                 if isinstance(item, Mapping)
             ]
             if details:
-                return "; ".join(details)
+                return short_text("; ".join(details))
         for key in ("message", "error", "detail"):
             value = body.get(key)
             if isinstance(value, str) and value:
-                return value
+                return short_text(value)
             if isinstance(value, Mapping) and isinstance(value.get("message"), str):
-                return str(value["message"])
+                return short_text(str(value["message"]))
     return None
 
 
@@ -155,6 +179,7 @@ def invalid_shape(response: httpx.Response, backend: str, what: str) -> InvalidR
 
 __all__ = [
     "BackendError",
+    "body_as_text",
     "decode_json",
     "default_error_text",
     "invalid_shape",
@@ -162,4 +187,5 @@ __all__ = [
     "raise_for_status",
     "route_of",
     "send",
+    "short_text",
 ]

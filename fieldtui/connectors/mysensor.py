@@ -15,7 +15,15 @@ from typing import Any
 import httpx
 
 from fieldtui.config import MySensorBackend
-from fieldtui.connectors._http import decode_json, invalid_shape, make_client, raise_for_status, send
+from fieldtui.connectors._http import (
+    body_as_text,
+    decode_json,
+    invalid_shape,
+    make_client,
+    raise_for_status,
+    send,
+    short_text,
+)
 from fieldtui.connectors._wire_lenient import parse
 from fieldtui.connectors._wire_mysensor import SensorWire, TaskPageWire, TaskWire, to_device, to_task
 from fieldtui.connectors.base import Connector
@@ -31,9 +39,8 @@ def _laravel_error_text(response: httpx.Response) -> str | None:
     """Laravel's ``{"message": ..., "errors": {"field": ["..."]}}``, else the common shapes."""
     try:
         body = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
-        text = response.text.strip()
-        return text[:200] or None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return body_as_text(response)
     if not isinstance(body, Mapping):
         return None
     words: list[str] = []
@@ -53,7 +60,7 @@ def _laravel_error_text(response: httpx.Response) -> str | None:
             if isinstance(value, str) and value.strip():
                 words.append(value.strip())
                 break
-    return "; ".join(words) or None
+    return short_text("; ".join(words[:10]))
 
 
 def _serial_value(device_id: str) -> int | str:
