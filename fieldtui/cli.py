@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import re
 import sys
 from collections.abc import Sequence
 
 from fieldtui import __version__
 from fieldtui.core.errors import ConfigError, DeviceNotFound, FieldtuiError, NoBackendReachable
+from fieldtui.core.text import strip_controls
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -39,13 +39,9 @@ COMMAND_MODULES: dict[str, str] = {
 }
 
 
-#: Control characters (C0 but newline, DEL, C1): an error may quote a cloud's words, which must
-#: not reach the terminal as escape sequences.
-_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
-
-
 def _say(error: BaseException) -> None:
-    print(f"fieldtui: {_CONTROL.sub('', str(error))}", file=sys.stderr)
+    # An error may quote a cloud's words, which must not reach the terminal as escape sequences.
+    print(f"fieldtui: {strip_controls(error)}", file=sys.stderr)
 
 
 class _Parser(argparse.ArgumentParser):

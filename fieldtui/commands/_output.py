@@ -16,18 +16,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fieldtui.core.models import Device, StreamEvent, Task, TelemetrySample
+from fieldtui.core.text import strip_controls
 from fieldtui.service.merge import DeviceView, Source
 
 WIDTH = 80
 _MISSING = "-"
-_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
 _C1_OR_DEL = re.compile(r"[\x7f-\x9f]")
 
 
 # -- sanitising ----------------------------------------------------------------------------
 def clean(text: object) -> str:
     """``text`` as a string without control characters (tabs become spaces, newlines stay)."""
-    return _CONTROL.sub("", str(text).replace("\t", " "))
+    return strip_controls(text)
 
 
 def clean_line(text: object) -> str:

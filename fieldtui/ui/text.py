@@ -2,22 +2,40 @@
 
 from __future__ import annotations
 
-import re
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 
-# C0 and C1 control characters (ESC included) except tab/newline: a device name from a cloud
-# must never move the cursor or recolour the terminal.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+from fieldtui.core.text import strip_controls
 
 
 def clean(value: object, limit: int = 200) -> str:
     if value is None:
         return ""
-    text = _CONTROL.sub("�", str(value))
+    text = strip_controls(value, "�")
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def age(then: datetime | None, now: datetime) -> str:
+def _system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+_clock: Callable[[], datetime] = _system_clock
+
+
+def now() -> datetime:
+    """The UI's "now" for ages and clocks on screen (tests freeze it with :func:`set_clock`)."""
+    return _clock()
+
+
+def set_clock(clock: Callable[[], datetime] | None) -> None:
+    """Use ``clock`` for :func:`now` (None: the system clock again)."""
+    global _clock
+    _clock = clock or _system_clock
+
+
+def age(then: datetime | None, now: datetime | None = None) -> str:
+    if now is None:
+        now = _clock()
     if then is None:
         return "—"
     seconds = max(0, int((now - then).total_seconds()))
