@@ -27,14 +27,17 @@ class FieldApp(App[int]):
     CSS_PATH = _stylesheet()
     TITLE = "fieldtui"
     COMMANDS = App.COMMANDS | {FieldCommands}
+    # Each app-wide key has a Ctrl/F-key form that works while the lookup box has focus (a
+    # printable key there is typed into the box); the bare letter works everywhere else.
     BINDINGS = [
-        Binding("question_mark", "help", "Help", id="help"),
+        Binding("f1,question_mark", "help", "Help", key_display="F1/?", id="help"),
         Binding("ctrl+s", "sync_now", "Sync", id="sync_now"),
-        Binding("o", "outbox", "Outbox", id="outbox"),
-        Binding("g", "groups", "Groups", id="groups"),
-        Binding("i", "install", "Install", id="install"),
+        Binding("ctrl+o,o", "outbox", "Outbox", key_display="^O", id="outbox"),
+        Binding("ctrl+g,g", "groups", "Groups", key_display="^G", id="groups"),
+        Binding("ctrl+n,i", "install", "Install", key_display="^N", id="install"),
+        Binding("ctrl+t", "fleet_tasks", "Fleet tasks", show=False, id="fleet_tasks"),
         Binding("escape", "back", "Back", show=False, id="back"),
-        Binding("q", "quit", "Quit", id="quit"),
+        Binding("ctrl+q,q", "quit", "Quit", key_display="^Q", id="quit"),
     ]
 
     def __init__(
@@ -127,17 +130,20 @@ class FieldApp(App[int]):
         from fieldtui.ui.screens.lookup import LookupScreen
 
         for screen in self.screen_stack:
-            if isinstance(screen, LookupScreen):
+            # The service can be ready before the lookup screen has composed its widgets.
+            if isinstance(screen, LookupScreen) and screen.is_mounted:
                 screen.refresh_results()
 
     # -- the index -----------------------------------------------------------------------
     @staticmethod
     def find_update_id(update: Any) -> str | None:
+        update = getattr(update, "view", update)  # FleetService.find yields FindMatch(view=...)
         device = getattr(update, "device", None)
         return getattr(device, "id", None)
 
     def absorb_find_update(self, update: Any) -> None:
         """Fold a merged device (DeviceView-like: ``.device`` and ``.sources``) into the index."""
+        update = getattr(update, "view", update)  # FleetService.find yields FindMatch(view=...)
         device = getattr(update, "device", None)
         if device is None:
             return
@@ -213,8 +219,9 @@ class FieldApp(App[int]):
             self.notify("Not connected to the service yet.", severity="warning")
             return
         if self.offline:
-            self.notify("Offline mode: nothing is sent. Restart without --offline to sync.",
-                        severity="warning")
+            self.notify(
+                "Offline mode: nothing is sent. Restart without --offline to sync.", severity="warning"
+            )
             return
         try:
             summary = await writes.sync_now()

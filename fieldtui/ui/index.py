@@ -117,4 +117,11 @@ class DeviceIndex:
                     prefix.append(row)
             elif len(rest) < limit:
                 rest.append(row)
+        # Clouds answer in any order: sort what is shown so the same query shows the same rows.
+        prefix.sort(key=_by_id)
+        rest.sort(key=_by_id)
         return (exact + prefix + rest)[:limit], total
+
+
+def _by_id(row: DeviceRow) -> str:
+    return row.id

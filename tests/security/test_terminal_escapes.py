@@ -124,8 +124,8 @@ async def test_the_device_screen_renders_cloud_text_without_escapes(
 ) -> None:
     from textual.widgets import Static
 
+    from fieldtui.service.session import open_session
     from fieldtui.ui.app import FieldApp
-    from fieldtui.ui.session import open_session
 
     env, gateway, _thing = hostile
     for name in (

@@ -6,7 +6,6 @@ Only actions the device's clouds support are offered; the others are listed with
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from rich.text import Text
@@ -18,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, TabbedContent, TabPane
 
 from fieldtui.ui.text import age, clean, yes_no
+from fieldtui.ui.text import now as ui_now
 from fieldtui.ui.widgets.status_bar import StatusBar
 
 #: action key -> (capability, label)
@@ -80,7 +80,9 @@ class DeviceScreen(Screen[None]):
     async def load(self) -> None:
         service = self.app.service  # type: ignore[attr-defined]
         if service is None:
-            self.query_one("#device-facts", Static).update("Still connecting to the clouds… press F5 to retry.")
+            self.query_one("#device-facts", Static).update(
+                "Still connecting to the clouds… press F5 to retry."
+            )
             return
         try:
             view = await service.device(self.device_id)
@@ -97,7 +99,7 @@ class DeviceScreen(Screen[None]):
     def _render_view(self) -> None:
         view = self.view
         device = view.device
-        now = datetime.now(UTC)
+        now = ui_now()
         stale = " (cached)" if getattr(view, "stale", False) else ""
         sources = ", ".join(
             f"{clean(s.backend)}[{clean(s.kind.value if hasattr(s.kind, 'value') else s.kind)}]"
@@ -112,8 +114,12 @@ class DeviceScreen(Screen[None]):
             ("Model", clean(device.model) or "—"),
             ("Firmware", clean(device.firmware) or "—"),
             ("Online", yes_no(device.online) + stale),
-            ("Last seen", f"{device.last_seen:%Y-%m-%d %H:%M:%S}Z ({age(device.last_seen, now)})"
-             if device.last_seen else "—"),
+            (
+                "Last seen",
+                f"{device.last_seen:%Y-%m-%d %H:%M:%S}Z ({age(device.last_seen, now)})"
+                if device.last_seen
+                else "—",
+            ),
             ("Battery", f"{device.battery:g}%" if device.battery is not None else "—"),
             ("Signal", f"{device.rssi:g} dBm" if device.rssi is not None else "—"),
             ("Location", location),
@@ -128,7 +134,8 @@ class DeviceScreen(Screen[None]):
             text.append(f"{value}\n", style="red" if label == "Alerts" and device.alerts else "")
         self.query_one("#device-facts", Static).update(text)
         self.query_one("#device-title", Static).update(
-            Text(f" {clean(device.id)}  {clean(device.name or '')}", style="bold"))
+            Text(f" {clean(device.id)}  {clean(device.name or '')}", style="bold")
+        )
 
         offered, absent = [], []
         for key, (capability, label) in DEVICE_ACTIONS.items():
@@ -154,10 +161,12 @@ class DeviceScreen(Screen[None]):
         self.query_one("#device-actions", Static).update(actions)
         errors = getattr(view, "errors", {}) or {}
         self.query_one("#device-errors", Static).update(
-            "\n".join(f"{clean(b)}: {clean(e)}" for b, e in errors.items()))
+            "\n".join(f"{clean(b)}: {clean(e)}" for b, e in errors.items())
+        )
         raw = {name: copy.raw for name, copy in (getattr(view, "copies", {}) or {}).items()}
         self.query_one("#device-raw", Static).update(
-            Text(clean(json.dumps(raw or device.raw, indent=2, default=str), 20_000)))
+            Text(clean(json.dumps(raw or device.raw, indent=2, default=str), 20_000))
+        )
 
     @work(exclusive=True, group="device-history")
     async def load_history(self) -> None:
@@ -171,7 +180,8 @@ class DeviceScreen(Screen[None]):
             self.query_one("#device-history", Static).update(f"History unavailable: {clean(exc)}")
             return
         self.query_one("#device-history", Static).update(
-            Text("\n".join(clean(line) for line in lines) or "No history on these clouds."))
+            Text("\n".join(clean(line) for line in lines) or "No history on these clouds.")
+        )
 
     # -- actions -------------------------------------------------------------------------
     def _supported(self, capability: str) -> bool:
@@ -181,8 +191,9 @@ class DeviceScreen(Screen[None]):
         for source in self.view.sources:
             if capability_of(self.app.service, source.backend, capability)[0]:  # type: ignore[attr-defined]
                 return True
-        self.app.notify(f"None of this device's clouds offer {capability.replace('_', ' ')}.",
-                        severity="warning")
+        self.app.notify(
+            f"None of this device's clouds offer {capability.replace('_', ' ')}.", severity="warning"
+        )
         return False
 
     def action_reload(self) -> None:

@@ -7,8 +7,6 @@ A scanner types fast and presses Enter: an exact match then opens the device at 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,6 +17,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from fieldtui.ui.index import DeviceRow, parse_query
 from fieldtui.ui.text import age, clean, yes_no
+from fieldtui.ui.text import now as ui_now
 from fieldtui.ui.widgets.status_bar import StatusBar
 
 MAX_ROWS = 200
@@ -42,8 +41,10 @@ class LookupScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status-bar")
         with Vertical(id="lookup"):
-            yield Input(placeholder="Serial, tuid or name (filters: cloud: group: status: online alerting)",
-                        id="query")
+            yield Input(
+                placeholder="Serial, tuid or name (filters: cloud: group: status: online alerting)",
+                id="query",
+            )
             yield Static("", id="lookup-summary")
             table: DataTable[str] = DataTable(id="results", cursor_type="row", zebra_stripes=True)
             yield table
@@ -90,13 +91,17 @@ class LookupScreen(Screen[None]):
         self._ask_clouds(open_exact=True)
 
     def refresh_results(self) -> None:
+        if not self.is_mounted:
+            return
         raw = self.query_one("#query", Input).value
         query = parse_query(raw)
         rows, total = self.app.index.search(query, MAX_ROWS)  # type: ignore[attr-defined]
         self._shown = rows
         table = self.query_one("#results", DataTable)
+        if not table.columns:  # the service answered before this screen was mounted
+            return
         table.clear()
-        now = datetime.now(UTC)
+        now = ui_now()
         for row in rows:
             table.add_row(
                 "✓" if row.id in self.marked else "",
@@ -112,8 +117,10 @@ class LookupScreen(Screen[None]):
         summary = self.query_one("#lookup-summary", Static)
         known = len(self.app.index)  # type: ignore[attr-defined]
         shown = f"{len(rows)} of {total}" if total > len(rows) else f"{total}"
-        summary.update(f" {shown} match{'es' if total != 1 else ''} · {known} devices known"
-                       + (" · marked: " + str(len(self.marked)) if self.marked else ""))
+        summary.update(
+            f" {shown} match{'es' if total != 1 else ''} · {known} devices known"
+            + (" · marked: " + str(len(self.marked)) if self.marked else "")
+        )
 
     # -- the clouds ----------------------------------------------------------------------
     @work(exclusive=True, group="lookup-remote")
@@ -137,8 +144,9 @@ class LookupScreen(Screen[None]):
                 self.app.open_device(device_id)  # type: ignore[attr-defined]
         self.refresh_results()
         if open_exact and not found_exact:
-            self.app.notify(f"No cloud knows {clean(query.text, 40)} exactly; pick a row or refine.",
-                            severity="warning")
+            self.app.notify(
+                f"No cloud knows {clean(query.text, 40)} exactly; pick a row or refine.", severity="warning"
+            )
 
     # -- actions -------------------------------------------------------------------------
     def action_focus_filter(self) -> None:

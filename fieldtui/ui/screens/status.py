@@ -64,14 +64,17 @@ class StatusModal(ModalScreen[str | None]):
             self.dismiss(None)
             return
         if chosen in NEEDS_CONFIRMATION:
+
             def confirmed(answer: bool | None) -> None:
                 if answer:
                     self.dismiss(chosen)
 
             self.app.push_screen(
-                ConfirmModal(f"Mark {clean(self.device_id)} {chosen}?",
-                             dict(STATUSES)[chosen or ""] + ". This is recorded in the device's history.",
-                             yes=f"Mark {chosen}"),
+                ConfirmModal(
+                    f"Mark {clean(self.device_id)} {chosen}?",
+                    dict(STATUSES)[chosen or ""] + ". This is recorded in the device's history.",
+                    yes=f"Mark {chosen}",
+                ),
                 confirmed,
             )
             return
@@ -102,10 +105,13 @@ async def _submit(app: App[Any], view: Any, status: str) -> None:
         return
     device = view.device
     backend = _backend_for(app, view, "installation_status")
-    precondition = {"installation_status": getattr(device.installation_status, "value", device.installation_status)}
+    precondition = {
+        "installation_status": getattr(device.installation_status, "value", device.installation_status)
+    }
     try:
-        outcome = await writes.set_installation_status(device.id, status, backend=backend,
-                                                       precondition=precondition)
+        outcome = await writes.set_installation_status(
+            device.id, status, backend=backend, precondition=precondition
+        )
     except Exception as exc:  # noqa: BLE001 - refused before queuing (read-only, bad input)
         app.notify(f"Not queued: {clean(exc)}", severity="error")
         return

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -139,7 +139,9 @@ async def submit_write(
     if outcome is not None:
         text = outcome_text(outcome)
         failed = text.startswith(("failed", "conflict"))
-        app.notify(f"{what}: {text}", severity="error" if failed else "information", timeout=10 if failed else 5)
+        app.notify(
+            f"{what}: {text}", severity="error" if failed else "information", timeout=10 if failed else 5
+        )
     if refresh is not None:
         await refresh()
     if after is not None:
@@ -171,7 +173,15 @@ def task_cells(task: Task, now: datetime, *, with_device: bool = False) -> list[
 
 
 def task_search_text(task: Task) -> list[str]:
-    return [task.state.value, task.raw_state, task.type, task.device, task.backend, task.id, task.detail or ""]
+    return [
+        task.state.value,
+        task.raw_state,
+        task.type,
+        task.device,
+        task.backend,
+        task.id,
+        task.detail or "",
+    ]
 
 
 def command_cells(task: Task, now: datetime) -> list[str | Text]:
@@ -234,7 +244,9 @@ class DeviceTasksScreen(Screen[None]):
         Binding("escape", "back", "Back", id="tasks_back"),
     ]
 
-    def __init__(self, device_id: str, view: Any = None, *, refresh_interval: float = REFRESH_INTERVAL) -> None:
+    def __init__(
+        self, device_id: str, view: Any = None, *, refresh_interval: float = REFRESH_INTERVAL
+    ) -> None:
         super().__init__()
         self.device_id = device_id
         self.view = view
@@ -257,6 +269,7 @@ class DeviceTasksScreen(Screen[None]):
         with Vertical(id="commands-section", classes="table-section"):
             yield Static("Commands", classes="section-title")
             yield DataTable(id="commands-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="tasks-detail")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -264,11 +277,11 @@ class DeviceTasksScreen(Screen[None]):
         tasks = self.query_one("#tasks-table", DataTable)
         for label, key, width in (
             ("State", "state", 9),
-            ("Type", "type", 22),
+            ("Type", "type", 20),
             ("Cloud", "cloud", 9),
-            ("Updated", "updated", 8),
-            ("Tries", "attempts", 5),
-            ("Id", "id", 12),
+            ("Updated", "updated", 7),
+            ("Try", "attempts", 3),
+            ("Id", "id", 10),
             ("Detail", "detail", None),
         ):
             tasks.add_column(label, key=key, width=width)
@@ -277,8 +290,8 @@ class DeviceTasksScreen(Screen[None]):
             ("Status", "status", 11),
             ("Command", "name", 16),
             ("Cloud", "cloud", 9),
-            ("Sent", "sent", 8),
-            ("Id", "id", 12),
+            ("Sent", "sent", 7),
+            ("Id", "id", 10),
             ("Message", "message", None),
         ):
             commands.add_column(label, key=key, width=width)
@@ -399,6 +412,7 @@ class DeviceTasksScreen(Screen[None]):
         fill_table(self.query_one("#tasks-table", DataTable), task_rows)
         fill_table(self.query_one("#commands-table", DataTable), command_rows)
         self._draw_summary(len(task_rows), len(command_rows))
+        self._draw_detail()
 
     def _draw_summary(self, shown_tasks: int | None = None, shown_commands: int | None = None) -> None:
         text = Text(no_wrap=True, overflow="ellipsis")
@@ -446,17 +460,31 @@ class DeviceTasksScreen(Screen[None]):
     def action_back(self) -> None:
         self.app.pop_screen()
 
-    def action_show_detail(self) -> None:
-        task = self.selected_task()
-        if task is None:
-            return
-        lines = [f"{clean(task.type)} on {clean(task.backend)}: {clean(task.raw_state)}"]
+    def _detail_lines(self, task: Task, limit: int) -> list[str]:
+        lines = [f"{clean(task.id, 40)} {clean(task.type)} on {clean(task.backend)}: {clean(task.raw_state)}"]
         if task.detail:
-            lines.append(clean(task.detail, 500))
+            lines.append(clean(task.detail, limit))
         params = task.raw.get("parameters") if isinstance(task.raw, dict) else None
         if params:
-            lines.append(clean(json.dumps(params, default=str), 500))
-        self.app.notify("\n".join(lines), title=clean(task.id, 40), timeout=10)
+            lines.append(clean(json.dumps(params, default=str), limit))
+        return lines
+
+    def _draw_detail(self) -> None:
+        task = self.selected_task()
+        text = Text("\n".join(self._detail_lines(task, 160)) if task is not None else "")
+        self.query_one("#tasks-detail", Static).update(text)
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self) -> None:
+        self._draw_detail()
+
+    def on_descendant_focus(self, _event: events.DescendantFocus) -> None:
+        self._draw_detail()
+
+    def action_show_detail(self) -> None:
+        task = self.selected_task()
+        if task is not None:
+            self.app.notify("\n".join(self._detail_lines(task, 500)), title="Task", timeout=10)
 
     def _refuse_read_only(self) -> bool:
         if getattr(self.app, "read_only", False):
@@ -475,23 +503,27 @@ class DeviceTasksScreen(Screen[None]):
         if not clouds:
             reasons = {supports(service, name, "tasks")[1] for name in view_backends(self.view)}
             self.app.notify(
-                "No task queue here: " + ("; ".join(sorted(r for r in reasons if r)) or "no cloud offers tasks"),
+                "No task queue here: "
+                + ("; ".join(sorted(r for r in reasons if r)) or "no cloud offers tasks"),
                 severity="warning",
             )
             return
         choices = [(name, backend_kind(service, name)) for name in clouds]
+        model = getattr(getattr(self.view, "device", None), "model", None)
 
         def chosen(request: TaskRequest | None) -> None:
             if request is not None:
                 self._submit_create(request)
 
-        self.app.push_screen(CreateTaskModal(self.device_id, choices), chosen)
+        self.app.push_screen(CreateTaskModal(self.device_id, choices, model=model), chosen)
 
     def _submit_create(self, request: TaskRequest) -> None:
         device = self.device_id
 
         async def call(writes: Any) -> Any:
-            return await writes.create_task(device, request.task_type, request.params, backend=request.backend)
+            return await writes.create_task(
+                device, request.task_type, request.params, backend=request.backend
+            )
 
         self.app.run_worker(
             submit_write(self.app, f"{request.label} on {clean(device)}", call, self.reload),
@@ -528,20 +560,26 @@ class DeviceTasksScreen(Screen[None]):
         if task.state.finished:
             self.app.notify(f"Task {clean(task.id, 20)} is already {task.state.value}.", severity="warning")
             return
-        self._confirm_change(task, "cancel", lambda w: w.cancel_task(task.device, task.id, backend=task.backend))
+        self._confirm_change(
+            task, "cancel", lambda w: w.cancel_task(task.device, task.id, backend=task.backend)
+        )
 
     def action_delete_task(self) -> None:
         task = self._task_for_change("delete")
         if task is None:
             return
-        self._confirm_change(task, "delete", lambda w: w.delete_task(task.device, task.id, backend=task.backend))
+        self._confirm_change(
+            task, "delete", lambda w: w.delete_task(task.device, task.id, backend=task.backend)
+        )
 
     def _confirm_change(self, task: Task, verb: str, call: Callable[[Any], Awaitable[Any]]) -> None:
         label = f"{verb} {clean(task.type)} task {clean(task.id, 24)}"
 
         def answered(yes: bool | None) -> None:
             if yes:
-                self.app.run_worker(submit_write(self.app, label.capitalize(), call, self.reload), group="writes")
+                self.app.run_worker(
+                    submit_write(self.app, label.capitalize(), call, self.reload), group="writes"
+                )
 
         self.app.push_screen(
             ConfirmModal(
@@ -588,11 +626,11 @@ class FleetTasksScreen(Screen[None]):
         for label, key, width in (
             ("State", "state", 9),
             ("Type", "type", 18),
-            ("Device", "device", 16),
+            ("Device", "device", 14),
             ("Cloud", "cloud", 9),
-            ("Updated", "updated", 8),
-            ("Tries", "attempts", 5),
-            ("Id", "id", 12),
+            ("Updated", "updated", 7),
+            ("Try", "attempts", 3),
+            ("Id", "id", 10),
             ("Detail", "detail", None),
         ):
             table.add_column(label, key=key, width=width)
@@ -622,7 +660,7 @@ class FleetTasksScreen(Screen[None]):
                 self._draw()
         except Exception as exc:  # noqa: BLE001 - said why, per cloud
             self.lists.pop(backend, None)
-            self.absent[backend] = clean(exc)
+            self.absent[backend] = clean(getattr(exc, "message", None) or exc)
             self._draw()
         finally:
             aclose = getattr(monitor, "aclose", None)
@@ -754,6 +792,20 @@ def catalog_label(item: Any) -> str:
     return f"{' · '.join(parts) or item_id}  [{item_id}]" if parts else item_id
 
 
+def model_family(model: object) -> str:
+    """DeviceHQ's model family: the product name up to its first dash (``MTR-G3`` -> ``MTR``)."""
+    return str(model or "").strip().split("-", 1)[0].lower()
+
+
+def for_model(items: list[Any], model: str | None) -> tuple[list[Any], int]:
+    """The items made for ``model``'s family (or for any model), and how many were left out."""
+    if not model:
+        return items, 0
+    wanted = model_family(model)
+    kept = [i for i in items if not getattr(i, "model", None) or model_family(i.model) == wanted]
+    return kept, len(items) - len(kept)
+
+
 @dataclass(slots=True)
 class _Draft:
     backend: str | None = None
@@ -775,10 +827,14 @@ class CreateTaskModal(ModalScreen[TaskRequest | None]):
         Binding("b", "back_step", "Back a step", id="create_task_back"),
     ]
 
-    def __init__(self, device_id: str, backends: Sequence[tuple[str, str]]) -> None:
+    def __init__(
+        self, device_id: str, backends: Sequence[tuple[str, str]], *, model: str | None = None
+    ) -> None:
         super().__init__()
         self.device_id = device_id
         self.backends = list(backends)
+        #: The device's model: firmwares and configurations made for another model are left out.
+        self.model = model
         self.draft = _Draft()
         #: The current step: cloud, kind, item, version, configs, file, ready.
         self.step = ""
@@ -908,11 +964,14 @@ class CreateTaskModal(ModalScreen[TaskRequest | None]):
             return
         if self.step != "item":
             return
+        items, others = for_model([i for i in items if getattr(i, "id", None)], self.model)
         self._items = items
         if not items:
             self._hint(f"{clean(self.draft.backend)} lists nothing for {kind.label.lower()}. (b goes back)")
             return
-        self._hint("")
+        self._hint(
+            f"{others} more for other models than {clean(self.model)} are not shown." if others else ""
+        )
         self._offer([Option(catalog_label(item), id=str(i)) for i, item in enumerate(items)])
 
     @work(exclusive=True, group="task-catalog")
@@ -934,7 +993,8 @@ class CreateTaskModal(ModalScreen[TaskRequest | None]):
                 [Option("latest (the cloud's default)", id="0")]
                 + [
                     Option(
-                        f"{clean(v.version)}" + (f" · {clean(v.status)}" if getattr(v, "status", None) else ""),
+                        f"{clean(v.version)}"
+                        + (f" · {clean(v.status)}" if getattr(v, "status", None) else ""),
                         id=str(i + 1),
                     )
                     for i, v in enumerate(versions)
@@ -1018,7 +1078,9 @@ class CreateTaskModal(ModalScreen[TaskRequest | None]):
         if not kind.source:
             if not d.file_id.isdigit():
                 return None
-            return TaskRequest(d.backend, kind.task_type, {kind.attribute: d.file_id}, f"{kind.label} (file {d.file_id})")
+            return TaskRequest(
+                d.backend, kind.task_type, {kind.attribute: d.file_id}, f"{kind.label} (file {d.file_id})"
+            )
         if d.item is None:
             return None
         if self.step in ("item", "version") and kind.then:
@@ -1082,7 +1144,7 @@ def parse_parameters(text: str) -> dict[str, Any]:
     text = text.strip()
     if not text:
         return {}
-    if text.startswith("{"):
+    if text.startswith(("{", "[")):
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -1122,7 +1184,9 @@ class CommandModal(ModalScreen[Any]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="modal", id="command-modal"):
             yield Static(Text(f"Send a command to {clean(self.device_id)}"), classes="modal-title")
-            yield Select[str]([], prompt="Cloud", allow_blank=False, id="command-cloud")
+            service = self.app.service  # type: ignore[attr-defined]
+            clouds = [(f"{clean(n)} ({backend_kind(service, n)})", n) for n in self._clouds()]
+            yield Select[str](clouds, prompt="Cloud", allow_blank=not clouds, id="command-cloud")
             yield Input(placeholder="command name, e.g. reboot", id="command-name")
             yield Input(placeholder='parameters: key=value … or {"json": "object"}', id="command-params")
             yield Static(
@@ -1136,12 +1200,7 @@ class CommandModal(ModalScreen[Any]):
 
     def on_mount(self) -> None:
         clouds = self._clouds()
-        select = self.query_one("#command-cloud", Select)
-        if clouds:
-            service = self.app.service  # type: ignore[attr-defined]
-            select.set_options([(f"{clean(n)} ({backend_kind(service, n)})", n) for n in clouds])
-            select.value = clouds[0]
-        select.display = len(clouds) > 1
+        self.query_one("#command-cloud", Select).display = len(clouds) > 1
         self.query_one("#command-name", Input).focus()
         if not clouds:
             self._hint("None of this device's clouds take commands.", error=True)
@@ -1192,7 +1251,9 @@ class CommandModal(ModalScreen[Any]):
             self._hint(f"Not queued: {clean(exc)}", error=True)
             self.query_one("#command-send", Button).disabled = False
             return
-        self.app.run_worker(_report_command(self.app, writes, record, f"{name} → {clean(device)}"), group="writes")
+        self.app.run_worker(
+            _report_command(self.app, writes, record, f"{name} → {clean(device)}"), group="writes"
+        )
         self.dismiss(record)
 
     @on(Button.Pressed, "#command-cancel")

@@ -26,6 +26,8 @@ from fieldtui.ui.widgets.status_bar import StatusBar
 #: Redraws at most this often (seconds between redraws).
 REDRAW_INTERVAL = 0.1
 LOG_LINES = 500
+#: Most raw lines written per redraw (a flood would otherwise cost a repaint of hundreds).
+LOG_BATCH = 40
 
 
 class TelemetryScreen(Screen[None]):
@@ -137,10 +139,16 @@ class TelemetryScreen(Screen[None]):
         self._draw_state(now)
 
     def _write_log(self, log: Log) -> None:
-        messages = self.buffer.messages_since(self._logged_total)
+        new = self.buffer.total - self._logged_total
+        messages = self.buffer.messages_since(self._logged_total)[-LOG_BATCH:]
         self._logged_total = self.buffer.total
-        if messages:
-            log.write_lines(message.line() for message in messages)
+        if not messages:
+            return
+        lines = [message.line() for message in messages]
+        if new > len(messages):
+            # Faster than anyone reads: the newest lines only, and say how many were skipped.
+            lines.insert(0, f"… {new - len(messages)} messages not shown ({self.buffer.rate():.0f} msg/s)")
+        log.write_lines(lines)
 
     def _draw_state(self, now: float | None = None) -> None:
         self._state_dirty = False

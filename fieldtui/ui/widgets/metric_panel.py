@@ -84,7 +84,9 @@ class TelemetryBuffer:
     dirty: bool = False
     started: float | None = None
 
-    def add(self, timestamp: datetime, backend: str, metrics: dict[str, object], now: float | None = None) -> None:
+    def add(
+        self, timestamp: datetime, backend: str, metrics: dict[str, object], now: float | None = None
+    ) -> None:
         now = time.monotonic() if now is None else now
         if self.started is None:
             self.started = now
@@ -144,7 +146,10 @@ class MetricRow(Horizontal):
         self.query_one(".metric-value", Static).update(
             Text(format_value(series.latest), no_wrap=True, overflow="ellipsis"), layout=False
         )
-        self.query_one(Sparkline).data = list(series.values)
+        sparkline = self.query_one(Sparkline)
+        # Words (a status, a connection type) have no line to draw.
+        sparkline.display = bool(series.values)
+        sparkline.data = list(series.values)
 
 
 class MetricPanel(VerticalScroll):

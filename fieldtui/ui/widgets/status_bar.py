@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from fieldtui.ui.text import age, clean
+from fieldtui.ui.text import age, clean, now
 
 STATE_STYLE = {
     "online": ("●", "green"),
@@ -57,5 +57,5 @@ class StatusBar(Static):
         if s.conflicts:
             text.append(f" ⚠{s.conflicts}", style="bold yellow")
         text.append(" │ sync ", style="dim")
-        text.append(age(s.last_sync, datetime.now(UTC)) if s.last_sync else "never", style="dim")
+        text.append(age(s.last_sync, now()) if s.last_sync else "never", style="dim")
         return text

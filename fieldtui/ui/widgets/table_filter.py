@@ -24,7 +24,9 @@ class TableFilter(Input):
     class Closed(Message):
         """The technician is done typing: the screen gives the focus back to its table."""
 
-    def __init__(self, *, placeholder: str = "Filter: words to match (Esc clears)", id: str | None = None) -> None:
+    def __init__(
+        self, *, placeholder: str = "Filter: words to match (Esc clears)", id: str | None = None
+    ) -> None:
         super().__init__(placeholder=placeholder, id=id, classes="table-filter")
         self.display = False
 

@@ -1,0 +1,818 @@
+"""MQTT device protocol (document 003): devices under ``v1/device/DEVICE_ID/...`` on a broker.
+
+Connections. Each operation opens its own short connection (a telemetry stream keeps its
+own for as long as it is iterated): operations never share a message queue, and a broken
+connection breaks only the stream that used it. MQTT 5 by default, 3.1.1 when configured;
+TLS with verification when ``tls`` is set; username/password (the password is the secret)
+when ``username`` is set. Client ids are ``<client_id or "fieldtui">-<random>`` because a
+broker disconnects the older of two clients with the same id.
+
+Authentication of publishes. On MQTT 5 every request and command carries the user
+properties ``device_id`` and ``access_key`` (the secret), as document 003 requires; MQTT
+3.1.1 has no user properties, so requests go without them.
+
+Lookup without a device list. The simulated (and real) devices publish telemetry RETAINED, so
+subscribing to ``v1/device/ID/telemetry`` makes the broker hand over the last reading at once:
+that proves the device exists. To say "not found" just as fast, right after the SUBACK we
+publish a QoS 1 *fence* message to a private topic we also subscribed to. A broker handles a
+connection's packets in order and queues a subscription's retained messages while handling
+the SUBSCRIBE, so when our own fence comes back no retained message is still on its way: no
+telemetry before the fence means no device (one round trip, not a timeout). A device that
+never published, or whose retained message the broker lost (a restart without persistence),
+is indistinguishable from an unknown id.
+
+Fast ingest. ``aiomqtt.Client.messages`` wraps each paho message in an ``aiomqtt.Message``
+(validating its topic) and creates an asyncio task per message. :class:`_Link` overrides the
+private ``_on_message`` hook (aiomqtt is pinned) to queue the raw paho message in a deque, and
+the telemetry loop drains it in batches with one ``json.loads`` per payload and no pydantic
+validation per sample (the values are checked by hand, which is what validation would do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import secrets
+import ssl
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+
+import aiomqtt
+import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from pydantic import BaseModel, ConfigDict
+
+from fieldtui.config import MqttBackend
+from fieldtui.connectors.base import Connector
+from fieldtui.core.capabilities import Capabilities, TelemetryMode
+from fieldtui.core.errors import (
+    AuthError,
+    BackendError,
+    ConnectionError_,
+    NotFound,
+    Rejected,
+    TimeoutError_,
+)
+from fieldtui.core.models import (
+    BackendKind,
+    Command,
+    Device,
+    Location,
+    MetricValue,
+    TaskState,
+    TelemetrySample,
+)
+
+log = logging.getLogger(__name__)
+
+TOPIC_PREFIX = "v1/device/"
+#: Payloads above this size are skipped unread (a telemetry message is a few hundred bytes).
+MAX_PAYLOAD = 256 * 1024
+#: A device whose latest telemetry is older than this counts as offline.
+ONLINE_WINDOW = timedelta(minutes=15)
+#: How long a lookup waits for the snapshot's space info (name, location) once the device is
+#: known to exist, and then for a firmware event that may never come (it is sent only when the
+#: device runs an older firmware than the latest).
+SNAPSHOT_WAIT = 1.0
+FIRMWARE_LINGER = 0.2
+#: list_commands listens this long for the snapshot's "next command".
+COMMANDS_LINGER = 0.5
+#: MQTT 5 reason codes (and 3.1.1 return codes 4, 5) that mean "your credentials were refused".
+_AUTH_CODES = {4, 5, 134, 135, 140}
+_SCALARS = (bool, int, float, str)
+_COMMAND_STATES: dict[str, TaskState] = {
+    "pending": TaskState.QUEUED,
+    "in_progress": TaskState.RUNNING,
+    "done": TaskState.DONE,
+    "error": TaskState.FAILED,
+}
+
+
+def command_state(status: str) -> TaskState:
+    """Document 003's command statuses as core task states (unknown words: still running)."""
+    return _COMMAND_STATES.get(status.strip().lower().replace(" ", "_"), TaskState.RUNNING)
+
+
+class SpaceInfo(BaseModel):
+    """``v1/device/ID/space_info``: where the device is and what it is called."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    name: str | None = None
+    location_name: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    utc_offset: int | None = None
+    temperature_units: str | None = None
+    maintenance: bool | None = None
+    local_time: str | None = None
+
+
+class FirmwareInfo(BaseModel):
+    """What the device runs (from ``.../update``) and the latest firmware (``.../firmware``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    current: str | None = None
+    latest: str | None = None
+    latest_file_id: str | None = None
+
+    @property
+    def update_available(self) -> bool | None:
+        if self.latest is None:
+            return None if self.current is None else False
+        return self.current != self.latest
+
+
+@dataclass(slots=True)
+class IngestStats:
+    """Counts of what a connector's telemetry streams received and skipped (and why)."""
+
+    received: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+# -- the connection -------------------------------------------------------------------------------
+class _Link(aiomqtt.Client):
+    """An aiomqtt client whose incoming messages go, unwrapped, into a deque (see module doc)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.inbox: deque[paho.MQTTMessage] = deque()
+        self._wakeup: asyncio.Future[None] | None = None
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        self.inbox.append(message)
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
+
+    @property
+    def lost(self) -> bool:
+        return self._disconnected.done()
+
+    def lost_error(self) -> BaseException | None:
+        if not self._disconnected.done() or self._disconnected.cancelled():
+            return None
+        return self._disconnected.exception()
+
+    async def wait_inbox(self, timeout: float | None) -> bool:
+        """True once a message is queued, False after ``timeout``; MqttError when disconnected."""
+        if self.inbox:
+            return True
+        if self._disconnected.done():
+            raise aiomqtt.MqttError("the broker connection was lost") from self.lost_error()
+        wakeup: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def on_lost(_: object) -> None:
+            if not wakeup.done():
+                wakeup.set_result(None)
+
+        self._wakeup = wakeup
+        disconnected = self._disconnected
+        disconnected.add_done_callback(on_lost)
+        try:
+            if timeout is None:
+                await wakeup
+            else:
+                try:
+                    await asyncio.wait_for(wakeup, timeout)
+                except TimeoutError:
+                    return False
+        finally:
+            self._wakeup = None
+            disconnected.remove_done_callback(on_lost)
+        if not self.inbox and self._disconnected.done():
+            raise aiomqtt.MqttError("the broker connection was lost") from self.lost_error()
+        return True
+
+
+@dataclass(slots=True)
+class _Seen:
+    """The latest payload received on one topic suffix of one device."""
+
+    payload: dict[str, Any]
+    retained: bool
+    correlation: bytes | None
+
+
+# -- the connector ---------------------------------------------------------------------------
+class MqttConnector(Connector):
+    kind: ClassVar[BackendKind] = BackendKind.MQTT
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        lookup=True,
+        search=False,
+        telemetry=TelemetryMode.PUSH,
+        commands=True,
+    )
+
+    def __init__(self, name: str, config: MqttBackend, secret: str | None) -> None:
+        super().__init__(name)
+        self._config = config
+        self._secret = secret
+        self._v5 = config.protocol_version == "5"
+        #: Commands this process sent or saw, per device, by id (MQTT keeps no command history).
+        self._commands: dict[str, dict[str, Command]] = {}
+        self.stats = IngestStats()
+
+    async def aclose(self) -> None:
+        """Nothing stays open between operations."""
+
+    # -- connection plumbing ---------------------------------------------------------------
+    def _new_link(self) -> _Link:
+        config = self._config
+        tls_context: ssl.SSLContext | None = None
+        if config.tls:
+            tls_context = ssl.create_default_context(cafile=config.ca_bundle)
+        prefix = config.client_id or "fieldtui"
+        return _Link(
+            config.host,
+            config.port,
+            username=config.username,
+            password=self._secret if config.username else None,
+            identifier=f"{prefix}-{secrets.token_hex(4)}",
+            protocol=aiomqtt.ProtocolVersion.V5 if self._v5 else aiomqtt.ProtocolVersion.V311,
+            tls_context=tls_context,
+            timeout=config.timeout,
+            keepalive=30,
+            clean_session=None if self._v5 else True,
+        )
+
+    @asynccontextmanager
+    async def _connected(self) -> AsyncIterator[_Link]:
+        link = self._new_link()
+        try:
+            await link.__aenter__()
+        except aiomqtt.MqttError as exc:
+            raise self._connect_error(exc) from None
+        try:
+            yield link
+        except aiomqtt.MqttError as exc:
+            raise self._lost_error(exc) from None
+        finally:
+            if not link.lost:
+                try:
+                    await asyncio.wait_for(link.__aexit__(None, None, None), self._config.timeout)
+                except (aiomqtt.MqttError, TimeoutError, OSError):
+                    log.debug("%s: unclean MQTT disconnect", self.name)
+            else:
+                await link.__aexit__(None, None, None)
+
+    def _connect_error(self, exc: aiomqtt.MqttError) -> BackendError:
+        rc = getattr(exc, "rc", None)
+        code = getattr(rc, "value", rc)
+        where = f"{self._config.host}:{self._config.port}"
+        if isinstance(code, int) and code in _AUTH_CODES:
+            return AuthError(
+                f"the MQTT broker at {where} refused the credentials ({exc})",
+                backend=self.name,
+                hint="check username and the secret with `fieldtui login`",
+            )
+        text = str(exc)
+        if "CERTIFICATE_VERIFY_FAILED" in text or isinstance(exc.__cause__, ssl.SSLCertVerificationError):
+            return ConnectionError_(
+                f"the MQTT broker's TLS certificate at {where} is not trusted",
+                backend=self.name,
+                hint="set ca_bundle for this backend if the broker uses a private CA",
+            )
+        if "timed out" in text.lower():
+            return TimeoutError_(f"no answer from the MQTT broker at {where} in time", backend=self.name)
+        return ConnectionError_(f"cannot reach the MQTT broker at {where}: {text or type(exc).__name__}",
+                                backend=self.name)  # fmt: skip
+
+    def _lost_error(self, exc: aiomqtt.MqttError) -> BackendError:
+        if "timed out" in str(exc).lower():
+            return TimeoutError_(f"the MQTT broker did not answer in time ({exc})", backend=self.name)
+        return ConnectionError_(
+            f"lost the connection to the MQTT broker at {self._config.host}:{self._config.port} ({exc})",
+            backend=self.name,
+        )
+
+    def _properties(
+        self, device_id: str, *, response_topic: str | None = None, correlation: bytes | None = None
+    ) -> Properties | None:
+        """User properties ``device_id`` and ``access_key`` (MQTT 5 only), plus the response topic."""
+        if not self._v5:
+            return None
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        user = [("device_id", device_id)]
+        if self._secret:
+            user.append(("access_key", self._secret))
+        props.UserProperty = user
+        if response_topic is not None:
+            props.ResponseTopic = response_topic
+        if correlation is not None:
+            props.CorrelationData = correlation
+        return props
+
+    def _require_key(self) -> None:
+        if self._v5 and not self._secret:
+            raise AuthError(
+                "no MQTT access key is configured: devices ignore requests without it",
+                backend=self.name,
+                hint=f"run `fieldtui login {self.name}`",
+            )
+
+    def _base(self, device_id: str) -> str:
+        if not device_id or any(ch in device_id for ch in "/+#\x00") or len(device_id) > 200:
+            raise NotFound(f"'{device_id}' is not an MQTT device id", backend=self.name)
+        return f"{TOPIC_PREFIX}{device_id}"
+
+    async def _fence(self, link: _Link) -> str:
+        """Subscribe-and-publish marker: when it comes back, every retained message has (module doc)."""
+        topic = f"fieldtui/fence/{link.identifier}/{secrets.token_hex(4)}"
+        await link.subscribe(topic, qos=1)
+        await link.publish(topic, b"fence", qos=1)
+        return topic
+
+    async def _exchange(
+        self,
+        device_id: str,
+        suffixes: Iterable[str],
+        *,
+        request: tuple[str, dict[str, Any], str | None] | None = None,
+        until: Callable[[dict[str, _Seen]], bool],
+        wait: float,
+        linger: float = 0.0,
+    ) -> tuple[dict[str, _Seen], bytes | None]:
+        """Subscribe to ``telemetry`` and ``suffixes``; NotFound when no retained telemetry
+        precedes the fence; else publish ``request`` (suffix, payload, response suffix) and
+        collect until ``until(seen)`` holds or ``wait`` runs out (then ``linger`` more seconds).
+        """
+        base = self._base(device_id)
+        wanted = ["telemetry", *(s for s in suffixes if s != "telemetry")]
+        correlation = secrets.token_bytes(8) if request is not None and self._v5 else None
+        seen: dict[str, _Seen] = {}
+        async with self._connected() as link:
+            fence = f"fieldtui/fence/{link.identifier}/{secrets.token_hex(4)}"
+            topics = [(f"{base}/{suffix}", 1) for suffix in wanted] + [(fence, 1)]
+            await link.subscribe(topics)
+            await link.publish(fence, b"fence", qos=1)
+            fenced = False
+            deadline = time.monotonic() + self._config.timeout
+            while not fenced:
+                if not await link.wait_inbox(deadline - time.monotonic()):
+                    raise TimeoutError_(
+                        "the MQTT broker did not echo the lookup fence in time", backend=self.name
+                    )
+                fenced = self._absorb(link, base, fence, seen)
+            if "telemetry" not in seen:
+                raise NotFound(
+                    f"no MQTT device {device_id} (no retained telemetry on {base}/telemetry)",
+                    backend=self.name,
+                    hint="a device that never published cannot be told from an unknown id",
+                )
+            if request is not None:
+                suffix, payload, response = request
+                await link.publish(
+                    f"{base}/{suffix}",
+                    json.dumps(payload, separators=(",", ":")),
+                    qos=1,
+                    properties=self._properties(
+                        device_id,
+                        response_topic=f"{base}/{response}" if response else None,
+                        correlation=correlation,
+                    ),
+                )
+            end = time.monotonic() + wait
+            while not until(seen) and (left := end - time.monotonic()) > 0:
+                if await link.wait_inbox(left):
+                    self._absorb(link, base, fence, seen)
+            if linger > 0:
+                end = time.monotonic() + linger
+                while (left := end - time.monotonic()) > 0:
+                    if await link.wait_inbox(left):
+                        self._absorb(link, base, fence, seen)
+        return seen, correlation
+
+    def _absorb(self, link: _Link, base: str, fence: str, seen: dict[str, _Seen]) -> bool:
+        """Move queued messages into ``seen`` (by topic suffix); True when the fence was among them."""
+        fenced = False
+        prefix = base + "/"
+        while link.inbox:
+            message = link.inbox.popleft()
+            topic = message.topic
+            if topic == fence:
+                fenced = True
+                continue
+            if not topic.startswith(prefix):
+                continue
+            payload = _json_object(message.payload)
+            if payload is None:
+                continue
+            props = getattr(message, "properties", None)
+            raw_corr = getattr(props, "CorrelationData", None) if props is not None else None
+            suffix = topic[len(prefix) :]
+            seen[suffix] = _Seen(payload, bool(message.retain), bytes(raw_corr) if raw_corr else None)
+            if suffix in ("commands", "commands/update"):
+                self._note_command(base[len(TOPIC_PREFIX) :], payload)
+        return fenced
+
+    # -- lookup ----------------------------------------------------------------------------
+    async def probe(self) -> None:
+        """Connect, subscribe and see our own fence come back: the broker is usable."""
+        async with self._connected() as link:
+            await self._fence_round_trip(link)
+
+    async def _fence_round_trip(self, link: _Link) -> None:
+        fence = await self._fence(link)
+        deadline = time.monotonic() + self._config.timeout
+        while True:
+            if not await link.wait_inbox(deadline - time.monotonic()):
+                raise TimeoutError_("the MQTT broker did not echo a message in time", backend=self.name)
+            while link.inbox:
+                if link.inbox.popleft().topic == fence:
+                    return
+
+    async def get_device(self, device_id: str) -> Device:
+        """The retained telemetry proves the device; a snapshot request adds name and location."""
+        request: tuple[str, dict[str, Any], str | None] | None = None
+        if self._secret or not self._v5:
+            request = ("get", {}, None)
+        seen, _ = await self._exchange(
+            device_id,
+            ("space_info", "firmware", "update", "config/update"),
+            request=request,
+            until=lambda s: "space_info" in s,
+            wait=SNAPSHOT_WAIT if request else 0.0,
+            linger=FIRMWARE_LINGER if request else 0.0,
+        )
+        return self._device_from(device_id, seen)
+
+    def _device_from(self, device_id: str, seen: dict[str, _Seen]) -> Device:
+        telemetry = seen["telemetry"].payload
+        values = telemetry.get("telemetries")
+        metrics = values if isinstance(values, dict) else {}
+        timestamp = _parse_time(telemetry.get("timestamp"))
+        status = telemetry.get("status") if isinstance(telemetry.get("status"), str) else None
+        online: bool | None = None
+        if status is not None and status.lower() != "online":
+            online = False
+        elif timestamp is not None:
+            online = datetime.now(UTC) - timestamp < ONLINE_WINDOW
+        elif status is not None:
+            online = True
+        space = _space_info(seen["space_info"].payload) if "space_info" in seen else None
+        update = seen["update"].payload if "update" in seen else {}
+        firmware = _firmware_info(seen)
+        alerts: list[str] = []
+        if firmware.update_available and firmware.latest:
+            alerts.append(f"firmware {firmware.latest} available")
+        if space is not None and space.maintenance:
+            alerts.append("in maintenance")
+        location = None
+        if space is not None and space.lat is not None and space.lon is not None:
+            location = Location(lat=space.lat, lon=space.lon)
+        name = (space.name if space else None) or _str(update.get("name"))
+        raw = {suffix: item.payload for suffix, item in seen.items()}
+        return Device(
+            id=device_id,
+            backend=self.name,
+            kind=BackendKind.MQTT,
+            name=name or device_id,
+            firmware=firmware.current,
+            online=online,
+            last_seen=timestamp,
+            battery=_number(metrics, ("battery", "battery_level", "battery_percent")),
+            rssi=_number(metrics, ("rssi", "signal_strength", "signal", "wifi_rssi")),
+            location=location,
+            alerts=tuple(alerts),
+            status=status,
+            raw=raw,
+        )
+
+    async def space_info(self, device_id: str) -> SpaceInfo:
+        """Space info, from the snapshot the request ``v1/device/ID/get`` makes the device send."""
+        self._require_key()
+        seen, _ = await self._exchange(
+            device_id,
+            ("space_info",),
+            request=("get", {}, None),
+            until=lambda s: "space_info" in s,
+            wait=self._config.timeout,
+        )
+        if "space_info" not in seen:
+            raise TimeoutError_(f"{device_id} did not send its space info (offline?)", backend=self.name)
+        return _space_info(seen["space_info"].payload)
+
+    async def firmware_info(self, device_id: str) -> FirmwareInfo:
+        """Current firmware (``.../update``, when the device published it) and the latest one.
+
+        The snapshot sends the firmware event only when the device is not on the latest
+        firmware, so its absence after the snapshot's space info leaves ``latest`` unknown.
+        """
+        self._require_key()
+        seen, _ = await self._exchange(
+            device_id,
+            ("firmware", "update", "space_info"),
+            request=("get", {}, None),
+            until=lambda s: "space_info" in s,
+            wait=self._config.timeout,
+            linger=FIRMWARE_LINGER,
+        )
+        return _firmware_info(seen)
+
+    async def snapshot(self, device_id: str) -> dict[str, dict[str, Any]]:
+        """Ask for the latest snapshot and return what arrived, by topic suffix."""
+        self._require_key()
+        seen, _ = await self._exchange(
+            device_id,
+            ("space_info", "config/update", "commands", "license", "firmware", "update"),
+            request=("get", {}, None),
+            until=lambda s: "space_info" in s and "config/update" in s,
+            wait=self._config.timeout,
+            linger=FIRMWARE_LINGER,
+        )
+        return {suffix: item.payload for suffix, item in seen.items()}
+
+    async def request_config(self, device_id: str) -> dict[str, Any]:
+        """Publish ``.../config``; the device answers on ``.../config/update`` (its response topic)."""
+        self._require_key()
+
+        def answered(seen: dict[str, _Seen]) -> bool:
+            item = seen.get("config/update")
+            return item is not None and not item.retained
+
+        seen, _ = await self._exchange(
+            device_id,
+            ("config/update",),
+            request=("config", {}, "config/update"),
+            until=answered,
+            wait=self._config.timeout,
+        )
+        item = seen.get("config/update")
+        if item is None or item.retained:
+            raise TimeoutError_(
+                f"{device_id} did not answer the config request (offline?)", backend=self.name
+            )
+        return item.payload
+
+    # -- telemetry -------------------------------------------------------------------------
+    def telemetry(self, device_id: str, *, since: datetime | None = None) -> AsyncIterator[TelemetrySample]:
+        """One sample per telemetry message (the retained one first), until the connection breaks.
+
+        Malformed, non-JSON, binary and oversized payloads are skipped and counted in
+        ``stats.skipped`` with a warning; a lost broker raises :class:`ConnectionError_`.
+        """
+        return self._stream(device_id, since)
+
+    async def _stream(self, device_id: str, since: datetime | None) -> AsyncIterator[TelemetrySample]:
+        topic = f"{self._base(device_id)}/telemetry"
+        backend = self.name
+        stats = self.stats
+        construct = TelemetrySample.model_construct
+        async with self._connected() as link:
+            await link.subscribe(topic, qos=0)
+            inbox = link.inbox
+            while True:
+                if not inbox:
+                    await link.wait_inbox(None)
+                while inbox:
+                    message = inbox.popleft()
+                    parsed = _telemetry(message.payload)
+                    if isinstance(parsed, str):
+                        self._skip(device_id, parsed)
+                        continue
+                    timestamp, metrics = parsed
+                    if since is not None and timestamp <= since:
+                        continue
+                    stats.received += 1
+                    yield construct(device=device_id, backend=backend, timestamp=timestamp, metrics=metrics)
+
+    def _skip(self, device_id: str, reason: str) -> None:
+        self.stats.skipped[reason] += 1
+        count = self.stats.skipped[reason]
+        if count == 1 or count % 1000 == 0:
+            log.warning(
+                "%s: skipped a telemetry message from %s (%s; %d so far)", self.name, device_id, reason, count
+            )
+
+    # -- commands --------------------------------------------------------------------------
+    async def send_command(self, device_id: str, name: str, params: dict[str, Any]) -> Command:
+        """Publish ``{id, status: pending, name, parameters}`` on ``v1/device/ID/commands`` (QoS 1)."""
+        self._require_key()
+        base = self._base(device_id)
+        command = self._new_command(device_id, name, params)
+        async with self._connected() as link:
+            await self._publish_command(link, base, command)
+        return command
+
+    def run_command(
+        self, device_id: str, name: str, params: dict[str, Any], *, timeout: float | None = None
+    ) -> AsyncIterator[Command]:
+        """Send a command and follow it: yields it as sent, then each status update, ending
+        with ``done`` or ``error`` (TimeoutError_ after ``timeout`` seconds without an update)."""
+        return self._run_command(device_id, name, params, timeout)
+
+    async def _run_command(
+        self, device_id: str, name: str, params: dict[str, Any], timeout: float | None
+    ) -> AsyncIterator[Command]:
+        self._require_key()
+        base = self._base(device_id)
+        command = self._new_command(device_id, name, params)
+        async with self._connected() as link:
+            await link.subscribe(f"{base}/commands/update", qos=1)
+            await self._publish_command(link, base, command)
+            yield command
+            async for update in self._updates(link, device_id, command.id, timeout):
+                yield update
+                if update.state.finished:
+                    return
+
+    def command_updates(
+        self, device_id: str, *, command_id: str | None = None, timeout: float | None = None
+    ) -> AsyncIterator[Command]:
+        """Status updates from ``v1/device/ID/commands/update`` as they come (of one command when
+        ``command_id`` is given, ending once it finishes)."""
+        return self._follow(device_id, command_id, timeout)
+
+    async def _follow(
+        self, device_id: str, command_id: str | None, timeout: float | None
+    ) -> AsyncIterator[Command]:
+        base = self._base(device_id)
+        async with self._connected() as link:
+            await link.subscribe(f"{base}/commands/update", qos=1)
+            async for update in self._updates(link, device_id, command_id, timeout):
+                yield update
+                if command_id is not None and update.state.finished:
+                    return
+
+    async def _updates(
+        self, link: _Link, device_id: str, command_id: str | None, timeout: float | None
+    ) -> AsyncIterator[Command]:
+        while True:
+            if not await link.wait_inbox(timeout):
+                raise TimeoutError_(f"no command update from {device_id} in {timeout:g} s", backend=self.name)
+            while link.inbox:
+                payload = _json_object(link.inbox.popleft().payload)
+                if payload is None:
+                    continue
+                update = self._note_command(device_id, payload)
+                if update is not None and (command_id is None or update.id == command_id):
+                    yield update
+
+    async def list_commands(self, device_id: str) -> list[Command]:
+        """Commands known for the device: those this process sent or saw updated, plus the
+        unfinished one the device announces in its snapshot. MQTT keeps no command history."""
+        if self._secret or not self._v5:
+            await self._exchange(
+                device_id,
+                ("commands", "commands/update"),
+                request=("get", {}, None),
+                until=lambda s: False,
+                wait=COMMANDS_LINGER,
+            )
+        known = self._commands.get(device_id, {})
+        epoch = datetime.min.replace(tzinfo=UTC)
+        return sorted(known.values(), key=lambda c: c.timestamp or epoch, reverse=True)
+
+    def _new_command(self, device_id: str, name: str, params: dict[str, Any]) -> Command:
+        if not name or not isinstance(name, str):
+            raise Rejected("a command needs a name", backend=self.name)
+        command = Command(
+            backend=self.name,
+            device=device_id,
+            id=str(uuid.uuid4()),
+            name=name,
+            status="pending",
+            state=TaskState.QUEUED,
+            timestamp=datetime.now(UTC),
+            parameters=dict(params),
+        )
+        self._commands.setdefault(device_id, {})[command.id] = command
+        return command
+
+    async def _publish_command(self, link: _Link, base: str, command: Command) -> None:
+        body = {"id": command.id, "status": "pending", "name": command.name, "parameters": command.parameters}
+        await link.publish(
+            f"{base}/commands",
+            json.dumps(body, separators=(",", ":")),
+            qos=1,
+            properties=self._properties(command.device, response_topic=f"{base}/commands/update"),
+        )
+
+    def _note_command(self, device_id: str, payload: dict[str, Any]) -> Command | None:
+        """Record a command (as announced) or a status update of one; the updated Command."""
+        command_id, status = payload.get("id"), payload.get("status")
+        if not isinstance(command_id, str) or not command_id or not isinstance(status, str):
+            return None
+        known = self._commands.setdefault(device_id, {})
+        previous = known.get(command_id)
+        name = _str(payload.get("name")) or (previous.name if previous else "unknown")
+        parameters = payload.get("parameters")
+        message = _str(payload.get("message")) or _str(payload.get("error"))
+        command = Command(
+            backend=self.name,
+            device=device_id,
+            id=command_id,
+            name=name,
+            status=status,
+            state=command_state(status),
+            timestamp=datetime.now(UTC),
+            message=message or (previous.message if previous else None),
+            parameters=parameters
+            if isinstance(parameters, dict)
+            else (previous.parameters if previous else {}),
+        )
+        known[command_id] = command
+        return command
+
+
+# -- payload helpers ----------------------------------------------------------------------------
+def _json_object(payload: bytes | bytearray) -> dict[str, Any] | None:
+    if len(payload) > MAX_PAYLOAD:
+        return None
+    try:
+        body = json.loads(payload)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _telemetry(payload: bytes | bytearray) -> tuple[datetime, dict[str, MetricValue]] | str:
+    """(timestamp, metrics) of one telemetry payload, or why it was skipped."""
+    if len(payload) > MAX_PAYLOAD:
+        return "too large"
+    try:
+        body = json.loads(payload)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return "not JSON"
+    if type(body) is not dict:
+        return "not a JSON object"
+    values = body.get("telemetries")
+    if type(values) is not dict:
+        return "no telemetries object"
+    metrics: dict[str, MetricValue] = {}
+    for key, value in values.items():
+        kind = type(value)
+        if kind in _SCALARS and (kind is not float or math.isfinite(value)):
+            metrics[key] = value
+    status = body.get("status")
+    if type(status) is str and "status" not in metrics:
+        metrics["status"] = status
+    timestamp = _parse_time(body.get("timestamp")) or datetime.now(UTC)
+    return timestamp, metrics
+
+
+def _str(value: Any) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def _number(metrics: dict[str, Any], names: tuple[str, ...]) -> float | None:
+    for name in names:
+        value = metrics.get(name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+def _space_info(payload: dict[str, Any]) -> SpaceInfo:
+    location = payload.get("location")
+    location = location if isinstance(location, dict) else {}
+    coordinates = location.get("coordinates")
+    coordinates = coordinates if isinstance(coordinates, dict) else {}
+    lat, lon = _number(coordinates, ("lat",)), _number(coordinates, ("lng", "lon"))
+    offset = location.get("utc_offset")
+    maintenance = payload.get("maintenance")
+    return SpaceInfo(
+        name=_str(payload.get("name")),
+        location_name=_str(location.get("name")),
+        lat=lat if lat is not None and lon is not None else None,
+        lon=lon if lat is not None and lon is not None else None,
+        utc_offset=offset if isinstance(offset, int) and not isinstance(offset, bool) else None,
+        temperature_units=_str(payload.get("temperature_units")),
+        maintenance=maintenance if isinstance(maintenance, bool) else None,
+        local_time=_str(payload.get("local_time")),
+    )
+
+
+def _firmware_info(seen: dict[str, _Seen]) -> FirmwareInfo:
+    update = seen["update"].payload if "update" in seen else {}
+    firmware = seen["firmware"].payload if "firmware" in seen else {}
+    return FirmwareInfo(
+        current=_str(update.get("firmware_version")),
+        latest=_str(firmware.get("latest_fw_version")),
+        latest_file_id=_str(firmware.get("latest_fw_file_id")),
+    )
+
+
+__all__ = ["FirmwareInfo", "IngestStats", "MqttConnector", "SpaceInfo", "command_state"]

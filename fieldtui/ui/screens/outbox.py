@@ -1,0 +1,384 @@
+"""The outbox: every queued change with its state, age, attempts and the server's last words.
+
+The technician syncs now (``s``), retries (``r``) or drops (``d``) an action, and settles a
+conflict: apply anyway (``a``) or discard (``x``). The table follows the sync engine's events
+(redrawn at most four times a second) and refreshes its ages every few seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from fieldtui.core.actions import ActionState
+from fieldtui.ui.screens.tasks import fill_table, selected_key
+from fieldtui.ui.text import age, clean
+from fieldtui.ui.text import now as ui_now
+from fieldtui.ui.widgets.confirm import ConfirmModal
+from fieldtui.ui.widgets.status_bar import StatusBar
+from fieldtui.ui.widgets.table_filter import TableFilter, matches
+
+#: Most actions listed (open ones always; the newest finished ones fill the rest).
+MAX_ROWS = 1000
+#: Seconds between redraws driven by outbox events, and between refreshes of the ages.
+EVENT_REDRAW = 0.25
+AGE_REFRESH = 5.0
+
+STATE_STYLE: dict[str, str] = {
+    ActionState.QUEUED.value: "yellow",
+    ActionState.SENDING.value: "bold cyan",
+    ActionState.DONE.value: "green",
+    ActionState.FAILED.value: "bold red",
+    ActionState.CONFLICT.value: "bold magenta",
+    ActionState.CANCELLED.value: "grey50",
+}
+OPEN = (ActionState.QUEUED, ActionState.SENDING, ActionState.FAILED, ActionState.CONFLICT)
+
+
+class OutboxAccess:
+    """The outbox operations this screen uses, all from the service's write API."""
+
+    def __init__(self, writes: Any, connectivity: Any = None) -> None:
+        self.writes = writes
+
+    async def actions(self) -> list[Any]:
+        return list(await self.writes.list_actions())
+
+    def events(self) -> AsyncIterator[Any] | None:
+        return self.writes.events()
+
+    async def retry(self, action_id: str) -> Any:
+        return await self.writes.retry(action_id)
+
+    async def drop(self, action_id: str) -> Any:
+        return await self.writes.drop(action_id)
+
+    async def apply_anyway(self, action_id: str) -> Any:
+        return await self.writes.resolve_conflict(action_id, apply=True)
+
+    async def discard(self, action_id: str) -> Any:
+        return await self.writes.resolve_conflict(action_id, apply=False)
+
+    async def sync_now(self) -> str:
+        return str(await self.writes.sync_now())
+
+
+def _state(record: Any) -> str:
+    state = record.state
+    return str(getattr(state, "value", state))
+
+
+def _describe(record: Any) -> str:
+    describe = getattr(record, "describe", None)
+    if describe is not None:
+        return str(describe())
+    return str(getattr(record.action.type, "value", record.action.type))
+
+
+def _ordered(records: list[Any]) -> list[Any]:
+    """Open actions in queue order first (what happens next), then the newest finished ones."""
+    open_ = [r for r in records if r.state in OPEN]
+    finished = [r for r in records if r.state not in OPEN]
+    finished.sort(key=lambda r: r.updated_at, reverse=True)
+    return (open_ + finished)[:MAX_ROWS]
+
+
+class OutboxScreen(Screen[None]):
+    BINDINGS = [
+        Binding("s", "sync", "Sync now", id="outbox_sync"),
+        Binding("r", "retry", "Retry", id="outbox_retry"),
+        Binding("d", "drop", "Drop", id="outbox_drop"),
+        Binding("a", "apply_anyway", "Apply anyway", id="outbox_apply"),
+        Binding("x", "discard", "Discard", id="outbox_discard"),
+        Binding("slash", "filter", "Filter", id="outbox_filter"),
+        Binding("escape", "back", "Back", id="outbox_back"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[Any] = []
+        self.loaded = False
+        self._by_id: dict[str, Any] = {}
+        self._dirty = False
+        self._access: OutboxAccess | None = None
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status-bar")
+        yield Static(Text(" Outbox: changes waiting to reach the clouds", style="bold"), id="outbox-title")
+        yield Static("Reading the outbox…", id="outbox-summary", classes="summary")
+        yield TableFilter(id="outbox-filter")
+        yield DataTable(id="outbox-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="outbox-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.app.update_bar()  # type: ignore[attr-defined]
+        table = self.query_one(DataTable)
+        for label, key, width in (
+            ("State", "state", 9),
+            ("Age", "age", 7),
+            ("Try", "attempts", 3),
+            ("Device", "device", 14),
+            ("Action", "action", 24),
+            ("Cloud", "cloud", 8),
+            ("Last error", "error", None),
+        ):
+            table.add_column(label, key=key, width=width)
+        table.focus()
+        writes = getattr(self.app.service, "writes", None)  # type: ignore[attr-defined]
+        if writes is None:
+            self.query_one("#outbox-summary", Static).update("Not connected to the service yet.")
+            return
+        self._access = OutboxAccess(writes, getattr(self.app.service, "connectivity", None))  # type: ignore[attr-defined]
+        self.set_interval(EVENT_REDRAW, self._reload_if_dirty)
+        self.set_interval(AGE_REFRESH, self.reload)
+        self.reload()
+        self._follow_events()
+
+    # -- loading ---------------------------------------------------------------------------
+    @work(exclusive=True, group="outbox-load")
+    async def reload(self) -> None:
+        if self._access is None:
+            return
+        self._dirty = False
+        try:
+            records = await self._access.actions()
+        except Exception as exc:  # noqa: BLE001 - shown inline; the next refresh tries again
+            self.query_one("#outbox-summary", Static).update(
+                Text(f"Cannot read the outbox: {clean(exc)}", style="red")
+            )
+            return
+        self.records = _ordered(records)
+        self.loaded = True
+        self._draw()
+
+    @work(exclusive=True, group="outbox-events")
+    async def _follow_events(self) -> None:
+        events = self._access.events() if self._access is not None else None
+        if events is None:
+            return
+        try:
+            async for _event in events:
+                self._dirty = True
+        finally:
+            aclose = getattr(events, "aclose", None)
+            if aclose is not None:
+                try:
+                    await aclose()
+                except Exception:  # noqa: BLE001
+                    pass
+
+    def _reload_if_dirty(self) -> None:
+        if self._dirty:
+            self.reload()
+
+    # -- drawing ---------------------------------------------------------------------------
+    def _draw(self) -> None:
+        query = self.query_one(TableFilter).value
+        now = ui_now()
+        rows: list[tuple[str, list[str | Text]]] = []
+        self._by_id = {}
+        counts: dict[str, int] = {}
+        for record in self.records:
+            state = _state(record)
+            counts[state] = counts.get(state, 0) + 1
+            action = record.action
+            described = _describe(record)
+            cells_text = [
+                state,
+                action.device or "",
+                described,
+                action.backend or "",
+                record.last_error or "",
+                record.id,
+            ]
+            if not matches(query, cells_text):
+                continue
+            self._by_id[record.id] = record
+            rows.append(
+                (
+                    record.id,
+                    [
+                        Text(state, style=STATE_STYLE.get(state, ""), no_wrap=True),
+                        age(action.created_at, now),
+                        str(record.attempts),
+                        clean(action.device or "—", 40),
+                        clean(described, 80),
+                        clean(action.backend or "—", 20),
+                        Text(clean(record.last_error or "", 200), style="red" if state == "failed" else ""),
+                    ],
+                )
+            )
+        fill_table(self.query_one(DataTable), rows)
+        text = Text(no_wrap=True, overflow="ellipsis")
+        order = [s.value for s in ActionState]
+        shown = [f"{counts[s]} {s}" for s in order if counts.get(s)]
+        text.append(" · ".join(shown) or "Empty: every change has reached its cloud.")
+        if query.strip():
+            text.append(f" · {len(rows)} matching “{clean(query, 30)}”", style="bold")
+        self.query_one("#outbox-summary", Static).update(text)
+        self._draw_detail()
+
+    def _draw_detail(self) -> None:
+        record = self.selected()
+        text = Text(no_wrap=False)
+        if record is not None:
+            state = _state(record)
+            text.append(f"{clean(record.id[:8])} {clean(_describe(record))}", style="bold")
+            if record.last_error:
+                text.append(
+                    f"\n{clean(record.last_error, 300)}", style="red" if state == "failed" else "yellow"
+                )
+            if state == "conflict":
+                text.append("\na: apply anyway · x: discard", style="bold magenta")
+            elif state == "queued" and record.attempts:
+                text.append(f"\nnext attempt {record.next_attempt_at.astimezone():%H:%M:%S}", style="dim")
+        self.query_one("#outbox-detail", Static).update(text)
+
+    @on(DataTable.RowHighlighted, "#outbox-table")
+    def _highlighted(self) -> None:
+        self._draw_detail()
+
+    def selected(self) -> Any | None:
+        key = selected_key(self.query_one(DataTable))
+        return self._by_id.get(key) if key is not None else None
+
+    # -- filtering -------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        self.query_one(TableFilter).open()
+
+    @on(Input.Changed, "#outbox-filter")
+    def _filter_changed(self) -> None:
+        if self.loaded:
+            self._draw()
+
+    @on(TableFilter.Closed)
+    def _filter_closed(self) -> None:
+        self.query_one(DataTable).focus()
+
+    # -- actions ---------------------------------------------------------------------------
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_sync(self) -> None:
+        if self._refuse_read_only():
+            return
+        if self._access is None:
+            self.app.notify("Not connected to the service yet.", severity="warning")
+            return
+        if getattr(self.app, "offline", False):
+            self.app.notify(
+                "Offline mode: nothing is sent. Restart without --offline to sync.", severity="warning"
+            )
+            return
+        self._sync()
+
+    @work(exclusive=True, group="outbox-sync")
+    async def _sync(self) -> None:
+        assert self._access is not None
+        self.app.notify("Syncing…", timeout=2)
+        try:
+            summary = await self._access.sync_now()
+        except Exception as exc:  # noqa: BLE001
+            self.app.notify(f"Sync failed: {clean(exc)}", severity="error")
+            return
+        bar = getattr(self.app, "bar", None)
+        if bar is not None:
+            bar.last_sync = ui_now()
+        await self._after_change()
+        self.app.notify(f"Sync: {clean(summary)}")
+
+    async def _after_change(self) -> None:
+        refresh = getattr(self.app, "refresh_outbox_counts", None)
+        if refresh is not None:
+            await refresh()
+        self.reload()
+
+    def _refuse_read_only(self) -> bool:
+        if getattr(self.app, "read_only", False):
+            self.app.notify("Read-only: the outbox can be read, not changed.", severity="warning")
+            return True
+        return False
+
+    def _chosen(self, states: tuple[str, ...], verb: str, done: str) -> Any | None:
+        if self._refuse_read_only():
+            return None
+        record = self.selected()
+        if record is None:
+            self.app.notify(f"Select an action to {verb} first.", severity="warning")
+            return None
+        state = _state(record)
+        if state not in states:
+            self.app.notify(
+                f"Only {' or '.join(states)} actions can be {done}; this one is {state}.",
+                severity="warning",
+            )
+            return None
+        return record
+
+    def action_retry(self) -> None:
+        record = self._chosen(("failed", "conflict", "queued"), "retry", "retried")
+        if record is not None:
+            self._change(record, "retry")
+
+    def action_drop(self) -> None:
+        record = self._chosen(("queued", "failed", "conflict"), "drop", "dropped")
+        if record is None:
+            return
+        self._confirm(record, "Drop this change?", "Drop", "drop")
+
+    def action_apply_anyway(self) -> None:
+        record = self._chosen(("conflict",), "apply", "applied anyway")
+        if record is not None:
+            self._confirm(record, "Apply anyway?", "Apply", "apply")
+
+    def action_discard(self) -> None:
+        record = self._chosen(("conflict",), "discard", "discarded")
+        if record is not None:
+            self._confirm(record, "Discard this change?", "Discard", "discard")
+
+    def _confirm(self, record: Any, title: str, yes: str, change: str) -> None:
+        consequence = {
+            "drop": "It will never be sent.",
+            "discard": "The device keeps what it has now; this change is not sent.",
+            "apply": "It is sent as it is, over what the device holds now.",
+        }[change]
+        body = f"{clean(_describe(record))}\n{clean(record.last_error or '')}\n{consequence}".replace(
+            "\n\n", "\n"
+        )
+
+        def answered(yes_: bool | None) -> None:
+            if yes_:
+                self._change(record, change)
+
+        self.app.push_screen(ConfirmModal(title, body, yes=yes, no="Keep"), answered)
+
+    @work(group="outbox-change")
+    async def _change(self, record: Any, change: str) -> None:
+        assert self._access is not None
+        operation = {
+            "retry": self._access.retry,
+            "drop": self._access.drop,
+            "apply": self._access.apply_anyway,
+            "discard": self._access.discard,
+        }[change]
+        try:
+            await operation(record.id)
+        except Exception as exc:  # noqa: BLE001 - the store's refusal, in its words
+            self.app.notify(f"{change.capitalize()}: {clean(exc)}", severity="error")
+            return
+        done = {
+            "retry": "queued again",
+            "drop": "dropped",
+            "apply": "queued to apply anyway",
+            "discard": "discarded",
+        }
+        self.app.notify(f"{clean(_describe(record))}: {done[change]}")
+        await self._after_change()

@@ -1,0 +1,158 @@
+"""The live telemetry screen against the simulator's real MQTT broker and devices."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from fieldtui.ui.app import FieldApp
+from fieldtui.ui.screens.telemetry import TelemetryScreen
+from fieldtui.ui.widgets.metric_panel import TelemetryBuffer
+
+SIZE = (80, 24)
+
+
+@pytest.fixture(autouse=True)
+def _quick_pilot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The simulator's thread keeps this process busy, so Textual's idle heuristic would wait
+    its full second after every key: a short pause instead."""
+
+    async def short_idle(min_sleep: float = 0.0, max_sleep: float = 1.0) -> None:
+        await asyncio.sleep(0.02)
+
+    monkeypatch.setattr("textual.app.wait_for_idle", short_idle)
+    monkeypatch.setattr("textual.pilot.wait_for_idle", short_idle)
+
+
+async def until(check: Callable[[], Any], timeout: float = 10.0, step: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        await asyncio.sleep(step)
+    raise AssertionError(f"not true within {timeout} s: {check}")
+
+
+def _mqtt_device(sim: Any) -> str:
+    online = [d for d in sim.fleet.of("mqtt").values() if d.online]
+    return online[0].id
+
+
+def _state_line(screen: TelemetryScreen) -> str:
+    return str(screen.query_one("#telemetry-state").content)
+
+
+async def _open(app: FieldApp, pilot: Any, device: str) -> TelemetryScreen:
+    await until(lambda: app.service is not None)
+    screen = TelemetryScreen(device)
+    await app.push_screen(screen)
+    await pilot.pause()
+    return screen
+
+
+async def test_values_change_on_screen_for_an_mqtt_device(sim: Any, make_app: Any) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open(app, pilot, _mqtt_device(sim))
+        first = await until(lambda: dict(screen.displayed()) if screen.displayed() else None)
+        assert "temperature" in first
+        await until(lambda: screen.displayed() != first)
+        assert "live" in _state_line(screen)
+        assert "msg/s" in _state_line(screen)
+        await pilot.press("l")
+        log = screen.query_one("#telemetry-log")
+        await until(lambda: log.line_count > 0)
+        assert "temperature=" in log.lines[-1]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, TelemetryScreen)
+        assert screen._worker is not None and screen._worker.is_cancelled
+
+
+async def test_pause_holds_the_display_and_resume_catches_up(sim: Any, make_app: Any) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open(app, pilot, _mqtt_device(sim))
+        await until(lambda: screen.shown_total >= 2)
+        await pilot.press("p")
+        frozen_total, frozen_values = screen.shown_total, screen.displayed()
+        await asyncio.sleep(1.0)  # the simulator publishes every 0.2 s
+        assert screen.buffer.total > frozen_total, "samples keep arriving while paused"
+        assert screen.shown_total == frozen_total
+        assert screen.displayed() == frozen_values
+        assert "PAUSED" in _state_line(screen)
+        await pilot.press("p")
+        await until(lambda: screen.shown_total > frozen_total)
+        assert "PAUSED" not in _state_line(screen)
+
+
+async def test_broker_restart_shows_reconnecting_then_live(sim_clean: Any, make_clean_app: Any) -> None:
+    app = make_clean_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open(app, pilot, _mqtt_device(sim_clean))
+        await until(lambda: "live" in _state_line(screen))
+        response = await asyncio.to_thread(sim_clean.admin, "POST", "/_sim/broker/restart")
+        assert response.status_code == 200, response.text
+        await until(lambda: "reconnecting" in _state_line(screen), timeout=15, step=0.02)
+        before = screen.buffer.total
+        await until(lambda: "live" in _state_line(screen) and screen.buffer.total > before, timeout=30)
+
+
+async def test_redraws_stay_capped_under_a_fast_stream(sim: Any, make_app: Any) -> None:
+    device = _mqtt_device(sim)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open(app, pilot, device)
+        await until(lambda: "live" in _state_line(screen))
+        start_total, start_redraws, started = screen.buffer.total, screen.redraws, time.monotonic()
+        sent = 0
+        async with aiomqtt.Client(sim.simulator.mqtt_host, sim.mqtt_port) as client:
+            topic = f"v1/device/{device}/telemetry"
+            while time.monotonic() - started < 2.0:
+                for _ in range(50):
+                    sent += 1
+                    body = {
+                        "status": "online",
+                        "timestamp": datetime.now(UTC).isoformat(),
+                        "telemetries": {"temperature": 20 + sent % 7, "burst": sent},
+                    }
+                    await client.publish(topic, json.dumps(body), qos=0)
+                await asyncio.sleep(0.01)
+        await until(lambda: screen.buffer.total - start_total >= sent * 0.9, timeout=10)
+        elapsed = time.monotonic() - started
+        received = screen.buffer.total - start_total
+        redraws = screen.redraws - start_redraws
+        assert received / elapsed > 100, f"only {received} messages in {elapsed:.1f} s"
+        assert redraws <= 10 * elapsed + 3, f"{redraws} redraws in {elapsed:.1f} s"
+        await until(lambda: screen.displayed().get("burst") == str(screen.buffer.metrics["burst"].latest))
+        assert len(screen.buffer.metrics["burst"].values) == screen.buffer.window
+
+
+def test_buffer_keeps_a_bounded_window_and_a_ten_second_rate() -> None:
+    buffer = TelemetryBuffer(window=5)
+    when = datetime.now(UTC)
+    for i in range(100):
+        buffer.add(when, "live", {"v": i, "ok": i % 2 == 0, "mode": "eco"}, now=100.0 + i * 0.1)
+    assert list(buffer.metrics["v"].values) == [95.0, 96.0, 97.0, 98.0, 99.0]
+    assert buffer.metrics["mode"].latest == "eco" and not buffer.metrics["mode"].values
+    assert buffer.rate(now=110.0) == pytest.approx(10.0, rel=0.05)
+    assert buffer.rate(now=200.0) == 0.0
+    assert [m.metrics["v"] for m in buffer.messages_since(97)] == [97, 98, 99]
+
+
+async def test_device_without_telemetry_says_why_inline(sim: Any, make_app: Any) -> None:
+    device = sorted(sim.fleet.of("fleet"))[0]
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open(app, pilot, device)
+        await until(lambda: screen.stream_state == "error")
+        await until(lambda: "offer no telemetry" in _state_line(screen))
+        assert any("Telemetry:" in n for n in app.notified)
