@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from fieldtui.core.actions import ActionState
-from fieldtui.ui.app import FieldApp
 from fieldtui.service.session import outcome_summary
+from fieldtui.ui.app import FieldApp
 from fieldtui.ui.screens.outbox import OutboxScreen
 from fieldtui.ui.widgets.confirm import ConfirmModal
 
