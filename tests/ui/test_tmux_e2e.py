@@ -10,6 +10,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -60,7 +61,10 @@ def pane(sim: Any, tmp_path: Path) -> Iterator[Pane]:
         "TERM": "xterm-256color",
         **dict(line.split("=", 1) for line in env_file.read_text().splitlines() if line),
     }
-    command = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + " fieldtui"
+    # The installed `fieldtui` script of this interpreter (a venv need not be on PATH).
+    script = Path(sys.executable).with_name("fieldtui")
+    program = shlex.quote(str(script)) if script.exists() else "fieldtui"
+    command = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items()) + f" {program}"
     session = f"fieldtui-e2e-{uuid.uuid4().hex[:8]}"
     subprocess.run(
         ["tmux", "new-session", "-d", "-s", session, "-x", "100", "-y", "30", f"env {command}"],
