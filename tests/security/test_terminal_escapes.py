@@ -29,8 +29,9 @@ RAW_CONTROLS = ("\x1b", "\x07", "\x9b")
 
 def _plant(sim: Any) -> tuple[str, str]:
     """Put the escapes into the clouds through their own APIs; returns (gateway, thing) ids."""
-    # Two different physical devices: a DeviceHQ gateway may also be a things gateway (same id).
-    gateway = sorted(sim.fleet.of("devicehq"))[0]
+    # A gateway known to DeviceHQ only (a twin in things would lend its group to the merged
+    # view) and a thing that is not a gateway: two different physical devices.
+    gateway = next(serial for serial, dev in sorted(sim.fleet.of("devicehq").items()) if not dev.also_in)
     thing = next(tuid for tuid in sorted(sim.fleet.of("things")) if tuid not in sim.fleet.of("devicehq"))
 
     async def go() -> None:
