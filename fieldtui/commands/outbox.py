@@ -90,6 +90,8 @@ def _print_summary(summary: SyncSummary) -> None:
 async def _sync(args: argparse.Namespace) -> int:
     loaded = load_config(args.config, args.profile)
     async with open_outbox(loaded) as outbox:
+        # Asked for by hand: every queued action is tried now, not when its backoff ends.
+        await outbox.store.make_due()
         summary = await outbox.engine.drain()
     if args.json:
         print(json.dumps(summary.to_json(), indent=2))

@@ -339,9 +339,12 @@ def device_from(body: Any, *, backend: str, now: datetime | None = None) -> Devi
     )
 
 
+#: Document 002: a task is ``queued`` until the device picks it up on a check-in; "If the task
+#: is in pending state, this may cause it to fail if the device is currently processing the
+#: task" (DELETE): ``pending`` is a task the device is working on, so it shows as running.
 _STATE_WORDS: dict[str, TaskState] = {
     "queued": TaskState.QUEUED,
-    "pending": TaskState.QUEUED,
+    "pending": TaskState.RUNNING,
     "new": TaskState.QUEUED,
     "created": TaskState.QUEUED,
     "scheduled": TaskState.QUEUED,

@@ -19,7 +19,9 @@ connection's packets in order and queues a subscription's retained messages whil
 the SUBSCRIBE, so when our own fence comes back no retained message is still on its way: no
 telemetry before the fence means no device (one round trip, not a timeout). A device that
 never published, or whose retained message the broker lost (a restart without persistence),
-is indistinguishable from an unknown id.
+is indistinguishable from an unknown id. Devices publish "Update Device" (``.../update``:
+``firmware_version``, ``name``) retained as well, so the same subscription tells what firmware a
+device runs without a request (and without an access key).
 
 Fast ingest. ``aiomqtt.Client.messages`` wraps each paho message in an ``aiomqtt.Message``
 (validating its topic) and creates an asyncio task per message. :class:`_Link` overrides the
@@ -434,7 +436,9 @@ class MqttConnector(Connector):
                     return
 
     async def get_device(self, device_id: str) -> Device:
-        """The retained telemetry proves the device; a snapshot request adds name and location."""
+        """The retained telemetry proves the device; its retained ``.../update`` (document 003
+        "Update Device", published by the device) gives firmware and name; a snapshot request
+        adds location and the latest firmware."""
         request: tuple[str, dict[str, Any], str | None] | None = None
         if self._secret or not self._v5:
             request = ("get", {}, None)
@@ -472,7 +476,8 @@ class MqttConnector(Connector):
         location = None
         if space is not None and space.lat is not None and space.lon is not None:
             location = Location(lat=space.lat, lon=space.lon)
-        name = (space.name if space else None) or _str(update.get("name"))
+        # The device's own name (its retained "Update Device"), else the name of its space.
+        name = _str(update.get("name")) or (space.name if space else None)
         raw = {suffix: item.payload for suffix, item in seen.items()}
         return Device(
             id=device_id,

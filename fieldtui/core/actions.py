@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -62,8 +63,34 @@ class Action(BaseModel):
 
     @property
     def queue_key(self) -> str:
-        """Actions with the same key are sent strictly in order (per device, else per group)."""
+        """Actions with the same key are sent strictly in order (per device, else per group).
+
+        Across keys, actions that touch the same group (:attr:`groups_touched`) on the same
+        backend also keep their order while the earlier one is pending: a move into a group
+        created (or renamed to) in the same session waits for that creation, and a group's
+        deletion or rename waits for earlier moves into it. Moves of different devices into one
+        group still go concurrently. The outbox's claim enforces this (``OutboxStore.claim``).
+        """
         if self.device is not None:
             return f"device:{self.device}"
         group = self.params.get("group") or self.params.get("old_group") or ""
         return f"group:{self.backend}:{group}"
+
+    @property
+    def groups_touched(self) -> tuple[str, ...]:
+        """The groups this action names (see :func:`groups_touched`)."""
+        return groups_touched(self.type, self.params)
+
+
+def groups_touched(action_type: ActionType, params: Mapping[str, Any]) -> tuple[str, ...]:
+    """The groups an action names: the target of a move (or of a device update that sets
+    ``group``), the group a group action creates, renames (old and new name) or deletes."""
+    names: list[Any] = []
+    if action_type in (ActionType.MOVE_TO_GROUP, ActionType.CREATE_GROUP, ActionType.DELETE_GROUP):
+        names.append(params.get("group"))
+    elif action_type is ActionType.UPDATE_DEVICE:
+        fields = params.get("fields")
+        names.append(fields.get("group") if isinstance(fields, dict) else None)
+    elif action_type is ActionType.RENAME_GROUP:
+        names.extend((params.get("group"), params.get("new_group")))
+    return tuple(name for name in names if isinstance(name, str) and name)

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 #: How many cached devices the app preloads into its index at start.
 PRELOAD_LIMIT = 200_000
+#: The preload reads the cache this many rows at a time.
+PRELOAD_PAGE = 5_000
 
 
 class ServiceConnectors(Mapping[str, Connector]):
@@ -172,20 +174,33 @@ class AppSession:
                 return change.backend
         return None
 
-    async def known_devices(self) -> Iterator[DeviceView]:
+    async def known_devices(self, page_size: int = PRELOAD_PAGE) -> AsyncIterator[DeviceView]:
         """Every device in the read cache, merged across clouds (marked stale: they are cached).
 
-        The rows are read as JSON text in one query and each device is parsed only when the
-        caller reaches it, so a 100,000-device cache never holds 100,000 models at once.
+        Read ``page_size`` rows at a time (the vendor payloads stay in the database), each
+        device parsed only when the caller reaches it: a 100,000-device cache never holds more
+        than one page of rows, nor more than one device's models, at once.
         """
-        # The vendor payload (``raw``) is most of each row and the index never shows it: it stays
-        # in the database (the device screen asks the clouds afresh anyway).
-        rows = await self.store._rows(
-            "SELECT backend, json_remove(data, '$.raw'), fetched_at FROM cache_devices"
-            " ORDER BY id, backend LIMIT ?",
-            (PRELOAD_LIMIT,),
-        )
-        return _merged_views(rows)
+        copies: list[SourcedDevice] = []
+        after: tuple[str, str] | None = None
+        left = PRELOAD_LIMIT
+        while left > 0:
+            page = await self.store.cached_device_page(after, min(page_size, left))
+            left -= len(page)
+            for _id, backend, data, fetched_at in page:
+                device = Device.model_validate_json(data)
+                # A device's copies are consecutive (id order), possibly across two pages.
+                if copies and copies[0].device.id != device.id:
+                    yield merge_devices(copies)
+                    copies = []
+                when = datetime.fromtimestamp(fetched_at, UTC)
+                copies.append(SourcedDevice(device, Source(backend, device.kind, when, stale=True)))
+            if len(page) < page_size:
+                break
+            after = page[-1][0], page[-1][1]
+            del page
+        if copies:
+            yield merge_devices(copies)
 
     async def groups(self, backend: str) -> tuple[list[Group], datetime | None, str | None]:
         """A backend's groups: fresh when it answers (and cached), else the cached list.
@@ -240,7 +255,9 @@ async def open_session(
         if probe_interval is not None:
             fleet.connectivity._probe_interval = probe_interval
         connectors = ServiceConnectors(fleet)
-        engine = SyncEngine(store, _buildable(connectors), is_reachable=_reachable(fleet))
+        engine = SyncEngine(
+            store, _buildable(connectors), is_reachable=_reachable(fleet), profile=loaded.profile_name
+        )
         writes = AppWrites(store, engine, connectors, read_only=read_only, offline=offline)
         writes.probe_offline = _prober(fleet)
     except BaseException:
@@ -249,20 +266,6 @@ async def open_session(
     session = AppSession(fleet, store, engine, writes, connectors, offline=offline)
     session.start()
     return session
-
-
-def _merged_views(rows: list[tuple[Any, ...]]) -> Iterator[DeviceView]:
-    """Rows ordered by id -> one merged, stale DeviceView per device, parsed lazily."""
-    copies: list[SourcedDevice] = []
-    for backend, data, fetched_at in rows:
-        device = Device.model_validate_json(data)
-        if copies and copies[0].device.id != device.id:
-            yield merge_devices(copies)
-            copies = []
-        when = datetime.fromtimestamp(fetched_at, UTC)
-        copies.append(SourcedDevice(device, Source(backend, device.kind, when, stale=True)))
-    if copies:
-        yield merge_devices(copies)
 
 
 def _prober(fleet: FleetService) -> Callable[[set[str]], Awaitable[None]]:

@@ -30,7 +30,7 @@ from typing import Any, Self, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from fieldtui import paths
-from fieldtui.core.actions import Action, ActionState, ActionType
+from fieldtui.core.actions import Action, ActionState, ActionType, groups_touched
 from fieldtui.core.errors import FieldtuiError
 from fieldtui.core.models import Device, Group, InstallationRecord, Task
 from fieldtui.service.ports import Cached
@@ -41,6 +41,8 @@ T = TypeVar("T")
 OPEN_STATES = (ActionState.QUEUED, ActionState.SENDING, ActionState.FAILED, ActionState.CONFLICT)
 _OPEN_SQL = "('queued', 'sending', 'failed', 'conflict')"
 BUSY_TIMEOUT_MS = 15_000
+#: Pending states: an action in one of them may still reach the cloud (see ``_depends_sql``).
+_PENDING_SQL = "('queued', 'sending')"
 
 #: Schema migrations, in order; the schema_version table records how many have been applied.
 #: Never edit a released migration: append a new one.
@@ -83,6 +85,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TABLE cache_history (
             backend TEXT NOT NULL, device TEXT NOT NULL, data TEXT NOT NULL,
             fetched_at REAL NOT NULL, PRIMARY KEY (backend, device))""",
+    ),
+    # Pending group actions, which moves into their group wait for (``_depends_sql``).
+    (
+        f"CREATE INDEX actions_pending_groups ON actions (seq) WHERE device IS NULL AND state IN {_PENDING_SQL}",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -253,6 +259,89 @@ def _record(row: sqlite3.Row) -> ActionRecord:
         updated_at=updated,
         done_at=_dt(row["done_at"]),
     )
+
+
+def _touched_sql(x: str) -> tuple[str, str]:
+    """SQL for the (up to two) groups row ``x`` names, as ``Action.groups_touched`` says."""
+    one = (
+        f"NULLIF(CASE {x}.type WHEN 'update_device' THEN json_extract({x}.params, '$.fields.group')"
+        f" WHEN 'move_to_group' THEN json_extract({x}.params, '$.group')"
+        f" WHEN 'create_group' THEN json_extract({x}.params, '$.group')"
+        f" WHEN 'rename_group' THEN json_extract({x}.params, '$.group')"
+        f" WHEN 'delete_group' THEN json_extract({x}.params, '$.group') END, '')"
+    )
+    two = f"NULLIF(CASE {x}.type WHEN 'rename_group' THEN json_extract({x}.params, '$.new_group') END, '')"
+    return one, two
+
+
+def _depends_sql(a: str = "a", d: str = "d") -> str:
+    """True when row ``a`` must wait for row ``d``, an earlier pending action of another queue.
+
+    That is ``d`` naming one of ``a``'s groups on the same backend (an action not yet bound to a
+    backend may be bound to any), where one of the two is a group action: a move into a group
+    waits for the group's pending creation or rename, a deletion for the moves into the group
+    made before it. A failed or conflicting ``d`` no longer holds ``a`` (it may never be sent);
+    two devices' actions never hold each other (different devices sync concurrently).
+    """
+    a1, a2 = _touched_sql(a)
+    d1, d2 = _touched_sql(d)
+    return (
+        f"{d}.seq < {a}.seq AND {d}.state IN {_PENDING_SQL} AND {a1} IS NOT NULL"
+        f" AND ({a}.device IS NULL OR {d}.device IS NULL)"
+        f" AND ({a}.backend IS NULL OR {d}.backend IS NULL OR {d}.backend = {a}.backend)"
+        f" AND ({d1} IN ({a1}, {a2}) OR {d2} IN ({a1}, {a2}))"
+    )
+
+
+class _PendingGroups:
+    """The pending group actions at the time of one claim: what device actions may wait for.
+
+    Device actions are checked against this (usually very short) list in Python, so claiming
+    from a long queue of moves stays as cheap as before; a group action at the head of its
+    queue, rarer, asks SQLite whether an earlier pending move touches its group.
+    """
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._rows: list[tuple[int, str | None, frozenset[str]]] = [
+            (seq, backend, frozenset(groups_touched(ActionType(kind), json.loads(params))))
+            for seq, kind, backend, params in conn.execute(
+                "SELECT seq, type, backend, params FROM actions INDEXED BY actions_pending_groups"
+                f" WHERE device IS NULL AND state IN {_PENDING_SQL} ORDER BY seq"
+            )
+        ]
+
+    def holds(self, row: sqlite3.Row) -> bool:
+        """True when the head ``row`` must wait for an earlier pending action (``_depends_sql``)."""
+        kind = ActionType(row["type"])
+        if kind not in _GROUP_NAMING:
+            return False
+        touched = set(groups_touched(kind, json.loads(row["params"])))
+        if not touched:
+            return False
+        if row["device"] is None:
+            found = self._conn.execute(
+                f"SELECT 1 FROM actions AS a WHERE a.seq = ? AND EXISTS"
+                f" (SELECT 1 FROM actions AS d WHERE {_depends_sql()})",
+                (row["seq"],),
+            ).fetchone()
+            return found is not None
+        backend = row["backend"]
+        return any(
+            seq < row["seq"] and (backend is None or other is None or other == backend) and touched & groups
+            for seq, other, groups in self._rows
+        )
+
+
+_GROUP_NAMING = frozenset(
+    {
+        ActionType.MOVE_TO_GROUP,
+        ActionType.UPDATE_DEVICE,
+        ActionType.CREATE_GROUP,
+        ActionType.RENAME_GROUP,
+        ActionType.DELETE_GROUP,
+    }
+)
 
 
 def _dumps(value: Any) -> str:
@@ -469,7 +558,9 @@ class OutboxStore:
         """Lease up to ``limit`` actions that are at the head of their queue and due.
 
         A head is the oldest open action of its queue key; it is claimable when it is queued
-        and due, or ``sending`` under an expired lease (its sender died: it will be checked).
+        and due, or ``sending`` under an expired lease (its sender died: it will be checked),
+        and no earlier pending action of another queue touches the same group on its backend
+        (``_depends_sql``: a move into a group waits for that group's creation).
         """
         keys = tuple(exclude_keys)
         backends = tuple(exclude_backends)
@@ -487,15 +578,24 @@ class OutboxStore:
             if backends:
                 where.append(f"(a.backend IS NULL OR a.backend NOT IN ({','.join('?' * len(backends))}))")
                 args.extend(backends)
-            args.append(limit)
-            rows = conn.execute(
+            pending = _PendingGroups(conn)
+            rows: list[sqlite3.Row] = []
+            heads = conn.execute(
                 f"SELECT {', '.join('a.' + c.strip() for c in _COLUMNS.split(','))}"
                 f" FROM (SELECT MIN(seq) AS seq FROM actions WHERE state IN {_OPEN_SQL}"
                 "        GROUP BY queue_key) AS h"
                 " JOIN actions AS a ON a.seq = h.seq"
-                f" WHERE {' AND '.join(where)} ORDER BY a.seq LIMIT ?",
+                f" WHERE {' AND '.join(where)} ORDER BY a.seq",
                 args,
-            ).fetchall()
+            )
+            try:
+                for row in heads:
+                    if not pending.holds(row):
+                        rows.append(row)
+                        if len(rows) >= limit:
+                            break
+            finally:
+                heads.close()  # read to the end or not, before the updates below
             claimed = []
             for row in rows:
                 before = _record(row)
@@ -724,6 +824,32 @@ class OutboxStore:
 
         return await self._call(op)
 
+    async def held_by(self, action_id: str) -> list[ActionRecord]:
+        """What an action waits for, oldest first: the open actions before it in its own queue
+        and the pending ones of other queues that touch the same group (see ``claim``)."""
+
+        def op(conn: sqlite3.Connection) -> list[ActionRecord]:
+            rows = conn.execute(
+                f"SELECT {', '.join('d.' + c.strip() for c in _COLUMNS.split(','))}"
+                " FROM actions AS a JOIN actions AS d ON d.seq < a.seq"
+                f" WHERE a.id = ? AND ((d.queue_key = a.queue_key AND d.state IN {_OPEN_SQL})"
+                f" OR ({_depends_sql()})) ORDER BY d.seq",
+                (action_id,),
+            )
+            return [_record(row) for row in rows]
+
+        return await self._call(op)
+
+    async def data_version(self) -> int:
+        """SQLite's ``PRAGMA data_version``: changes when ANOTHER connection (another process,
+        ``fieldtui move`` in a shell) committed to the file since the last look; this store's
+        own commits leave it alone. One cheap query: the sync engine polls it."""
+
+        def op(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("PRAGMA data_version").fetchone()[0])
+
+        return await self._call(op)
+
     async def counts(self) -> dict[ActionState, int]:
         def op(conn: sqlite3.Connection) -> dict[ActionState, int]:
             rows = conn.execute("SELECT state, COUNT(*) FROM actions GROUP BY state")
@@ -731,12 +857,37 @@ class OutboxStore:
 
         return await self._call(op)
 
-    async def next_due(self) -> datetime | None:
-        """When the earliest queued action becomes due (None when none is queued)."""
+    async def next_due(self, *, exclude_backends: Collection[str] = ()) -> datetime | None:
+        """When ``claim`` next has something to take (None: nothing will be, until woken).
+
+        Only heads of their queues count (an action behind a failed one is not due, however
+        old), not those waiting for another queue's pending group action, nor those on
+        ``exclude_backends`` (offline: their coming back wakes the engine), so an engine
+        waiting on them sleeps instead of claiming in a loop. A ``sending`` head counts at its
+        lease's end: a sender that died is then taken over without anyone waking us.
+        """
+        backends = tuple(exclude_backends)
 
         def op(conn: sqlite3.Connection) -> datetime | None:
-            row = conn.execute("SELECT MIN(next_attempt_at) FROM actions WHERE state = 'queued'").fetchone()
-            return _dt(row[0])
+            where = "a.state IN ('queued', 'sending')"
+            if backends:
+                where += f" AND (a.backend IS NULL OR a.backend NOT IN ({','.join('?' * len(backends))}))"
+            pending = _PendingGroups(conn)
+            rows = conn.execute(
+                "SELECT a.seq, a.type, a.device, a.backend, a.params,"
+                " CASE a.state WHEN 'queued' THEN a.next_attempt_at ELSE a.lease_until END AS due"
+                f" FROM (SELECT MIN(seq) AS seq FROM actions WHERE state IN {_OPEN_SQL}"
+                "        GROUP BY queue_key) AS h"
+                f" JOIN actions AS a ON a.seq = h.seq WHERE {where} ORDER BY due",
+                backends,
+            )
+            try:
+                for row in rows:
+                    if row["due"] is not None and not pending.holds(row):
+                        return _dt(row["due"])
+            finally:
+                rows.close()
+            return None
 
         return await self._call(op)
 
@@ -791,6 +942,28 @@ class OutboxStore:
                 (pattern, pattern, limit),
             )
             return [_cached(Device.model_validate_json(data), backend, at) for backend, data, at in rows]
+
+        return await self._call(op)
+
+    async def cached_device_page(
+        self, after: tuple[str, str] | None = None, limit: int = 5000
+    ) -> list[tuple[str, str, str, float]]:
+        """One page of the cached devices, in (id, backend) order: those after the key ``after``.
+
+        Rows are ``(id, backend, data, fetched_at)``: ``data`` is the Device's JSON without its
+        vendor payload (``raw`` is most of each row and a listing never shows it), ``fetched_at``
+        epoch seconds. Fewer than ``limit`` rows: the last page. Pass the last row's
+        ``(id, backend)`` as ``after`` for the next one.
+        """
+        where, args = ("WHERE (id, backend) > (?, ?) ", (*after, limit)) if after else ("", (limit,))
+
+        def op(conn: sqlite3.Connection) -> list[tuple[str, str, str, float]]:
+            rows = conn.execute(
+                "SELECT id, backend, json_remove(data, '$.raw'), fetched_at FROM cache_devices "
+                f"{where}ORDER BY id, backend LIMIT ?",
+                args,
+            )
+            return [(str(i), str(b), str(d), float(at)) for i, b, d, at in rows]
 
         return await self._call(op)
 

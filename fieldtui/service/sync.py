@@ -34,6 +34,7 @@ from fieldtui.core.errors import (
     Unsupported,
 )
 from fieldtui.core.models import Device, InstallationStatus, Task
+from fieldtui.secrets import env_var_name
 from fieldtui.service.store import ActionRecord, Claimed, OutboxStore, new_owner_id
 
 log = logging.getLogger(__name__)
@@ -186,6 +187,8 @@ class SyncEngine:
         rng: random.Random | None = None,
         report: Callable[[str, BaseException | None], None] | None = None,
         settle_seconds: float = 3.0,
+        store_poll: float = 2.0,
+        profile: str | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -202,6 +205,11 @@ class SyncEngine:
         #: A request from a sender that died may still be on its way to the cloud: an interrupted
         #: send is checked only this long after that sender's last sign of life.
         self.settle_seconds = settle_seconds
+        #: How often ``run()`` looks whether another process changed the outbox (``fieldtui
+        #: move`` in a shell while the app is open): nothing in this process wakes it for that.
+        self.store_poll = store_poll
+        #: The config profile, to name a backend's secret variable when its credentials are refused.
+        self.profile = profile
         self._rng = rng or random.Random()
         self._listeners: list[Listener] = []
         self._wake = asyncio.Event()
@@ -300,13 +308,16 @@ class SyncEngine:
         ``online``, when given, is awaited repeatedly; each time it returns a backend name
         (a backend came back online) that backend's actions are sent at once.
         """
-        watcher = asyncio.create_task(self._watch_online(online)) if online is not None else None
+        watchers = [asyncio.create_task(self._watch_store(), name="outbox-store-poll")]
+        if online is not None:
+            watchers.append(asyncio.create_task(self._watch_online(online)))
         try:
             async with self._pump_lock:
                 await self._pump(until_idle=False)
         finally:
-            if watcher is not None:
+            for watcher in watchers:
                 watcher.cancel()
+            for watcher in watchers:
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
 
@@ -321,6 +332,24 @@ class SyncEngine:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending)
+
+    async def _watch_store(self) -> None:
+        """Wake when another process commits to the outbox (an enqueue, a retry, a drop).
+
+        ``PRAGMA data_version`` every ``store_poll`` seconds: one tiny query, and this store's
+        own commits do not count, so an idle app costs nothing more than the poll.
+        """
+        seen: int | None = None
+        while True:
+            try:
+                version = await self.store.data_version()
+            except Exception:  # a failed poll must not stop the sync: try again next time
+                log.debug("outbox: cannot poll the store", exc_info=True)
+            else:
+                if seen is not None and version != seen:
+                    self._wake.set()
+                seen = version
+            await asyncio.sleep(self.store_poll)
 
     async def _watch_online(self, online: Callable[[], Awaitable[str | None]]) -> None:
         while True:
@@ -385,7 +414,7 @@ class SyncEngine:
                 await asyncio.wait(tasks)
 
     async def _sleep_until_due(self) -> None:
-        due = await self.store.next_due()
+        due = await self.store.next_due(exclude_backends=self._excluded_backends())
         delay: float | None = None
         if due is not None:
             delay = max(0.05, due.timestamp() - time.time())
@@ -495,14 +524,25 @@ class SyncEngine:
         elif isinstance(exc, SessionLost):
             await self._defer(record, _DeferError(message, uncertain=False))
         elif isinstance(exc, AuthError):
-            # Not the action's fault: keep it queued until the credentials are fixed.
-            hint = f" (fix with `fieldtui login {backend}`)" if backend else ""
-            await self._defer(record, _DeferError(message + hint, uncertain=False, backend=backend))
+            # Not the action's fault: keep it queued (the request was refused, so nothing can
+            # have applied) until the credentials are fixed; retried with backoff meanwhile.
+            await self._defer(
+                record, _DeferError(self._auth_message(backend, exc), uncertain=False, backend=backend)
+            )
         else:
             # 429 is refused before doing anything; other transient errors may have applied.
             refused = isinstance(exc, ServerError) and exc.status_code == 429
             down = backend if isinstance(exc, ConnectionError_) else None
             await self._defer(record, _DeferError(message, uncertain=not refused, backend=down))
+
+    def _auth_message(self, backend: str | None, exc: AuthError) -> str:
+        """The refusal, and the two ways to fix the secret (``fieldtui login`` or the variable)."""
+        if backend is None:
+            return str(exc)
+        ways = f"`fieldtui login {backend}`"
+        if self.profile is not None:
+            ways += f" or set {env_var_name(self.profile, backend)}"
+        return f"{exc}; the change stays queued: fix the secret with {ways}, then it syncs"
 
     async def _finish(
         self, record: ActionRecord, state: ActionState, message: str, result: dict[str, Any]

@@ -179,7 +179,7 @@ class OutboxWrites:
                 return WriteOutcome(record, state.value, record.last_error or state.value)
 
     async def _why_waiting(self, record: ActionRecord) -> WriteOutcome:
-        earlier = await self.store.open_before(record.queue_key, record.seq)
+        earlier = await self.store.held_by(record.id)
         if earlier:
             first = earlier[0]
             return WriteOutcome(
@@ -367,7 +367,9 @@ async def open_outbox(
         chosen = connectors
     store = await OutboxStore.open(path)
     try:
-        engine = SyncEngine(store, chosen, concurrency=concurrency, backoff=backoff)
+        engine = SyncEngine(
+            store, chosen, concurrency=concurrency, backoff=backoff, profile=loaded.profile_name
+        )
         writes = OutboxWrites(store, engine, chosen, read_only=read_only, offline=offline)
         yield Outbox(store=store, engine=engine, writes=writes, connectors=chosen)
     finally:

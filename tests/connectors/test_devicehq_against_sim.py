@@ -195,6 +195,37 @@ async def test_every_task_type_can_be_created_followed_cancelled_and_deleted(
     assert created[1].id not in {t.id for t in unfinished}
 
 
+async def test_a_task_the_gateway_is_working_on_shows_as_running(
+    dhq: DeviceHQConnector, sim_clean: Any
+) -> None:
+    """Document 002: ``queued`` until the device picks the task up, ``pending`` while it works."""
+    device = gateway(sim_clean, family="MTCDT", online=True)
+    firmware = next(f for f in await dhq.device_firmwares() if f.model == "MTCDT")
+    created = await dhq.upgrade_firmware(device.id, firmware.id)
+    assert created.state is TaskState.QUEUED
+    seen: list[tuple[str, TaskState]] = []
+    for _ in range(40):  # check-ins come every 8 to 12 simulated seconds
+        task = await dhq.get_task(device.id, created.id)
+        if not seen or seen[-1] != (task.raw_state, task.state):
+            seen.append((task.raw_state, task.state))
+        if task.state.finished:
+            break
+        assert sim_clean.admin("POST", "/_sim/clock", json={"advance": 1}).status_code == 200
+    assert seen[0] == ("queued", TaskState.QUEUED)
+    assert seen[1] == ("pending", TaskState.RUNNING), seen
+    assert seen[-1][1] in (TaskState.DONE, TaskState.FAILED)
+    # While it runs, the task list and the unfinished tasks show it running too.
+    running = await dhq.upgrade_firmware(device.id, firmware.id)
+    for _ in range(40):
+        listed = {t.id: t for t in await dhq.list_tasks(device.id)}
+        if listed[running.id].raw_state == "pending":
+            break
+        assert sim_clean.admin("POST", "/_sim/clock", json={"advance": 1}).status_code == 200
+    assert listed[running.id].state is TaskState.RUNNING
+    unfinished = {t.id: t for t in await dhq.fleet_tasks([device.id])}
+    assert unfinished[running.id].state is TaskState.RUNNING
+
+
 async def test_fleet_tasks_without_a_device_list_is_bounded(dhq: DeviceHQConnector) -> None:
     assert isinstance(await dhq.fleet_tasks(max_devices=100), list)
     with pytest.raises(devicehq.Unsupported, match="no account-wide task list"):

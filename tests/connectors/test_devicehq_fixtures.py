@@ -153,7 +153,7 @@ def test_task_list_with_its_missing_comma_repaired() -> None:
     ("word", "state"),
     [
         ("queued", TaskState.QUEUED),
-        ("pending", TaskState.QUEUED),
+        ("pending", TaskState.RUNNING),
         ("in progress", TaskState.RUNNING),
         ("IN_PROGRESS", TaskState.RUNNING),
         ("running", TaskState.RUNNING),

@@ -71,6 +71,34 @@ async def test_lookup_finds_a_device_with_its_snapshot(live: MqttConnector, sim:
         assert device.location is not None and device.location.lat == pytest.approx(expected.lat)
 
 
+async def test_lookup_shows_the_firmware_the_device_announced(live: MqttConnector, sim: Any) -> None:
+    """Document 003 "Update Device": the device publishes ``.../update`` (retained)."""
+    online = [d for d in sim.fleet.of("mqtt").values() if d.online]
+    for expected in (online[0], online[-1]):  # an active device and one outside the active set
+        device = await live.get_device(expected.id)
+        assert device.firmware == expected.firmware
+        assert device.name == expected.name
+    # Even without an access key (no snapshot request), the retained announcement is there.
+    keyless = MqttConnector("live", config_for(sim, timeout=5), None)
+    device = await keyless.get_device(online[0].id)
+    assert device.firmware == online[0].firmware and device.name == online[0].name
+
+
+async def test_after_a_firmware_update_the_lookup_shows_the_new_version(sim_clean: Any) -> None:
+    live = MqttConnector("live", config_for(sim_clean, timeout=5), sim_clean.credentials.mqtt_access_key)
+    target = active_device(sim_clean)
+    before = await live.get_device(target.id)
+    assert before.firmware == target.firmware != "9.9.9"
+    updates = [
+        c async for c in live.run_command(target.id, "update_firmware", {"version": "9.9.9"}, timeout=10)
+    ]
+    assert updates[-1].state is TaskState.DONE
+    after = await live.get_device(target.id)
+    assert after.firmware == "9.9.9"
+    firmware = await live.firmware_info(target.id)
+    assert firmware.current == "9.9.9" and firmware.latest in (None, "1.0.8")
+
+
 async def test_unknown_device_is_not_found_at_once(live: MqttConnector) -> None:
     began = time.perf_counter()
     with pytest.raises(NotFound):

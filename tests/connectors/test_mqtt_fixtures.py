@@ -111,13 +111,15 @@ def test_device_from_the_documented_payloads() -> None:
         "update": mqtt._Seen(load("update_device"), True, None),
     }
     device = connector()._device_from("DEVICE_ID", seen)
-    assert device.name == "Interactive Class"
+    assert device.name == "NAME"  # the device's own name ("Update Device"), not its space's
     assert device.location == Location(lat=51.165691, lon=10.451526)
     assert device.firmware == "VERSION"
     assert device.status == "online"
     assert device.online is False  # the documented reading is from 2021
     assert device.last_seen == datetime(2021, 8, 4, 7, 45, 44, 122000, tzinfo=UTC)
     assert device.alerts == ("firmware 1.0.8 available",)
+    del seen["update"]  # a device that has not announced itself: its space names it
+    assert connector()._device_from("DEVICE_ID", seen).name == "Interactive Class"
     assert device.raw["telemetry"]["telemetries"]["usbc"] is True
 
 

@@ -397,15 +397,18 @@ async def test_offline_devices_neither_publish_nor_answer(
     assert await quiet_for(tech, 0.6, keep=lambda m: m.topic.value != f"{base}/get") == []
 
 
-async def test_update_cloud_settings_and_licences_change_device_state(
+async def test_licences_change_device_state_and_device_reports_are_not_requests(
     devices: MqttDevices, tech: aiomqtt.Client, ctx: SimContext
 ) -> None:
+    """``update`` and ``cloud_settings/update`` carry userProperties: the device publishes them
+    (document 003). Someone else publishing them does not rename or reflash the device."""
     device = online_devices(ctx)[0]
+    name, firmware = device.name, device.firmware
     base = f"v1/device/{device.id}"
     props = auth(ctx, device.id)
     await tech.subscribe(f"{base}/license/update")
     await tech.publish(
-        f"{base}/update", json.dumps({"firmware_version": "1.0.7", "name": "Lab 9"}), qos=1, properties=props
+        f"{base}/update", json.dumps({"firmware_version": "0.0.1", "name": "Lab 9"}), qos=1, properties=props
     )
     await tech.publish(
         f"{base}/cloud_settings/update",
@@ -435,10 +438,83 @@ async def test_update_cloud_settings_and_licences_change_device_state(
     ]
     state = devices.inspect(device.id)
     assert state is not None
-    assert (state["name"], state["firmware"]) == ("Lab 9", "1.0.7")
-    assert state["cloud_settings"] == {"reporting": "eco"}
+    assert (state["name"], state["firmware"]) == (name, firmware)
+    assert state["cloud_settings"] == {}
     assert {lic["id"]: lic["state"] for lic in state["licenses"]}["lic-2"] == "inuse"
     assert devices.inspect("no-such-device") is None
+
+
+# -- "Update Device": published by the device -------------------------------------------
+async def test_every_online_device_publishes_its_update_retained_with_user_properties(
+    broker: Broker, ctx: SimContext
+) -> None:
+    d = MqttDevices(ctx, HOST, broker.port, "5", INTERVAL, active_limit=2)
+    await d.start()
+    try:
+        expected = {dev.id: dev for dev in online_devices(ctx)}
+        await asyncio.sleep(0.3)  # the retained messages are out: a late subscriber finds them
+        async with aiomqtt.Client(HOST, broker.port, protocol=aiomqtt.ProtocolVersion.V5) as late:
+            await late.subscribe("v1/device/+/update")
+            retained = await collect(
+                late,
+                lambda seen: {m.topic.value.split("/")[2] for m in seen} >= set(expected),
+                timeout=3.0,
+                keep=lambda m: m.retain,
+            )
+        for message in retained:
+            device = expected[message.topic.value.split("/")[2]]
+            assert user_properties(message) == {
+                "device_id": device.id,
+                "access_key": ctx.credentials.mqtt_access_key,
+            }
+            assert payload(message) == {"firmware_version": device.firmware, "name": device.name}
+        offline = {dev.id for dev in ctx.fleet.of("mqtt").values() if not dev.online}
+        assert not offline & {m.topic.value.split("/")[2] for m in retained}
+        assert d.stats["device_updates"] >= len(expected)
+    finally:
+        await d.stop()
+
+
+async def test_a_firmware_update_is_announced_on_update_before_the_command_is_done(
+    devices: MqttDevices, tech: aiomqtt.Client, ctx: SimContext
+) -> None:
+    device = online_devices(ctx)[-1]
+    base = f"v1/device/{device.id}"
+    await tech.subscribe(f"{base}/commands/update")
+    await tech.subscribe(f"{base}/update")
+    command = {
+        "id": "fw-2",
+        "status": "pending",
+        "name": "update_firmware",
+        "parameters": {"version": "2.0.1"},
+    }
+    await tech.publish(f"{base}/commands", json.dumps(command), qos=1, properties=auth(ctx, device.id))
+    seen = await collect(
+        tech,
+        lambda s: s[-1].topic.value == f"{base}/commands/update" and payload(s[-1])["status"] == "done",
+        keep=lambda m: not m.retain,
+    )
+    # (the device's (re)connect announcement may land here too, with the old version)
+    announced = [m for m in seen if m.topic.value == f"{base}/update"][-1]
+    assert payload(announced) == {"firmware_version": "2.0.1", "name": device.name}
+    assert user_properties(announced)["device_id"] == device.id
+    # retained: a later lookup finds the new version without asking the device
+    async with aiomqtt.Client(HOST, devices.port, protocol=aiomqtt.ProtocolVersion.V5) as late:
+        await late.subscribe(f"{base}/update")
+        [kept] = await collect(late, lambda s: bool(s))
+        assert kept.retain and payload(kept)["firmware_version"] == "2.0.1"
+
+
+async def test_the_update_is_published_again_after_a_broker_restart(
+    broker: Broker, devices: MqttDevices, ctx: SimContext
+) -> None:
+    device = online_devices(ctx)[0]
+    await broker.restart()  # no persistence: the retained messages are gone
+    await devices.wait_connected(5.0)
+    async with aiomqtt.Client(HOST, broker.port, protocol=aiomqtt.ProtocolVersion.V5) as client:
+        await client.subscribe(f"v1/device/{device.id}/update")
+        [message] = await collect(client, lambda s: bool(s))
+    assert payload(message)["firmware_version"] == device.firmware
 
 
 async def test_devices_follow_a_device_going_offline_and_a_fleet_reset(
@@ -446,16 +522,19 @@ async def test_devices_follow_a_device_going_offline_and_a_fleet_reset(
 ) -> None:
     device = online_devices(ctx)[0]
     topic = f"v1/device/{device.id}/telemetry"
+    await tech.subscribe(f"v1/device/{device.id}/license/update")
+    licence = {"data": "d", "signature": "s", "id": "lic-r", "add": True, "update": False, "remove": False}
     await tech.publish(
-        f"v1/device/{device.id}/update",
-        json.dumps({"name": "Renamed"}),
-        qos=1,
-        properties=auth(ctx, device.id),
+        f"v1/device/{device.id}/license", json.dumps(licence), qos=1, properties=auth(ctx, device.id)
     )
+    await collect(tech, lambda s: bool(s))
+    await tech.unsubscribe(f"v1/device/{device.id}/license/update")
+    device.name = "Renamed"
     await tech.subscribe(topic)
     await collect(tech, lambda s: bool(s), keep=lambda m: not m.retain)
     renamed = devices.inspect(device.id)
     assert renamed is not None and renamed["name"] == "Renamed"
+    assert "lic-r" in {lic["id"] for lic in renamed["licenses"]}
     device.online = False
     await asyncio.sleep(INTERVAL)  # a reading already on its way may still land
     assert await quiet_for(tech, 2.5 * INTERVAL, keep=lambda m: not m.retain) == []
@@ -464,6 +543,7 @@ async def test_devices_follow_a_device_going_offline_and_a_fleet_reset(
     await collect(tech, lambda s: bool(s), keep=lambda m: not m.retain)
     state = devices.inspect(device.id)
     assert state is not None and state["name"] != "Renamed" and state["online"]
+    assert "lic-r" not in {lic["id"] for lic in state["licenses"]}
 
 
 # -- faults -------------------------------------------------------------------------------

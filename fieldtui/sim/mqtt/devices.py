@@ -13,8 +13,20 @@ Scale, the choice made:
 * Every other online device publishes ONE retained telemetry message after each (re)connect,
   in paced batches, so a subscriber still learns at once that it exists and how it reads.
   Re-sent on reconnect because a restarted broker (persistence off) has lost it.
+* Every online device publishes "Update Device" (``.../update``: ``firmware_version``,
+  ``name``) RETAINED after each (re)connect and again after a firmware update, so a lookup
+  learns what the device runs without asking it.
 * Per-device state (config, commands, licences) is created on first use, so idle devices cost
   nothing beyond the fleet record itself.
+
+Directions (document 003). A topic documented with ``userProperties`` is published BY the
+device (telemetry, ``config/update``, ``commands/update``, ``license/update``, ``update``,
+``cloud_settings/update``, ``get``); a topic documented with a ``responseTopic`` is a request TO
+the device (``config``, ``commands``, ``license``); ``space_info`` and ``firmware`` go to the
+device too. The simulator also plays the cloud's side of ``get`` ("request the latest
+snapshot"): whoever publishes it with a device's credentials gets the snapshot on the device's
+topics, as the cloud would send it. It never treats ``update`` or ``cloud_settings/update`` as
+requests: those are the device's own reports.
 
 Requests, as a device answers them:
 * MQTT 5: a request counts only if its user property ``access_key`` equals the shared key
@@ -40,7 +52,6 @@ import random
 import secrets
 import uuid
 from collections import OrderedDict, deque
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +71,7 @@ from fieldtui.sim.mqtt.state import (
     License,
     MetricBaseline,
     device_rng,
+    device_update_payload,
     firmware_payload,
     license_payload,
     space_info_payload,
@@ -69,8 +81,9 @@ from fieldtui.sim.mqtt.state import (
 log = logging.getLogger(__name__)
 
 TOPIC_PREFIX = "v1/device/"
-#: The request topics a device listens on (after ``v1/device/ID/``).
-REQUEST_TOPICS = ("get", "config", "commands", "update", "cloud_settings/update", "license")
+#: The topics answered (after ``v1/device/ID/``): the requests to the device (documented with a
+#: ``responseTopic``) and ``get``, the snapshot request the cloud side answers.
+REQUEST_TOPICS = ("get", "config", "commands", "license")
 #: Batch size when the idle part of the fleet publishes its one retained message.
 _SEED_BATCH = 50
 _BACKLOG_LIMIT = 1_000
@@ -85,6 +98,7 @@ class _Outgoing:
     device_id: str
     qos: int
     correlation: bytes | None
+    retain: bool = False
 
 
 class MqttDevices:
@@ -133,6 +147,7 @@ class MqttDevices:
         self.stats: dict[str, int] = {
             "telemetry": 0,
             "retained_seed": 0,
+            "device_updates": 0,
             "responses": 0,
             "requests": 0,
             "ignored": 0,
@@ -285,9 +300,10 @@ class MqttDevices:
         *,
         qos: int = 1,
         correlation: bytes | None = None,
+        retain: bool = False,
     ) -> None:
         """Publish an answer; kept for after the reconnect if the broker is away."""
-        outgoing = _Outgoing(topic, payload, device_id, qos, correlation)
+        outgoing = _Outgoing(topic, payload, device_id, qos, correlation, retain)
         client = self._client
         if client is None:
             self._backlog.append(outgoing)
@@ -302,6 +318,7 @@ class MqttDevices:
             outgoing.topic,
             json.dumps(outgoing.payload, separators=(",", ":")),
             qos=outgoing.qos,
+            retain=outgoing.retain,
             properties=self._properties(outgoing.device_id, outgoing.correlation),
         )
         self.stats["responses"] += 1
@@ -390,12 +407,6 @@ class MqttDevices:
                     await self._publish_telemetry(client, device)
             await asyncio.sleep(max(0.0, cycle_start + self.interval - loop.time()))
 
-    def _idle_online_devices(self) -> Iterator[SimDevice]:
-        active = {device.id for device in self._active_devices()}
-        for device in self._devices().values():
-            if device.online and device.id not in active:
-                yield device
-
     async def _seed_loop(self, client: aiomqtt.Client) -> None:
         """Seed after every (re)connect, and again whenever the fleet is replaced."""
         while True:
@@ -404,20 +415,35 @@ class MqttDevices:
             await self._reseed.wait()
 
     async def _seed_retained(self, client: aiomqtt.Client) -> None:
-        """One retained reading for every online device outside the active set."""
-        batch: list[SimDevice] = []
+        """One retained reading for every online device outside the active set (the active
+        ones publish theirs at the interval), then every online device's retained "Update
+        Device"."""
         seed = self.ctx.fleet.seed
         rng = self.ctx.rng
-        for device in self._idle_online_devices():
+        active = {device.id for device in self._active_devices()}
+        online = [device for device in self._devices().values() if device.online]
+        idle = [device for device in online if device.id not in active]
+        for start in range(0, len(idle), _SEED_BATCH):
             if self._stopping:
                 return
-            batch.append(device)
-            if len(batch) < _SEED_BATCH:
-                continue
+            batch = idle[start : start + _SEED_BATCH]
             await asyncio.gather(*(self._seed_one(client, seed, rng, d) for d in batch))
-            batch.clear()
-        if batch:
-            await asyncio.gather(*(self._seed_one(client, seed, rng, d) for d in batch))
+        for start in range(0, len(online), _SEED_BATCH):
+            if self._stopping:
+                return
+            batch = online[start : start + _SEED_BATCH]
+            await asyncio.gather(*(self._publish_device_update(client, d) for d in batch))
+
+    async def _publish_device_update(self, client: aiomqtt.Client, device: SimDevice) -> None:
+        """Document 003 "Update Device": what the device runs and what it is called, retained."""
+        await client.publish(
+            f"{TOPIC_PREFIX}{device.id}/update",
+            json.dumps(device_update_payload(device), separators=(",", ":")),
+            qos=1,
+            retain=True,  # a lookup finds the device's firmware at once, as its telemetry
+            properties=self._properties(device.id),
+        )
+        self.stats["device_updates"] += 1
 
     async def _seed_one(
         self, client: aiomqtt.Client, seed: int, rng: random.Random, device: SimDevice
@@ -506,11 +532,6 @@ class MqttDevices:
             )
         elif action == "commands":
             await self._accept_command(device, state, payload, response_topic, correlation)
-        elif action == "update":
-            self._update_device(device, payload)
-        elif action == "cloud_settings/update":
-            if isinstance(payload, dict) and isinstance(payload.get("property"), str) and payload["property"]:
-                state.cloud_settings[payload["property"]] = payload.get("value")
         elif action == "license":
             await self._apply_license(
                 device, state, payload, response_topic or f"{base}/license/update", correlation
@@ -530,16 +551,6 @@ class MqttDevices:
                 await self._send(f"{base}/license", license_payload(lic), device.id)
         if device.firmware != LATEST_FIRMWARE:
             await self._send(f"{base}/firmware", firmware_payload(), device.id)
-
-    def _update_device(self, device: SimDevice, payload: Any) -> None:
-        if not isinstance(payload, dict):
-            return
-        firmware = payload.get("firmware_version")
-        if isinstance(firmware, str) and firmware:
-            device.firmware = firmware
-        name = payload.get("name")
-        if isinstance(name, str) and name:
-            device.name = name
 
     # -- commands ------------------------------------------------------------------------
     async def _accept_command(
@@ -622,6 +633,12 @@ class MqttDevices:
                 return "error: update_firmware needs parameters.version"
             await asyncio.sleep(self.command_step * 4)  # download, flash, reboot
             device.firmware = version
+            # Back from the reboot, the device announces what it now runs (retained), before
+            # it reports the command done: whoever sees "done" finds the new version.
+            await self._send(
+                f"{TOPIC_PREFIX}{device.id}/update", device_update_payload(device), device.id, retain=True
+            )
+            self.stats["device_updates"] += 1
             return f"firmware updated to {version}"
         if command.name == "reboot":
             await asyncio.sleep(self.command_step * 2)

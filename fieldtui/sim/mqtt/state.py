@@ -119,7 +119,11 @@ class License:
 
 @dataclass(slots=True)
 class DeviceState:
-    """Per-device state the protocol can change: config, commands, licences, cloud settings."""
+    """Per-device state the protocol can change: config, commands, licences.
+
+    ``cloud_settings`` are the device's own (document 003 "Set Cloud Settings" is published by
+    the device); nothing the simulator receives changes them.
+    """
 
     baseline: MetricBaseline
     config_version: int
@@ -206,6 +210,11 @@ def license_payload(lic: License) -> dict[str, Any]:
         "update": False,
         "remove": False,
     }
+
+
+def device_update_payload(device: SimDevice) -> dict[str, Any]:
+    """Document 003 "Update Device", which the device publishes on ``v1/device/ID/update``."""
+    return {"firmware_version": device.firmware, "name": device.name}
 
 
 def firmware_payload() -> dict[str, Any]:
