@@ -17,11 +17,14 @@ def run(args: argparse.Namespace) -> int:
     loaded = load_config(args.config, args.profile)
     offline = bool(getattr(args, "offline", False))
     read_only = bool(getattr(args, "read_only", False))
-    session = importlib.import_module("fieldtui.service.session")
     ui_app = importlib.import_module("fieldtui.ui.app")
 
     async def service() -> object:
-        return await session.open_session(loaded, offline=offline, read_only=read_only)
+        # Imported here, in the app's worker after its first frame: httpx, pydantic models and
+        # SQLite are not needed to draw the lookup screen.
+        from fieldtui.service.session import open_session
+
+        return await open_session(loaded, offline=offline, read_only=read_only)
 
     result: int = ui_app.run_app(
         service,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -11,12 +13,15 @@ from typing import Any
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import Screen
 
 from fieldtui.ui.index import DeviceIndex, DeviceRow
 from fieldtui.ui.palette import FieldCommands
 from fieldtui.ui.widgets.status_bar import BarState, StatusBar
 
 ServiceFactory = Callable[[], Awaitable[Any]]
+#: The preload hands the event loop back (keys, redraws) after this many devices.
+PRELOAD_YIELD = 500
 
 
 def _stylesheet() -> str:
@@ -57,17 +62,22 @@ class FieldApp(App[int]):
         self.bar = BarState(profile=profile, read_only=read_only, offline_mode=offline)
         self.read_only = read_only
         self.offline = offline
-        self._keymap = keymap or {}
+        # Applied by each screen's binding chain; set before the first screen is composed, so
+        # the footer shows the remapped keys from the first frame.
+        self._keymap = self._normalize_keymap(keymap or {})
         self.service_error: str | None = None
 
     # -- start-up ------------------------------------------------------------------------
-    def on_mount(self) -> None:
-        if self._keymap:
-            self.set_keymap(self._keymap)
+    def get_default_screen(self) -> Screen[Any]:
+        """The lookup screen is the bottom of the stack (no blank screen composed under it)."""
         from fieldtui.ui.screens.lookup import LookupScreen
 
-        self.push_screen(LookupScreen())
-        self._start_service()
+        return LookupScreen()
+
+    def on_mount(self) -> None:
+        # The first frame is the lookup screen alone: the service (httpx, pydantic, SQLite,
+        # the read cache) is built once it is on the terminal.
+        self.call_after_refresh(self._start_service)
 
     @work(exclusive=True, group="service-start")
     async def _start_service(self) -> None:
@@ -94,12 +104,26 @@ class FieldApp(App[int]):
         preload = getattr(service, "known_devices", None)
         if preload is not None:
             try:
-                for view in await preload():
-                    self.absorb_find_update(view)
+                await self._preload(preload())
             except Exception as exc:  # noqa: BLE001
                 self.notify(f"Cache unavailable: {exc}", severity="warning")
         self.update_bar()
         self._refresh_lookup()
+
+    async def _preload(self, views: Any) -> None:
+        """Fold the cached devices into the index, letting keys through every few hundred."""
+        if inspect.isawaitable(views):
+            views = await views
+        if not hasattr(views, "__aiter__"):
+            for view in views:
+                self.absorb_find_update(view)
+            return
+        absorbed = 0
+        async for view in views:
+            self.absorb_find_update(view)
+            absorbed += 1
+            if absorbed % PRELOAD_YIELD == 0:
+                await asyncio.sleep(0)
 
     def _backend_changed(self, change: Any) -> None:
         self.bar.backends[change.backend] = str(getattr(change.new, "value", change.new))
@@ -178,13 +202,13 @@ class FieldApp(App[int]):
         move_devices(self, device_ids)
 
     def action_back(self) -> None:
-        if len(self.screen_stack) > 2:
+        if len(self.screen_stack) > 1:  # the lookup screen is the bottom of the stack
             self.pop_screen()
 
     def action_lookup(self) -> None:
         from fieldtui.ui.screens.lookup import LookupScreen
 
-        while len(self.screen_stack) > 2 and not isinstance(self.screen, LookupScreen):
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, LookupScreen):
             self.pop_screen()
 
     def action_help(self) -> None:

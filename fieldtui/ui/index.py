@@ -7,29 +7,124 @@ Pure Python with no Textual: the lookup screen shows at most ``limit`` of the ma
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 FILTER_KEYS = ("cloud", "group", "status", "online", "alerting")
 
+#: Cloud tuples, shared by every row with the same clouds (a fleet has a handful of them).
+_CLOUDS: dict[tuple[str, ...], tuple[str, ...]] = {}
 
-@dataclass(slots=True)
+
+def _shared_clouds(clouds: tuple[str, ...]) -> tuple[str, ...]:
+    clouds = tuple(sys.intern(c) for c in clouds)
+    return _CLOUDS.setdefault(clouds, clouds)
+
+
+#: The last fetch time seen (the next row is usually from the same batch).
+_last_fetched: list[float | None] = [None]
+
+
+def _epoch(value: datetime | float | None) -> float | None:
+    if value is None or isinstance(value, float):
+        return value
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return float(value)
+
+
+def _when(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
 class DeviceRow:
-    id: str
-    name: str = ""
-    clouds: tuple[str, ...] = ()
-    group: str = ""
-    installation_status: str = ""
-    online: bool | None = None
-    alerting: bool = False
-    last_seen: datetime | None = None
-    fetched_at: datetime | None = None
-    stale: bool = False
-    key: str = field(default="", repr=False)
+    """One device as the lookup shows it: kept small, a 100,000-device fleet holds 100,000 rows.
 
-    def __post_init__(self) -> None:
-        self.key = f"{self.id}\x00{self.name}".lower()
+    Slots and no per-row objects beyond the id, the name and their lower-case search key: times
+    are epoch floats (``last_seen`` and ``fetched_at`` give datetimes back), the clouds tuple and
+    the group and status words are shared between rows.
+    """
+
+    __slots__ = (
+        "alerting",
+        "clouds",
+        "fetched_ts",
+        "group",
+        "id",
+        "installation_status",
+        "key",
+        "name",
+        "online",
+        "seen_at",
+        "stale",
+    )
+
+    id: str
+    name: str
+    key: str
+    clouds: tuple[str, ...]
+    group: str
+    installation_status: str
+    online: bool | None
+    alerting: bool
+    stale: bool
+    #: Epoch seconds (UTC), or None when unknown.
+    seen_at: float | None
+    fetched_ts: float | None
+
+    def __init__(
+        self,
+        id: str,
+        name: str = "",
+        clouds: tuple[str, ...] = (),
+        group: str = "",
+        installation_status: str = "",
+        online: bool | None = None,
+        alerting: bool = False,
+        last_seen: datetime | float | None = None,
+        fetched_at: datetime | float | None = None,
+        stale: bool = False,
+    ) -> None:
+        self.id = id
+        self.name = name
+        self.key = f"{id}\x00{name}".lower()
+        self.clouds = _shared_clouds(clouds)
+        self.group = sys.intern(group)
+        self.installation_status = sys.intern(installation_status)
+        self.online = online
+        self.alerting = alerting
+        self.stale = stale
+        self.seen_at = _epoch(last_seen)
+        fetched = _epoch(fetched_at)
+        # Rows come in batches fetched at one time: they share that float.
+        if fetched is not None and fetched == _last_fetched[0]:
+            fetched = _last_fetched[0]
+        _last_fetched[0] = fetched
+        self.fetched_ts = fetched
+
+    @property
+    def last_seen(self) -> datetime | None:
+        return _when(self.seen_at)
+
+    @property
+    def fetched_at(self) -> datetime | None:
+        return _when(self.fetched_ts)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, DeviceRow):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"DeviceRow(id={self.id!r}, name={self.name!r}, clouds={self.clouds!r}, group={self.group!r},"
+            f" installation_status={self.installation_status!r}, online={self.online!r},"
+            f" alerting={self.alerting!r}, last_seen={self.last_seen!r}, stale={self.stale!r})"
+        )
 
 
 @dataclass(frozen=True, slots=True)

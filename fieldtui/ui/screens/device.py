@@ -14,10 +14,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Static, TabbedContent, TabPane
 
 from fieldtui.ui.text import age, clean, yes_no
 from fieldtui.ui.text import now as ui_now
+from fieldtui.ui.widgets.footer import FieldFooter
 from fieldtui.ui.widgets.status_bar import StatusBar
 
 #: action key -> (capability, label)
@@ -69,7 +70,7 @@ class DeviceScreen(Screen[None]):
                 yield Static("", id="device-history", classes="facts")
             with TabPane("Raw", id="raw"), VerticalScroll():
                 yield Static("", id="device-raw", classes="facts")
-        yield Footer()
+        yield FieldFooter()
 
     def on_mount(self) -> None:
         self.app.update_bar()  # type: ignore[attr-defined]

@@ -21,11 +21,12 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Input, OptionList, Static
+from textual.widgets import Button, DataTable, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from fieldtui.ui.text import age, clean, yes_no
 from fieldtui.ui.widgets.confirm import ConfirmModal
+from fieldtui.ui.widgets.footer import FieldFooter
 from fieldtui.ui.widgets.status_bar import StatusBar
 from fieldtui.ui.widgets.table_filter import TableFilter, matches
 
@@ -531,7 +532,7 @@ class GroupsScreen(Screen[None]):
         yield DataTable(id="groups-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="members-title", classes="section-title")
         yield DataTable(id="members-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield FieldFooter()
 
     def on_mount(self) -> None:
         self.app.update_bar()  # type: ignore[attr-defined]

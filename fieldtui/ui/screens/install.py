@@ -18,7 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from fieldtui.core.models import TelemetrySample
 from fieldtui.ui.screens.groups import (
@@ -31,6 +31,7 @@ from fieldtui.ui.screens.groups import (
 )
 from fieldtui.ui.text import age, clean, yes_no
 from fieldtui.ui.text import now as ui_now
+from fieldtui.ui.widgets.footer import FieldFooter
 from fieldtui.ui.widgets.status_bar import StatusBar
 
 STEPS: tuple[tuple[str, str], ...] = (
@@ -129,7 +130,7 @@ class InstallScreen(Screen[None]):
         yield Static("", id="install-wait", classes="install-wait")
         yield Input(placeholder="Scan or type the serial, then Enter", id="install-serial")
         yield Static("", id="install-keys", classes="summary")
-        yield Footer()
+        yield FieldFooter()
 
     def on_mount(self) -> None:
         self.app.update_bar()  # type: ignore[attr-defined]

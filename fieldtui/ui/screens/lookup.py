@@ -13,11 +13,12 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from fieldtui.ui.index import DeviceRow, parse_query
 from fieldtui.ui.text import age, clean, yes_no
 from fieldtui.ui.text import now as ui_now
+from fieldtui.ui.widgets.footer import FieldFooter
 from fieldtui.ui.widgets.status_bar import StatusBar
 
 MAX_ROWS = 200
@@ -48,7 +49,7 @@ class LookupScreen(Screen[None]):
             yield Static("", id="lookup-summary")
             table: DataTable[str] = DataTable(id="results", cursor_type="row", zebra_stripes=True)
             yield table
-        yield Footer()
+        yield FieldFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#results", DataTable)

@@ -15,13 +15,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
 from fieldtui.core.actions import ActionState
 from fieldtui.ui.screens.tasks import fill_table, selected_key
 from fieldtui.ui.text import age, clean
 from fieldtui.ui.text import now as ui_now
 from fieldtui.ui.widgets.confirm import ConfirmModal
+from fieldtui.ui.widgets.footer import FieldFooter
 from fieldtui.ui.widgets.status_bar import StatusBar
 from fieldtui.ui.widgets.table_filter import TableFilter, matches
 
@@ -116,7 +117,7 @@ class OutboxScreen(Screen[None]):
         yield TableFilter(id="outbox-filter")
         yield DataTable(id="outbox-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="outbox-detail")
-        yield Footer()
+        yield FieldFooter()
 
     def on_mount(self) -> None:
         self.app.update_bar()  # type: ignore[attr-defined]

@@ -21,12 +21,13 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Input, OptionList, Select, SelectionList, Static
+from textual.widgets import Button, DataTable, Input, OptionList, Select, SelectionList, Static
 from textual.widgets.option_list import Option
 
 from fieldtui.core.models import Task, TaskState
 from fieldtui.ui.text import age, clean
 from fieldtui.ui.widgets.confirm import ConfirmModal
+from fieldtui.ui.widgets.footer import FieldFooter
 from fieldtui.ui.widgets.status_bar import StatusBar
 from fieldtui.ui.widgets.table_filter import TableFilter, matches
 
@@ -270,7 +271,7 @@ class DeviceTasksScreen(Screen[None]):
             yield Static("Commands", classes="section-title")
             yield DataTable(id="commands-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="tasks-detail")
-        yield Footer()
+        yield FieldFooter()
 
     def on_mount(self) -> None:
         self.app.update_bar()  # type: ignore[attr-defined]
@@ -618,7 +619,7 @@ class FleetTasksScreen(Screen[None]):
         yield TableFilter(id="fleet-tasks-filter")
         yield DataTable(id="fleet-tasks-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="fleet-tasks-absent", classes="inline-message")
-        yield Footer()
+        yield FieldFooter()
 
     def on_mount(self) -> None:
         self.app.update_bar()  # type: ignore[attr-defined]

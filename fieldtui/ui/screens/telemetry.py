@@ -2,7 +2,9 @@
 
 Samples arrive in a worker and only land in a :class:`TelemetryBuffer`; a 10 Hz timer redraws
 what changed, so a device publishing thousands of messages a second costs at most ten redraws
-a second. Leaving the screen cancels the worker, which closes the stream.
+a second. Values follow at that rate; the sparklines and the state line's counters, which are
+most of the bytes a redraw sends (a lot over SSH), follow every ``sparkline_interval`` (0.5 s).
+Leaving the screen cancels the worker, which closes the stream.
 """
 
 from __future__ import annotations
@@ -15,16 +17,19 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer, Log, Static
+from textual.widgets import Log, Static
 from textual.worker import Worker
 
 from fieldtui.core.models import StreamEvent, StreamEventKind, TelemetrySample
 from fieldtui.ui.text import clean
+from fieldtui.ui.widgets.footer import FieldFooter
 from fieldtui.ui.widgets.metric_panel import MetricPanel, TelemetryBuffer
 from fieldtui.ui.widgets.status_bar import StatusBar
 
 #: Redraws at most this often (seconds between redraws).
 REDRAW_INTERVAL = 0.1
+#: Sparklines and the message counters are redrawn at most this often (a multiple of the above).
+SPARKLINE_INTERVAL = 0.5
 LOG_LINES = 500
 #: Most raw lines written per redraw (a flood would otherwise cost a repaint of hundreds).
 LOG_BATCH = 40
@@ -37,10 +42,20 @@ class TelemetryScreen(Screen[None]):
         Binding("escape", "back", "Back", id="telemetry_back"),
     ]
 
-    def __init__(self, device_id: str, *, redraw_interval: float = REDRAW_INTERVAL) -> None:
+    def __init__(
+        self,
+        device_id: str,
+        *,
+        redraw_interval: float = REDRAW_INTERVAL,
+        sparkline_interval: float = SPARKLINE_INTERVAL,
+    ) -> None:
         super().__init__()
         self.device_id = device_id
         self.redraw_interval = redraw_interval
+        #: Redraw ticks between two sparkline redraws (counted in ticks, not clock time).
+        self.sparkline_every = max(1, round(sparkline_interval / redraw_interval))
+        self._ticks = 0
+        self._slow_tick = -self.sparkline_every
         self.buffer = TelemetryBuffer()
         self.paused = False
         #: How the stream stands: connecting, live, reconnecting, error, ended.
@@ -52,6 +67,8 @@ class TelemetryScreen(Screen[None]):
         self._logged_total = 0
         self._state_dirty = True
         self._state_drawn_at = 0.0
+        #: The message count the state line shows (it lags the values by up to a slow tick).
+        self._state_total = 0
         self._worker: Worker[None] | None = None
 
     def compose(self) -> ComposeResult:
@@ -62,12 +79,16 @@ class TelemetryScreen(Screen[None]):
         log = Log(max_lines=LOG_LINES, id="telemetry-log")
         log.display = False
         yield log
-        yield Footer()
+        yield FieldFooter()
 
     def on_mount(self) -> None:
         self.app.update_bar()  # type: ignore[attr-defined]
-        self.set_interval(self.redraw_interval, self._redraw)
+        self.set_interval(self.redraw_interval, self._tick)
         self._worker = self._stream()
+        self._redraw()
+
+    def _tick(self) -> None:
+        self._ticks += 1
         self._redraw()
 
     def on_unmount(self) -> None:
@@ -120,23 +141,38 @@ class TelemetryScreen(Screen[None]):
 
     # -- drawing -------------------------------------------------------------------------
     def _redraw(self) -> None:
-        """Called by the timer: draws only what changed; metrics and log hold still while paused."""
+        """Called by the timer: draws only what changed; metrics and log hold still while paused.
+
+        Values at every tick; sparklines and the state line's counters every
+        ``sparkline_every`` ticks (the state line at once when the stream's state changes)."""
         buffer = self.buffer
         now = time.monotonic()
+        slow_due = self._ticks - self._slow_tick >= self.sparkline_every
+        panel = self.query_one(MetricPanel)
         metrics_due = buffer.dirty and not self.paused
-        # The rate decays with no new samples: the state line is refreshed about once a second.
-        state_due = self._state_dirty or (buffer.dirty and self.paused) or now - self._state_drawn_at >= 1.0
-        if not (metrics_due or state_due):
-            return
-        self.redraws += 1
-        if metrics_due:
-            buffer.dirty = False
-            self.shown_total = buffer.total
-            self.query_one(MetricPanel).show(buffer)
+        # Values drawn earlier while the sparklines waited for their turn: catch those up.
+        sparklines_due = slow_due and not self.paused and (metrics_due or panel.sparklines_behind(buffer))
+        if metrics_due or sparklines_due:
+            self.redraws += 1
+            if metrics_due:
+                buffer.dirty = False
+                self.shown_total = buffer.total
+            panel.show(buffer, sparklines=sparklines_due)
             log = self.query_one(Log)
-            if log.display:
+            if log.display and metrics_due:
                 self._write_log(log)
-        self._draw_state(now)
+        # The rate decays with no new samples: the state line is refreshed about once a second.
+        state_due = (
+            self._state_dirty
+            or (slow_due and (self._state_total != self.shown_total or (buffer.dirty and self.paused)))
+            or now - self._state_drawn_at >= 1.0
+        )
+        if state_due:
+            if not (metrics_due or sparklines_due):
+                self.redraws += 1
+            self._draw_state(now)
+        if slow_due and (sparklines_due or state_due):
+            self._slow_tick = self._ticks
 
     def _write_log(self, log: Log) -> None:
         new = self.buffer.total - self._logged_total
@@ -152,6 +188,7 @@ class TelemetryScreen(Screen[None]):
 
     def _draw_state(self, now: float | None = None) -> None:
         self._state_dirty = False
+        self._state_total = self.shown_total
         self._state_drawn_at = time.monotonic() if now is None else now
         buffer = self.buffer
         text = Text(no_wrap=True, overflow="ellipsis")

@@ -1,19 +1,28 @@
 """Live metrics: a bounded history per metric (plain Python) and the panel that draws it.
 
 Samples may arrive thousands of times a second; they only land in :class:`TelemetryBuffer`
-(deques, a counter). The panel is redrawn from the buffer on a timer, and only the rows whose
-metric changed since the last redraw are touched.
+(deques, a counter). The panel is redrawn from the buffer on a timer, and only what changed is
+touched: a value whose text is the same is not rewritten, and the sparklines (most of the bytes
+a redraw sends to the terminal) are redrawn only when the screen asks for them, at a lower rate.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from fractions import Fraction
+from itertools import groupby
 
+from rich.console import Console, ConsoleOptions
+from rich.console import RenderResult as RichRenderResult
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import ComposeResult, RenderResult
+from textual.color import Color
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Sparkline, Static
 
@@ -54,6 +63,8 @@ class MetricSeries:
     latest: object = None
     #: Bumped on every new value, so a redraw can skip metrics that did not change.
     version: int = 0
+    #: Bumped on every plottable value: the sparkline is redrawn only when it moved.
+    plotted: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +110,7 @@ class TelemetryBuffer:
             plotted = _plottable(value)
             if plotted is not None:
                 series.values.append(plotted)
+                series.plotted += 1
         self.arrivals.append(now)
         self.recent.append(LoggedMessage(timestamp, backend, metrics))
         if len(self.recent) > self.log_keep:
@@ -126,6 +138,75 @@ class TelemetryBuffer:
         return list(self.recent)[-missing:]
 
 
+BARS = "▁▂▃▄▅▆▇█"
+#: Colours a sparkline is drawn in, from the min colour to the max colour (by bar height).
+SPARKLINE_SHADES = 3
+
+
+def sparkline_levels(data: Sequence[float], width: int) -> tuple[int, ...]:
+    """Each column's bar (0-7) as Textual's Sparkline draws it: the max of each bucket."""
+    top = len(BARS) - 1
+    if width <= 0:
+        return ()
+    if not data:
+        return (0,) * width
+    if len(data) == 1:
+        return (top,) * width
+    values = list(data)
+    low, high = min(values), max(values)
+    extent = high - low or 1
+    step = Fraction(len(values), width)
+    buckets = [values[int(step * i) : int(step * (i + 1))] for i in range(width)]
+    buckets = [bucket for bucket in buckets if bucket]
+    levels: list[int] = []
+    position, stride = 0.0, len(buckets) / width
+    for _ in range(width):
+        levels.append(min(top, int((max(buckets[int(position)]) - low) / extent * top)))
+        position += stride
+    return tuple(levels)
+
+
+class _SparklineRuns:
+    """A one-line sparkline: Textual's bars, in a few shades, written in runs of one shade.
+
+    Textual colours each bar by its exact height, so every cell carries its own colour escape
+    (about 24 bytes for a 3-byte glyph) and a 48-cell line costs ~1.2 KB a redraw. Here the bars
+    take ``shades`` colours from the min to the max colour (low, middle, high) and neighbouring
+    bars of one shade go out as one segment: about half the bytes with three shades (a sixth with
+    one), the same bars.
+    """
+
+    def __init__(self, levels: Sequence[int], min_color: Color, max_color: Color, shades: int) -> None:
+        self.levels = levels
+        self.min_color = min_color
+        self.max_color = max_color
+        self.shades = max(1, shades)
+
+    def _shade(self, level: int) -> int:
+        return min(self.shades - 1, level * self.shades // len(BARS))
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RichRenderResult:
+        top = self.shades - 1
+        for shade, run in groupby(self.levels, self._shade):
+            color = self.min_color.blend(self.max_color, shade / top) if top else self.max_color
+            yield Segment("".join(BARS[level] for level in run), Style.from_color(color.rich_color))
+
+
+class RunSparkline(Sparkline):
+    """Textual's Sparkline widget (same CSS, same component classes), drawn in runs of a shade."""
+
+    shades = SPARKLINE_SHADES
+
+    def render(self) -> RenderResult:
+        if self.size.height != 1 or self.summary_function is not max:
+            return super().render()
+        _, base = self.background_colors
+        min_color = base + (self.min_color or self.get_component_styles("sparkline--min-color").color)
+        max_color = base + (self.max_color or self.get_component_styles("sparkline--max-color").color)
+        levels = sparkline_levels(self.data or [], self.size.width)
+        return _SparklineRuns(levels, min_color, max_color, self.shades)
+
+
 class MetricRow(Horizontal):
     """``name  value  ▁▂▅▇█▆``: one metric."""
 
@@ -133,23 +214,43 @@ class MetricRow(Horizontal):
         super().__init__(classes="sparkline-row")
         self.metric = name
         self.shown_version = -1
+        self.shown_value: str | None = None
+        self.shown_plotted = -1
+        self.shown_levels: tuple[int, ...] = ()
 
     def compose(self) -> ComposeResult:
         yield Static(Text(clean(self.metric, 40), no_wrap=True, overflow="ellipsis"), classes="metric-name")
         yield Static("", classes="metric-value")
-        yield Sparkline([], classes="metric-sparkline")
+        yield RunSparkline([], classes="metric-sparkline")
 
-    def show(self, series: MetricSeries) -> None:
-        if series.version == self.shown_version:
-            return
-        self.shown_version = series.version
-        self.query_one(".metric-value", Static).update(
-            Text(format_value(series.latest), no_wrap=True, overflow="ellipsis"), layout=False
-        )
-        sparkline = self.query_one(Sparkline)
-        # Words (a status, a connection type) have no line to draw.
-        sparkline.display = bool(series.values)
-        sparkline.data = list(series.values)
+    def show(self, series: MetricSeries, sparkline: bool = True) -> None:
+        """Draw what changed: the value when its text differs, the sparkline when asked (and
+        always on the row's first draw)."""
+        first = self.shown_version < 0
+        if series.version != self.shown_version:
+            self.shown_version = series.version
+            text = format_value(series.latest)
+            if text != self.shown_value:
+                self.shown_value = text
+                self.query_one(".metric-value", Static).update(
+                    Text(text, no_wrap=True, overflow="ellipsis"), layout=False
+                )
+        if (sparkline or first) and series.plotted != self.shown_plotted:
+            self.shown_plotted = series.plotted
+            line = self.query_one(RunSparkline)
+            # Words (a status, a connection type) have no line to draw.
+            line.display = bool(series.values)
+            data = list(series.values)
+            # A flat or unchanged picture (the same bars) is not sent again.
+            levels = sparkline_levels(data, line.size.width)
+            if first or levels != self.shown_levels or not levels:
+                self.shown_levels = levels
+                line.data = data
+            else:
+                line.set_reactive(RunSparkline.data, data)
+
+    def sparkline_behind(self, series: MetricSeries) -> bool:
+        return series.plotted != self.shown_plotted
 
 
 class MetricPanel(VerticalScroll):
@@ -159,22 +260,31 @@ class MetricPanel(VerticalScroll):
         super().__init__(id=id)
         self._rows: dict[str, MetricRow] = {}
 
-    def show(self, buffer: TelemetryBuffer) -> None:
+    def show(self, buffer: TelemetryBuffer, sparklines: bool = True) -> None:
+        """Draw the buffer: values that changed, and the sparklines too when ``sparklines``."""
         new = [MetricRow(name) for name in buffer.metrics if name not in self._rows]
         if new:
             for row in new:
                 self._rows[row.metric] = row
             self.mount_all(new)
             # Rows just mounted compose on the next tick: draw them then.
-            self.call_after_refresh(self._show_rows, buffer)
+            self.call_after_refresh(self._show_rows, buffer, sparklines)
             return
-        self._show_rows(buffer)
+        self._show_rows(buffer, sparklines)
 
-    def _show_rows(self, buffer: TelemetryBuffer) -> None:
+    def _show_rows(self, buffer: TelemetryBuffer, sparklines: bool = True) -> None:
         for name, series in buffer.metrics.items():
             row = self._rows.get(name)
             if row is not None and row.is_mounted and row.children:
-                row.show(series)
+                row.show(series, sparklines)
+
+    def sparklines_behind(self, buffer: TelemetryBuffer) -> bool:
+        """True when a sparkline on screen is older than its metric's values."""
+        for name, series in buffer.metrics.items():
+            row = self._rows.get(name)
+            if row is not None and row.sparkline_behind(series):
+                return True
+        return False
 
     def displayed(self) -> dict[str, str]:
         """What each row shows now (for tests and screen readers): metric -> value text."""
