@@ -1,18 +1,26 @@
 """``fieldtui status ID --json`` wall time against a bare httpx script making the same request.
 
 Run: ``python bench/status_bench.py [--runs 15]``. Starts ``fieldtui sim`` as its own process,
-then times, as fresh processes each time (median of ``--runs``):
+then times, as fresh processes each time (median of ``--runs``, the four taking turns):
 
-- ``bare``: ``python -c`` importing httpx and sending the one GET a fleet-only device needs;
+- ``bare (sync)``: ``python -c`` importing httpx and sending the one GET a fleet-only device
+  needs with ``httpx.get``;
+- ``bare (async)``: the same GET from an ``httpx.AsyncClient`` under ``asyncio.run`` (what
+  fieldtui, async throughout, is built on: asyncio and anyio included);
 - ``status (cold cache)``: ``fieldtui status ID --json`` with an empty read cache, so every
   configured cloud (the MQTT broker included) is asked;
 - ``status (warm cache)``: the same once the cache knows which clouds hold the device: only
   those are asked and only their connectors are imported.
+
+Before timing, fieldtui's modules are byte-compiled (as a wheel install does): with
+``PYTHONDONTWRITEBYTECODE`` set, as on the shared machines, every module changed since its
+``.pyc`` was written would otherwise be compiled again in every run.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import shutil
 import statistics
@@ -31,6 +39,16 @@ r.raise_for_status()
 sys.stdout.write(r.text)
 """
 
+BARE_ASYNC = """
+import asyncio, sys, httpx
+async def main():
+    async with httpx.AsyncClient() as client:
+        r = await client.get(sys.argv[1], headers={"Authorization": "Bearer " + sys.argv[2]})
+    r.raise_for_status()
+    sys.stdout.write(r.text)
+asyncio.run(main())
+"""
+
 
 def _wall(command: list[str], env: dict[str, str]) -> float:
     began = time.perf_counter()
@@ -41,13 +59,19 @@ def _wall(command: list[str], env: dict[str, str]) -> float:
     return elapsed
 
 
-def _median(command: list[str], env: dict[str, str], runs: int, before: list[str] | None = None) -> float:
-    times = []
+def _interleaved(
+    commands: dict[str, list[str]], env: dict[str, str], runs: int, data: Path
+) -> dict[str, float]:
+    """Median wall time of each command, run in turn round after round (so a machine whose load
+    drifts weighs on every figure alike). ``cold`` starts from an empty cache; ``warm`` follows it,
+    so the cache then knows where the device lives."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(runs):
-        if before is not None:
-            shutil.rmtree(before[0], ignore_errors=True)
-        times.append(_wall(command, env))
-    return statistics.median(times)
+        for name, command in commands.items():
+            if name == "cold":
+                shutil.rmtree(data, ignore_errors=True)
+            times[name].append(_wall(command, env))
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def _read_env(path: Path) -> dict[str, str]:
@@ -106,20 +130,26 @@ def main() -> None:
         env.update(
             FIELDTUI_CONFIG=str(config), FIELDTUI_DATA_DIR=str(data), FIELDTUI_LOG_DIR=str(work / "log")
         )
-        bare = [sys.executable, "-c", BARE, f"{fleet_url}/devices/{serial}", token]
+        url = f"{fleet_url}/devices/{serial}"
+        bare = [sys.executable, "-c", BARE, url, token]
+        bare_async = [sys.executable, "-c", BARE_ASYNC, url, token]
         status = [sys.executable, "-m", "fieldtui", "status", serial, "--json"]
-        _wall(bare, env)  # warm the OS caches for both
-        bare_s = _median(bare, env, args.runs)
-        cold_s = _median(status, env, args.runs, before=[str(data)])
-        _wall(status, env)  # fill the cache: now it knows the device lives on `fleet` only
-        warm_s = _median(status, env, args.runs)
-        print(f"bare httpx GET (python -c)          median {bare_s * 1000:6.0f} ms  ({args.runs} runs)")
-        print(
-            f"fieldtui status --json, cold cache  median {cold_s * 1000:6.0f} ms  ({cold_s / bare_s:.2f}x bare)"
-        )
-        print(
-            f"fieldtui status --json, warm cache  median {warm_s * 1000:6.0f} ms  ({warm_s / bare_s:.2f}x bare)"
-        )
+        compileall.compile_dir(str(Path(__file__).resolve().parent.parent / "fieldtui"), quiet=1)
+        commands = {"bare": bare, "bare_async": bare_async, "cold": status, "warm": status}
+        for command in commands.values():
+            _wall(command, env)  # warm the OS caches
+        medians = _interleaved(commands, env, args.runs, data)
+        bare_s, bare_async_s, cold_s, warm_s = (medians[name] for name in commands)
+
+        def line(label: str, seconds: float, ratios: bool = True) -> None:
+            tail = f"  ({seconds / bare_s:.2f}x sync, {seconds / bare_async_s:.2f}x async)" if ratios else ""
+            print(f"{label:<38} median {seconds * 1000:6.0f} ms{tail}")
+
+        print(f"{args.runs} runs each, fresh processes, taking turns")
+        line("bare httpx GET, sync (python -c)", bare_s, ratios=False)
+        line("bare httpx GET, async (python -c)", bare_async_s)
+        line("fieldtui status --json, cold cache", cold_s)
+        line("fieldtui status --json, warm cache", warm_s)
     finally:
         sim.terminate()
         try:

@@ -54,7 +54,42 @@ def _add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: The read commands, which must start quickly: ``main`` builds only the one asked for.
+_QUICK_COMMANDS: dict[str, str] = {
+    "status": "show one device across every cloud",
+    "watch": "stream a device's telemetry (NDJSON with --json) until Ctrl-C",
+    "tasks": "list a device's tasks",
+}
+#: Global options that take a value (as the next argument or after ``=``).
+_VALUE_OPTIONS = ("--config", "--profile")
+_FLAG_OPTIONS = ("--offline", "--read-only")
+
+
+def _add_read_command(sub: argparse._SubParsersAction[_Parser], name: str, help_text: str) -> None:
+    cmd = sub.add_parser(name, help=help_text)
+    cmd.add_argument("device", metavar="DEVICE")
+    _add_json(cmd)
+
+
+def _quick_command(argv: Sequence[str]) -> str | None:
+    """The read command ``argv`` names, when it can be told without argparse (else None: any
+    option this does not know exactly, an abbreviation say, leaves it to the full parser)."""
+    expect_value = False
+    for arg in argv:
+        if expect_value:
+            expect_value = False
+        elif arg in _VALUE_OPTIONS:
+            expect_value = True
+        elif arg in _FLAG_OPTIONS or arg.startswith(tuple(f"{o}=" for o in _VALUE_OPTIONS)):
+            continue
+        else:
+            return arg if arg in _QUICK_COMMANDS else None
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with ``only``, the global options and that one command (a quick
+    command need not build the other eleven parsers: the usage and errors are the same)."""
     parser = _Parser(
         prog="fieldtui",
         description="Look up, watch and service IoT devices across five device clouds.",
@@ -65,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--offline", action="store_true", help="send nothing; serve reads from the cache")
     parser.add_argument("--read-only", action="store_true", help="refuse every change")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    if only in _QUICK_COMMANDS:
+        _add_read_command(sub, only, _QUICK_COMMANDS[only])
+        return parser
 
     demo = sub.add_parser("demo", help="start the simulator and open the app against it")
     demo.add_argument("--fleet-size", type=int, default=200)
@@ -95,14 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
         "sensors:error_rate=0.2, fleet:drop_rate=0.1, gateways:malformed (repeatable)",
     )
 
-    for name, help_text in (
-        ("status", "show one device across every cloud"),
-        ("watch", "stream a device's telemetry (NDJSON with --json) until Ctrl-C"),
-        ("tasks", "list a device's tasks"),
-    ):
-        cmd = sub.add_parser(name, help=help_text)
-        cmd.add_argument("device", metavar="DEVICE")
-        _add_json(cmd)
+    for name, help_text in _QUICK_COMMANDS.items():
+        _add_read_command(sub, name, help_text)
 
     set_status = sub.add_parser("set-status", help="set a device's installation status (queued first)")
     set_status.add_argument("device", metavar="DEVICE")
@@ -153,7 +185,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(_quick_command(arguments)).parse_args(arguments)
     from fieldtui.logging_setup import configure_logging
 
     configure_logging()

@@ -6,11 +6,21 @@ fields, filters and operations but no paths or envelopes; this follows the simul
 patch, delete), ``/devices/{serial}/attributes`` (get, patch); single resources come as
 ``{"data": {...}}``, lists as ``{"data": [...], "paging": {...}}`` with ``page``/``per_page``.
 List filters repeat a key (``release=1.2.3&release=1.2.4``).
+
+The API has no search. A search asks for the exact serial (``GET /devices/{serial}``) and the
+exact owner (``owner_ref=`` filter) at once; only when neither matches does it list devices and
+match serials and owners by substring on this side, a few pages in flight at a time, each
+page's matches handed on as it arrives, stopping within a time budget and a device cap (and
+then saying how much of the fleet it looked at).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+import contextlib
+import re
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +31,7 @@ from fieldtui.connectors._http import decode_json, invalid_shape, make_client, r
 from fieldtui.connectors._wire_fleet import AttributeWire, FleetDeviceWire, PagingWire, to_device
 from fieldtui.connectors._wire_lenient import envelope, parse
 from fieldtui.connectors.base import Connector
+from fieldtui.connectors.search import SearchPage
 from fieldtui.core.capabilities import Capabilities
 from fieldtui.core.errors import AuthError, NotFound, Rejected
 from fieldtui.core.models import BackendKind, Device
@@ -29,8 +40,14 @@ from fieldtui.core.models import BackendKind, Device
 PAGE_SIZE = 100
 #: A list never follows more pages than this (a server whose paging never ends).
 MAX_PAGES = 1000
-#: A search that no filter can answer scans at most this many devices.
-SEARCH_SCAN_CAP = 2000
+#: A search that no filter can answer looks at most at this many devices...
+SEARCH_SCAN_CAP = 50_000
+#: ...for at most this many seconds (unless the caller gives its own budget).
+SEARCH_SCAN_SECONDS = 3.0
+#: List pages in flight at once during such a scan.
+SEARCH_SCAN_WINDOW = 4
+#: A query that can be sent as a path segment as it is (anything else is only matched as text).
+_PLAIN_ID = re.compile(r"[A-Za-z0-9_.:-]+")
 #: The fields ``PATCH /devices/{serial}`` accepts (document 004's request schema and cohort).
 UPDATABLE_FIELDS = frozenset({"owner_ref", "hardware_version", "cohort"})
 
@@ -40,6 +57,14 @@ def _iso(value: datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _discard(task: asyncio.Future[Any]) -> None:
+    """Cancel ``task``; if it already failed, take its exception (nobody will ask for it)."""
+    if not task.done():
+        task.cancel()
+    elif not task.cancelled():
+        task.exception()
 
 
 def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
@@ -176,30 +201,141 @@ class FleetConnector(Connector):
         return found if limit is None else found[:limit]
 
     async def search(self, query: str, *, limit: int | None = None) -> list[Device]:
-        """Devices whose serial or owner_ref matches ``query``.
+        """Devices whose serial or owner_ref matches ``query`` (see :meth:`search_pages`)."""
+        found: list[Device] = []
+        async with contextlib.aclosing(self.search_pages(query, limit=limit)) as pages:
+            async for page in pages:
+                found += page.devices
+        return found if limit is None else found[:limit]
 
-        An exact serial and an exact owner_ref are asked of the server; when neither matches,
-        up to ``SEARCH_SCAN_CAP`` devices are listed and matched by substring, ignoring case.
+    async def search_pages(
+        self, query: str, *, limit: int | None = None, budget: float | None = None
+    ) -> AsyncGenerator[SearchPage, None]:
+        """Devices whose serial or owner_ref matches ``query``, as they are found.
+
+        An exact serial and an exact owner_ref are asked of the server first (together). When
+        neither matches, devices are listed and matched by substring, ignoring case, for at most
+        ``budget`` seconds (:data:`SEARCH_SCAN_SECONDS` when None) and :data:`SEARCH_SCAN_CAP`
+        devices; stopping short of the end is said on the last page (``partial``).
         """
         needle = query.strip()
         if not needle or limit == 0:
-            return []
-        found: dict[str, Device] = {}
+            return
+        started = time.monotonic()
+        exact = await self._exact_matches(needle, limit)
+        if exact:
+            yield SearchPage(exact if limit is None else exact[:limit])
+            return
+        budget = SEARCH_SCAN_SECONDS if budget is None else max(0.0, budget)
+        async for page in self._scan(needle.lower(), limit, started, budget):
+            yield page
+
+    async def _exact_matches(self, needle: str, limit: int | None) -> list[Device]:
+        async def by_serial() -> list[Device]:
+            if not _PLAIN_ID.fullmatch(needle) or needle in (".", ".."):
+                return []
+            try:
+                return [await self.get_device(needle)]
+            except (NotFound, Rejected):
+                return []
+
+        serial = asyncio.ensure_future(by_serial())
+        owner = asyncio.ensure_future(self.list_devices(owner_ref=[needle], limit=limit))
         try:
-            exact = await self.get_device(needle)
-            found[exact.id] = exact
-        except (NotFound, Rejected):
-            pass
-        for device in await self.list_devices(owner_ref=[needle], limit=limit):
-            found.setdefault(device.id, device)
-        if not found:
-            lowered = needle.lower()
-            for device in await self.list_devices(limit=SEARCH_SCAN_CAP):
-                owner = str(device.raw.get("owner_ref") or "")
-                if lowered in device.id.lower() or lowered in owner.lower():
-                    found.setdefault(device.id, device)
-        matches = list(found.values())
-        return matches if limit is None else matches[:limit]
+            found = {device.id: device for device in await serial}
+            for device in await owner:
+                found.setdefault(device.id, device)
+        finally:
+            for task in (serial, owner):
+                _discard(task)
+        return list(found.values())
+
+    async def _list_page(self, page: int) -> tuple[httpx.Response, list[Any], PagingWire | None]:
+        response, body = await self._call(
+            "GET", "/devices", params={"per_page": self._page_size, "page": page}
+        )
+        data = envelope(body, response, self.name)
+        if not isinstance(data, list):
+            raise invalid_shape(response, self.name, "expected a list of devices in 'data'")
+        raw_paging = body.get("paging") if isinstance(body, Mapping) else None
+        # Paging it cannot read leaves the scan to stop at the first short page.
+        paging = PagingWire.model_validate(raw_paging) if isinstance(raw_paging, Mapping) else None
+        return response, data, paging
+
+    async def _scan(
+        self, lowered: str, limit: int | None, started: float, budget: float
+    ) -> AsyncIterator[SearchPage]:
+        """List pages (a window of them in flight, taken in order) and keep the matching devices."""
+        deadline = started + budget
+        seen: set[str] = set()
+        matched = scanned = 0
+        total: int | None = None
+        last_page: int | None = None
+        next_page = 1
+        in_flight: list[tuple[int, asyncio.Task[tuple[httpx.Response, list[Any], PagingWire | None]]]] = []
+        max_pages = min(MAX_PAGES, -(-SEARCH_SCAN_CAP // self._page_size))
+        stopped: str | None = None
+        try:
+            while True:
+                # Until the first page says how many there are, ask for one page at a time.
+                window = SEARCH_SCAN_WINDOW if last_page is not None else 1
+                end = max_pages if last_page is None else min(max_pages, last_page)
+                while len(in_flight) < window and next_page <= end:
+                    in_flight.append((next_page, asyncio.ensure_future(self._list_page(next_page))))
+                    next_page += 1
+                if not in_flight:
+                    if last_page is None or last_page > max_pages:
+                        stopped = f"the scan cap of {SEARCH_SCAN_CAP:,} devices reached"
+                    break
+                page, task = in_flight.pop(0)
+                done, _ = await asyncio.wait({task}, timeout=max(0.0, deadline - time.monotonic()))
+                if not done:
+                    _discard(task)
+                    stopped = f"the {budget:g} s search budget spent"
+                    break
+                response, items, paging = task.result()
+                if paging is not None and paging.total_pages is not None:
+                    last_page = paging.total_pages
+                    total = paging.total if paging.total is not None else total
+                elif len(items) < self._page_size:
+                    last_page = page
+                scanned += len(items)
+                found = self._matching(response, items, lowered, seen)
+                if limit is not None:
+                    found = found[: limit - matched]
+                matched += len(found)
+                if found:
+                    yield SearchPage(found)
+                if not items or (limit is not None and matched >= limit):
+                    break
+        finally:
+            for _, pending in in_flight:
+                _discard(pending)
+        if stopped is not None:
+            of = f" of {total:,}" if total is not None else ""
+            yield SearchPage(
+                partial=f"partial: the fleet API cannot search; looked at {scanned:,}{of} devices ({stopped})"
+            )
+
+    def _matching(
+        self, response: httpx.Response, items: list[Any], lowered: str, seen: set[str]
+    ) -> list[Device]:
+        """The devices of one page whose serial or owner contains ``lowered`` (each once)."""
+        found: list[Device] = []
+        for item in items:
+            if not isinstance(item, Mapping):
+                raise invalid_shape(response, self.name, "expected device objects in 'data'")
+            serial = str(item.get("device_serial") or "")
+            owner = str(item.get("owner_ref") or "")
+            # Only matches are parsed: the rest of the fleet costs a substring test each.
+            if serial in seen or (lowered not in serial.lower() and lowered not in owner.lower()):
+                continue
+            device = to_device(parse(FleetDeviceWire, item, response, self.name), dict(item), self.name)
+            # Devices shift between pages while the list changes: keep each once.
+            if device.id not in seen:
+                seen.add(device.id)
+                found.append(device)
+        return found
 
     async def get_attributes(self, device_id: str) -> dict[str, Any]:
         """The device's attributes, key to value."""

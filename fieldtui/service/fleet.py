@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Protocol, Self, TypeVar, runtime_checkable
 
 from fieldtui.connectors.base import Connector
+from fieldtui.connectors.search import PagedSearch
 from fieldtui.core.capabilities import Capabilities, TelemetryMode
 from fieldtui.core.errors import (
     AuthError,
@@ -41,6 +42,10 @@ from fieldtui.service.telemetry import Backoff, TelemetryItem, merged_telemetry
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: Seconds a cloud without search may spend listing devices to answer one (bounded further by
+#: the per-backend timeout): past it, its answer is what it found so far, marked partial.
+SEARCH_BUDGET = 3.0
 
 
 # -- find events ---------------------------------------------------------------------------
@@ -67,6 +72,9 @@ class BackendFinished:
     error: str | None = None
     #: True when ``count`` devices came from the read cache because the backend failed.
     from_cache: bool = False
+    #: Set when the backend answered only part of the search (a cloud without search whose
+    #: listing stopped at its time budget or cap): what was and was not looked at.
+    partial: str | None = None
 
 
 FindResult = FindMatch | BackendFinished
@@ -148,6 +156,7 @@ class FleetService:
         probe_interval: float = 2.0,
         per_backend_timeout: float = 15.0,
         search_limit: int = 500,
+        search_budget: float = SEARCH_BUDGET,
         task_refresh_interval: float = 10.0,
         telemetry_backoff: Backoff | None = None,
     ) -> None:
@@ -158,6 +167,7 @@ class FleetService:
             probe_interval=probe_interval,
             per_backend_timeout=per_backend_timeout,
             search_limit=search_limit,
+            search_budget=search_budget,
             task_refresh_interval=task_refresh_interval,
             telemetry_backoff=telemetry_backoff,
         )
@@ -172,6 +182,7 @@ class FleetService:
         probe_interval: float = 2.0,
         per_backend_timeout: float = 15.0,
         search_limit: int = 500,
+        search_budget: float = SEARCH_BUDGET,
         task_refresh_interval: float = 10.0,
         telemetry_backoff: Backoff | None = None,
     ) -> FleetService:
@@ -184,6 +195,7 @@ class FleetService:
             probe_interval=probe_interval,
             per_backend_timeout=per_backend_timeout,
             search_limit=search_limit,
+            search_budget=search_budget,
             task_refresh_interval=task_refresh_interval,
             telemetry_backoff=telemetry_backoff,
         )
@@ -197,6 +209,7 @@ class FleetService:
         probe_interval: float,
         per_backend_timeout: float,
         search_limit: int,
+        search_budget: float,
         task_refresh_interval: float,
         telemetry_backoff: Backoff | None,
     ) -> None:
@@ -204,6 +217,7 @@ class FleetService:
         self.offline = offline
         self.per_backend_timeout = per_backend_timeout
         self.search_limit = search_limit
+        self.search_budget = search_budget
         self.task_refresh_interval = task_refresh_interval
         self.telemetry_backoff = telemetry_backoff or Backoff()
         self.connectivity = Connectivity(
@@ -275,22 +289,25 @@ class FleetService:
                 result = await operation(self.connector(backend))
         except Unsupported:
             raise
-        except BackendError as exc:
-            self.connectivity.record_failure(backend, exc)
-            raise
-        except TimeoutError:
-            error: BackendError = TimeoutError_(
-                f"no answer within {self.per_backend_timeout:g} s", backend=backend
-            )
-            self.connectivity.record_failure(backend, error)
-            raise error from None
-        except Exception as exc:  # a connector bug must not take the other clouds down with it
-            log.exception("%s: unexpected error", backend)
-            error = BackendError(describe(exc), backend=backend)
-            self.connectivity.record_failure(backend, error)
-            raise error from None
+        except Exception as exc:  # noqa: BLE001 - every failure is mapped (and recorded) by _failed
+            raise self._failed(backend, exc) from None
         self.connectivity.record_success(backend)
         return result
+
+    def _failed(self, backend: str, exc: Exception) -> BackendError:
+        """``exc`` from a call to ``backend`` as a BackendError, recorded in connectivity.
+
+        Call it from the ``except`` block (an unexpected error is logged with its traceback).
+        """
+        if isinstance(exc, BackendError):
+            error = exc
+        elif isinstance(exc, TimeoutError):
+            error = TimeoutError_(f"no answer within {self.per_backend_timeout:g} s", backend=backend)
+        else:  # a connector bug must not take the other clouds down with it
+            log.exception("%s: unexpected error", backend)
+            error = BackendError(describe(exc), backend=backend)
+        self.connectivity.record_failure(backend, error)
+        return error
 
     async def _probe(self, backend: str) -> None:
         await self.connector(backend).probe()
@@ -315,23 +332,43 @@ class FleetService:
     async def find(self, query: str, *, limit: int | None = None) -> AsyncIterator[FindResult]:
         """Devices matching ``query`` from every backend, streamed as each backend answers.
 
-        Backends with search are searched; the others are asked for the exact id. Each backend
-        ends with a :class:`BackendFinished` (with its error, if any); failures are never raised.
+        Backends with search are searched (those that list and filter on this side hand on each
+        page's matches as it comes, within ``search_budget``); the others are asked for the
+        exact id. Each backend ends with a :class:`BackendFinished` (with its error, or why its
+        answer is partial); failures are never raised.
         """
         query = query.strip()
         limit = limit or self.search_limit
         started = time.monotonic()
-        out: asyncio.Queue[tuple[str, list[SourcedDevice], str | None, bool]] = asyncio.Queue()
+        out: asyncio.Queue[tuple[str, list[SourcedDevice]] | BackendFinished] = asyncio.Queue()
 
         async def search_one(backend: str) -> None:
-            copies, error, from_cache = await self._find_in(backend, query, limit)
-            out.put_nowait((backend, copies, error, from_cache))
+            def emit(copies: list[SourcedDevice]) -> None:
+                out.put_nowait((backend, copies))
+
+            count, error, from_cache, partial = await self._find_in(backend, query, limit, emit)
+            out.put_nowait(
+                BackendFinished(
+                    backend=backend,
+                    count=count,
+                    elapsed=time.monotonic() - started,
+                    error=error,
+                    from_cache=from_cache,
+                    partial=partial,
+                )
+            )
 
         tasks = [asyncio.create_task(search_one(name), name=f"find-{name}") for name in self._slots]
         seen: dict[str, dict[str, SourcedDevice]] = {}
+        running = len(tasks)
         try:
-            for _ in tasks:
-                backend, copies, error, from_cache = await out.get()
+            while running:
+                item = await out.get()
+                if isinstance(item, BackendFinished):
+                    running -= 1
+                    yield item
+                    continue
+                backend, copies = item
                 for copy in copies:
                     by_backend = seen.setdefault(copy.device.id, {})
                     new = not by_backend
@@ -339,40 +376,72 @@ class FleetService:
                     yield FindMatch(
                         key=copy.device.id, view=merge_devices(list(by_backend.values())), new=new
                     )
-                yield BackendFinished(
-                    backend=backend,
-                    count=len(copies),
-                    elapsed=time.monotonic() - started,
-                    error=error,
-                    from_cache=from_cache,
-                )
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _find_in(
-        self, backend: str, query: str, limit: int
-    ) -> tuple[list[SourcedDevice], str | None, bool]:
+        self, backend: str, query: str, limit: int, emit: Callable[[list[SourcedDevice]], None]
+    ) -> tuple[int, str | None, bool, str | None]:
+        """Search one backend, handing each batch of matches to ``emit`` as it arrives.
+
+        Returns how many devices it handed on, the error (None when it answered), whether they
+        came from the cache, and why the answer is partial (None when complete).
+        """
         if self.offline:
-            return await self._cached_matches(backend, query, limit), None, True
+            cached = await self._cached_matches(backend, query, limit)
+            emit(cached)
+            return len(cached), None, True, None
+        count = 0
+        partial: str | None = None
+        handed: set[str] = set()
+
+        async def hand_on(devices: Sequence[Device]) -> None:
+            nonlocal count
+            fresh = [d for d in devices if d.id not in handed][: limit - count]
+            if not fresh:
+                return
+            fetched_at = _now()
+            handed.update(d.id for d in fresh)
+            count += len(fresh)
+            emit([SourcedDevice(d, Source(backend, d.kind, fetched_at)) for d in fresh])
+            if self.cache is not None:
+                await self._store("search results", self.cache.store_devices(fresh, fetched_at))
+
         try:
-            if self.connector(backend).capabilities.search:
-                devices = await self._call(backend, lambda c: c.search(query, limit=limit))
+            connector = self.connector(backend)
+            if connector.capabilities.search and isinstance(connector, PagedSearch):
+                budget = min(self.search_budget, 0.75 * self.per_backend_timeout)
+                try:
+                    async with asyncio.timeout(self.per_backend_timeout):
+                        pages = connector.search_pages(query, limit=limit, budget=budget)
+                        async with contextlib.aclosing(pages):
+                            async for page in pages:
+                                await hand_on(page.devices)
+                                partial = page.partial or partial
+                                if count >= limit:
+                                    break
+                except Unsupported:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - every failure is mapped (and recorded) by _failed
+                    raise self._failed(backend, exc) from None
+                self.connectivity.record_success(backend)
+            elif connector.capabilities.search:
+                await hand_on(await self._call(backend, lambda c: c.search(query, limit=limit)))
             elif query and not any(ch.isspace() for ch in query):
-                devices = [await self._call(backend, lambda c: c.get_device(query))]
-            else:
-                devices = []
+                await hand_on([await self._call(backend, lambda c: c.get_device(query))])
         except (NotFound, Rejected, Unsupported):
             # Not this backend's id format, or an id it does not know: no match, not a failure.
-            return [], None, False
+            return count, None, False, None
         except BackendError as exc:
-            return await self._cached_matches(backend, query, limit), describe(exc), True
-        fetched_at = _now()
-        if self.cache is not None and devices:
-            await self._store("search results", self.cache.store_devices(devices, fetched_at))
-        copies = [SourcedDevice(d, Source(backend, d.kind, fetched_at)) for d in devices[:limit]]
-        return copies, None, False
+            cached = [
+                c for c in await self._cached_matches(backend, query, limit) if c.device.id not in handed
+            ]
+            cached = cached[: limit - count]
+            emit(cached)
+            return count + len(cached), describe(exc), bool(cached), partial
+        return count, None, False, partial
 
     async def _cached_matches(self, backend: str, query: str, limit: int) -> list[SourcedDevice]:
         if self.cache is None or not query:

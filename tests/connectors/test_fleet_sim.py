@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from fieldtui.config import FleetBackend
+from fieldtui.connectors import fleet as fleet_connector
 from fieldtui.connectors.fleet import FleetConnector
 from fieldtui.core.errors import (
     AuthError,
@@ -117,6 +118,52 @@ async def test_search_by_serial_owner_and_part_of_either(
     assert serial in [d.id for d in partial]
     assert await connector.search("zz-no-such-thing-zz") == []
     assert len(await connector.search("employee_", limit=3)) == 3
+
+
+async def test_an_exact_serial_is_one_lookup_never_a_listing(sim_clean: Any) -> None:
+    asked: list[httpx.URL] = []
+
+    async def record(request: httpx.Request) -> None:
+        asked.append(request.url)
+
+    serial = next(iter(devices(sim_clean)))
+    config = FleetBackend(kind="fleet", url=sim_clean.urls["fleet"])
+    async with httpx.AsyncClient(event_hooks={"request": [record]}) as client:
+        connector = FleetConnector("fleet", config, sim_clean.credentials.fleet_token, client=client)
+        pages = [page async for page in connector.search_pages(serial)]
+    assert [d.id for page in pages for d in page.devices] == [serial]
+    assert all(page.partial is None for page in pages)
+    listings = [url for url in asked if url.path.endswith("/devices")]
+    # only the exact owner filter, asked alongside the serial: nothing is scanned
+    assert listings and all(url.params.get("owner_ref") == serial for url in listings)
+
+
+async def test_a_substring_search_streams_page_by_page(
+    sim_clean: Any, make: Callable[..., FleetConnector]
+) -> None:
+    everyone = set(devices(sim_clean))
+    pages = [page async for page in make(page_size=7).search_pages("EMPLOYEE_")]
+    assert len(pages) > 1 and all(page.devices for page in pages)
+    assert {d.id for page in pages for d in page.devices} == everyone
+    assert pages[-1].partial is None
+    limited = [page async for page in make(page_size=7).search_pages("employee_", limit=9)]
+    assert sum(len(page.devices) for page in limited) == 9
+
+
+async def test_a_scan_cut_short_says_how_much_it_looked_at(
+    sim_clean: Any, make: Callable[..., FleetConnector], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    total = len(devices(sim_clean))
+    spent = [page async for page in make().search_pages("zz-no-such-thing-zz", budget=0.0)]
+    assert [page.devices for page in spent] == [[]]
+    assert spent[0].partial is not None and "search budget spent" in spent[0].partial
+    monkeypatch.setattr(fleet_connector, "SEARCH_SCAN_CAP", 10)
+    capped = [page async for page in make(page_size=5).search_pages("zz-no-such-thing-zz")]
+    assert capped[-1].partial == (
+        f"partial: the fleet API cannot search; looked at 10 of {total} devices "
+        "(the scan cap of 10 devices reached)"
+    )
+    assert await make(page_size=5).search("zz-no-such-thing-zz") == []
 
 
 async def test_create_update_and_delete_a_device(sim_clean: Any, make: Callable[..., FleetConnector]) -> None:

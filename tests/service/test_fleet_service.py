@@ -110,6 +110,33 @@ async def test_find_bounds_each_cloud_by_its_timeout_and_reports_the_failure(
     assert any(isinstance(e, FindMatch) for e in events)
 
 
+async def test_find_streams_a_scanning_clouds_pages_and_says_when_it_stopped_short(
+    sim: Any, loaded: LoadedConfig
+) -> None:
+    async with build_fleet_service(loaded) as service:
+        events = [event async for event in service.find("employee_")]
+        service.search_budget = 0.0
+        cut = [event async for event in service.find("employee_")]
+    fleet = next(e for e in events if isinstance(e, BackendFinished) and e.backend == "fleet")
+    rows = [e for e in events if isinstance(e, FindMatch)]
+    assert (fleet.error, fleet.partial) == (None, None)
+    assert fleet.count == len(rows) == len(sim.fleet.of("fleet"))  # every owner is employee_...
+    assert events.index(fleet) > max(events.index(row) for row in rows)
+    short = next(e for e in cut if isinstance(e, BackendFinished) and e.backend == "fleet")
+    assert short.error is None and short.partial is not None and "budget" in short.partial
+    assert short.count == 0 and not any(isinstance(e, FindMatch) for e in cut)
+
+
+async def test_an_exact_fleet_serial_is_found_without_a_scan(sim: Any, loaded: LoadedConfig) -> None:
+    serial = next(iter(sim.fleet.of("fleet")))
+    async with build_fleet_service(loaded) as service:
+        service.search_budget = 0.0  # a scan would find nothing: the exact lookup must
+        events = [event async for event in service.find(serial)]
+    fleet = next(e for e in events if isinstance(e, BackendFinished) and e.backend == "fleet")
+    assert (fleet.count, fleet.error, fleet.partial) == (1, None, None)
+    assert [e.key for e in events if isinstance(e, FindMatch)] == [serial]
+
+
 async def test_device_merges_the_same_id_from_two_clouds(sim: Any, loaded: LoadedConfig) -> None:
     device_id = gateway_also_in_things(sim)
     async with build_fleet_service(loaded) as service:

@@ -230,3 +230,24 @@ def test_online_devices_keep_being_seen(sim: Any, sim_clean: Any, client: httpx.
     after = parse(client.get(f"/devices/{serial}").json()["data"]["last_seen"])
     assert after - before >= timedelta(seconds=599)
     assert after <= datetime.now(UTC) + timedelta(seconds=601)
+
+
+def test_listings_follow_every_change_while_paging(sim: Any, sim_clean: Any, client: httpx.Client) -> None:
+    """Listings are kept between pages (no refilter per page), yet each change shows at once."""
+    first = client.get("/devices", params={"per_page": 5, "page": 1}).json()
+    total = first["paging"]["total"]
+    body = {"device_serial": "ZZZZ0001", "owner_ref": "listing_probe", "hardware_version": "hwrev1"}
+    assert client.post("/devices", json=body).status_code == 201
+    last = client.get("/devices", params={"per_page": 5, "page": -(-(total + 1) // 5)}).json()
+    assert last["paging"]["total"] == total + 1
+    assert last["data"][-1]["device_serial"] == "ZZZZ0001"  # the newest id sorts last
+    by_owner = {"owner_ref": "listing_probe", "per_page": 100}
+    assert [d["device_serial"] for d in client.get("/devices", params=by_owner).json()["data"]] == [
+        "ZZZZ0001"
+    ]
+    assert client.patch("/devices/ZZZZ0001", json={"owner_ref": "moved_on"}).status_code == 200
+    assert client.get("/devices", params=by_owner).json()["data"] == []
+    newest = client.get("/devices", params={"sort": "-updated_date", "per_page": 1}).json()["data"]
+    assert newest[0]["device_serial"] == "ZZZZ0001"
+    assert client.delete("/devices/ZZZZ0001").status_code == 204
+    assert client.get("/devices", params={"per_page": 5}).json()["paging"]["total"] == total
