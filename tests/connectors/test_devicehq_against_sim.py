@@ -204,7 +204,9 @@ async def test_a_task_the_gateway_is_working_on_shows_as_running(
     created = await dhq.upgrade_firmware(device.id, firmware.id)
     assert created.state is TaskState.QUEUED
     seen: list[tuple[str, TaskState]] = []
-    for _ in range(40):  # check-ins come every 8 to 12 simulated seconds
+    # Check-ins come every 8 to 12 simulated seconds: queued until the next one (<= 12 s), then
+    # pending for 1 to 3 more (<= 36 s), so give it two minutes of simulated time.
+    for _ in range(120):
         task = await dhq.get_task(device.id, created.id)
         if not seen or seen[-1] != (task.raw_state, task.state):
             seen.append((task.raw_state, task.state))
@@ -216,7 +218,7 @@ async def test_a_task_the_gateway_is_working_on_shows_as_running(
     assert seen[-1][1] in (TaskState.DONE, TaskState.FAILED)
     # While it runs, the task list and the unfinished tasks show it running too.
     running = await dhq.upgrade_firmware(device.id, firmware.id)
-    for _ in range(40):
+    for _ in range(60):
         listed = {t.id: t for t in await dhq.list_tasks(device.id)}
         if listed[running.id].raw_state == "pending":
             break
