@@ -27,13 +27,13 @@ from typing import Any
 import httpx
 
 from fieldtui.config import FleetBackend
-from fieldtui.connectors._http import decode_json, invalid_shape, make_client, raise_for_status, send
+from fieldtui.connectors._bearer import BearerRestConnector
+from fieldtui.connectors._http import invalid_shape
 from fieldtui.connectors._wire_fleet import AttributeWire, FleetDeviceWire, PagingWire, to_device
 from fieldtui.connectors._wire_lenient import envelope, parse
-from fieldtui.connectors.base import Connector
 from fieldtui.connectors.search import SearchPage
 from fieldtui.core.capabilities import Capabilities
-from fieldtui.core.errors import AuthError, NotFound, Rejected
+from fieldtui.core.errors import NotFound, Rejected
 from fieldtui.core.models import BackendKind, Device
 
 #: Devices per page asked for (the simulator's maximum).
@@ -73,7 +73,7 @@ def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
     return [value] if isinstance(value, str) else list(value)
 
 
-class FleetConnector(Connector):
+class FleetConnector(BearerRestConnector):
     kind = BackendKind.FLEET
     capabilities = Capabilities(lookup=True, search=True, device_update=True)
 
@@ -86,45 +86,8 @@ class FleetConnector(Connector):
         client: httpx.AsyncClient | None = None,
         page_size: int = PAGE_SIZE,
     ) -> None:
-        super().__init__(name)
-        self._config = config
-        self._secret = secret
-        self._base = config.url
+        super().__init__(name, config, secret, client=client)
         self._page_size = page_size
-        self._owns_client = client is None
-        self._client = client or make_client(config.url, timeout=config.timeout, ca_bundle=config.ca_bundle)
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
-
-    # -- plumbing --------------------------------------------------------------------------
-    def _headers(self) -> dict[str, str]:
-        if not self._secret:
-            raise AuthError(
-                "no API token configured",
-                backend=self.name,
-                hint=f"set it with `fieldtui login {self.name}` or the FIELDTUI_SECRET_* variable",
-            )
-        return {"Authorization": f"Bearer {self._secret}"}
-
-    async def _call(
-        self, method: str, path: str, *, params: Mapping[str, Any] | None = None, body: Any = None
-    ) -> tuple[httpx.Response, Any]:
-        response = await send(
-            self._client,
-            self.name,
-            method,
-            self._base + path,
-            params=params,
-            json=body,
-            headers=self._headers(),
-            timeout=self._config.timeout,
-        )
-        raise_for_status(response, self.name)
-        if response.status_code == 204 or not response.content.strip():
-            return response, None
-        return response, decode_json(response, self.name)
 
     def _device(self, response: httpx.Response, body: Any) -> Device:
         data = envelope(body, response, self.name)

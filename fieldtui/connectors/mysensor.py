@@ -15,20 +15,16 @@ from typing import Any
 import httpx
 
 from fieldtui.config import MySensorBackend
+from fieldtui.connectors._bearer import BearerRestConnector
 from fieldtui.connectors._http import (
     body_as_text,
-    decode_json,
     invalid_shape,
-    make_client,
-    raise_for_status,
-    send,
     short_text,
 )
 from fieldtui.connectors._wire_lenient import parse
 from fieldtui.connectors._wire_mysensor import SensorWire, TaskPageWire, TaskWire, to_device, to_task
-from fieldtui.connectors.base import Connector
 from fieldtui.core.capabilities import Capabilities
-from fieldtui.core.errors import AuthError, NotFound, Rejected, Unsupported
+from fieldtui.core.errors import NotFound, Rejected, Unsupported
 from fieldtui.core.models import BackendKind, Device, Task
 
 #: A runaway ``last_page`` must not keep us paging forever.
@@ -69,7 +65,7 @@ def _serial_value(device_id: str) -> int | str:
     return int(stripped) if stripped.isdigit() else stripped
 
 
-class MySensorConnector(Connector):
+class MySensorConnector(BearerRestConnector):
     kind = BackendKind.MYSENSOR
     capabilities = Capabilities(lookup=True, search=False, tasks=True)
 
@@ -81,44 +77,7 @@ class MySensorConnector(Connector):
         *,
         client: httpx.AsyncClient | None = None,
     ) -> None:
-        super().__init__(name)
-        self._config = config
-        self._secret = secret
-        self._base = config.url
-        self._owns_client = client is None
-        self._client = client or make_client(config.url, timeout=config.timeout, ca_bundle=config.ca_bundle)
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
-
-    # -- plumbing --------------------------------------------------------------------------
-    def _headers(self) -> dict[str, str]:
-        if not self._secret:
-            raise AuthError(
-                "no API token configured",
-                backend=self.name,
-                hint=f"set it with `fieldtui login {self.name}` or the FIELDTUI_SECRET_* variable",
-            )
-        return {"Authorization": f"Bearer {self._secret}"}
-
-    async def _call(
-        self, method: str, path: str, *, params: dict[str, Any] | None = None, body: Any = None
-    ) -> tuple[httpx.Response, Any]:
-        response = await send(
-            self._client,
-            self.name,
-            method,
-            self._base + path,
-            params=params,
-            json=body,
-            headers=self._headers(),
-            timeout=self._config.timeout,
-        )
-        raise_for_status(response, self.name, error_text=_laravel_error_text)
-        if response.status_code == 204 or not response.content.strip():
-            return response, None
-        return response, decode_json(response, self.name)
+        super().__init__(name, config, secret, client=client, error_text=_laravel_error_text)
 
     @staticmethod
     def _unwrap(body: Any, key: str) -> Any:
