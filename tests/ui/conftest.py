@@ -44,6 +44,20 @@ def frozen_now() -> datetime:
 
 
 @pytest.fixture(autouse=True)
+def _quick_pilot(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The simulator's thread keeps this process busy, so Textual's idle heuristic would wait its
+    full second after every key: a short pause instead (snapshots keep Textual's own waiting)."""
+    if request.module.__name__.endswith("test_snapshots"):
+        return
+
+    async def short_idle(min_sleep: float = 0.0, max_sleep: float = 1.0) -> None:
+        await asyncio.sleep(0.02)
+
+    monkeypatch.setattr("textual.app.wait_for_idle", short_idle)
+    monkeypatch.setattr("textual.pilot.wait_for_idle", short_idle)
+
+
+@pytest.fixture(autouse=True)
 def _steady_cursor(monkeypatch: pytest.MonkeyPatch) -> None:
     """The text cursor stays drawn: a blinking one would make screenshots differ run to run."""
     monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)

@@ -8,8 +8,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from fieldtui.core.actions import ActionState
 from fieldtui.service.session import outcome_summary
 from fieldtui.ui.app import FieldApp
@@ -17,18 +15,6 @@ from fieldtui.ui.screens.outbox import OutboxScreen
 from fieldtui.ui.widgets.confirm import ConfirmModal
 
 SIZE = (80, 24)
-
-
-@pytest.fixture(autouse=True)
-def _quick_pilot(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The simulator's thread keeps this process busy, so Textual's idle heuristic would wait
-    its full second after every key: a short pause instead."""
-
-    async def short_idle(min_sleep: float = 0.0, max_sleep: float = 1.0) -> None:
-        await asyncio.sleep(0.02)
-
-    monkeypatch.setattr("textual.app.wait_for_idle", short_idle)
-    monkeypatch.setattr("textual.pilot.wait_for_idle", short_idle)
 
 
 async def until(check: Callable[[], Any], timeout: float = 20.0, step: float = 0.05) -> Any:

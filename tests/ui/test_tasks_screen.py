@@ -26,19 +26,6 @@ SIZE = (80, 24)
 
 
 @pytest.fixture(autouse=True)
-def _quick_pilot(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The simulator's thread keeps this process busy, so Textual's idle heuristic would wait
-    its full second after every key: a short pause instead (pending messages are still
-    processed by the pilot's own wait for the screen)."""
-
-    async def short_idle(min_sleep: float = 0.0, max_sleep: float = 1.0) -> None:
-        await asyncio.sleep(0.02)
-
-    monkeypatch.setattr("textual.app.wait_for_idle", short_idle)
-    monkeypatch.setattr("textual.pilot.wait_for_idle", short_idle)
-
-
-@pytest.fixture(autouse=True)
 def _fresh_devicehq_session() -> Iterator[None]:
     """The simulator may have been reset since an earlier test: no DeviceHQ session carried over."""
     forget_sessions()

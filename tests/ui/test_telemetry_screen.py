@@ -19,18 +19,6 @@ from fieldtui.ui.widgets.metric_panel import TelemetryBuffer
 SIZE = (80, 24)
 
 
-@pytest.fixture(autouse=True)
-def _quick_pilot(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The simulator's thread keeps this process busy, so Textual's idle heuristic would wait
-    its full second after every key: a short pause instead."""
-
-    async def short_idle(min_sleep: float = 0.0, max_sleep: float = 1.0) -> None:
-        await asyncio.sleep(0.02)
-
-    monkeypatch.setattr("textual.app.wait_for_idle", short_idle)
-    monkeypatch.setattr("textual.pilot.wait_for_idle", short_idle)
-
-
 async def until(check: Callable[[], Any], timeout: float = 10.0, step: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
