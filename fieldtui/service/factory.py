@@ -41,4 +41,4 @@ def build_fleet_service(
     }
     if per_backend_timeout is None:
         per_backend_timeout = max((config.timeout for config in loaded.backends.values()), default=10.0) + 2.0
-    return FleetService.lazy(specs, cache=cache, offline=offline, per_backend_timeout=per_backend_timeout)
+    return FleetService(specs, cache=cache, offline=offline, per_backend_timeout=per_backend_timeout)

@@ -149,7 +149,7 @@ class FleetService:
 
     def __init__(
         self,
-        connectors: Mapping[str, Connector],
+        connectors: Mapping[str, Connector | ConnectorSpec],
         *,
         cache: ReadCache | None = None,
         offline: bool = False,
@@ -160,59 +160,12 @@ class FleetService:
         task_refresh_interval: float = 10.0,
         telemetry_backoff: Backoff | None = None,
     ) -> None:
-        self._slots = {name: _Slot.ready(connector) for name, connector in connectors.items()}
-        self._init(
-            cache=cache,
-            offline=offline,
-            probe_interval=probe_interval,
-            per_backend_timeout=per_backend_timeout,
-            search_limit=search_limit,
-            search_budget=search_budget,
-            task_refresh_interval=task_refresh_interval,
-            telemetry_backoff=telemetry_backoff,
-        )
-
-    @classmethod
-    def lazy(
-        cls,
-        specs: Mapping[str, ConnectorSpec],
-        *,
-        cache: ReadCache | None = None,
-        offline: bool = False,
-        probe_interval: float = 2.0,
-        per_backend_timeout: float = 15.0,
-        search_limit: int = 500,
-        search_budget: float = SEARCH_BUDGET,
-        task_refresh_interval: float = 10.0,
-        telemetry_backoff: Backoff | None = None,
-    ) -> FleetService:
-        """A service whose connectors are built (and their modules imported) on first use."""
-        service = cls.__new__(cls)
-        service._slots = {name: _Slot(spec) for name, spec in specs.items()}
-        service._init(
-            cache=cache,
-            offline=offline,
-            probe_interval=probe_interval,
-            per_backend_timeout=per_backend_timeout,
-            search_limit=search_limit,
-            search_budget=search_budget,
-            task_refresh_interval=task_refresh_interval,
-            telemetry_backoff=telemetry_backoff,
-        )
-        return service
-
-    def _init(
-        self,
-        *,
-        cache: ReadCache | None,
-        offline: bool,
-        probe_interval: float,
-        per_backend_timeout: float,
-        search_limit: int,
-        search_budget: float,
-        task_refresh_interval: float,
-        telemetry_backoff: Backoff | None,
-    ) -> None:
+        """``connectors`` maps each backend to a ready connector, or to a :class:`ConnectorSpec`
+        that builds it (and imports its module) on first use."""
+        self._slots = {
+            name: _Slot.ready(item) if isinstance(item, Connector) else _Slot(item)
+            for name, item in connectors.items()
+        }
         self.cache = cache
         self.offline = offline
         self.per_backend_timeout = per_backend_timeout
