@@ -7,6 +7,8 @@ A scanner types fast and presses Enter: an exact match then opens the device at 
 
 from __future__ import annotations
 
+import asyncio
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -130,10 +132,17 @@ class LookupScreen(Screen[None]):
         query = parse_query(raw)
         if not query.text:
             return
+        summary = self.query_one("#lookup-summary", Static)
+        # A scanner can type a serial and Enter before the service has started: wait for it
+        # rather than drop the scan (bounded; a start failure is already notified).
+        for _ in range(300):
+            if self.app.service is not None or self.app.service_error:  # type: ignore[attr-defined]
+                break
+            summary.update(" connecting to the clouds…")
+            await asyncio.sleep(0.1)
         service = self.app.service  # type: ignore[attr-defined]
         if service is None:
             return
-        summary = self.query_one("#lookup-summary", Static)
         summary.update(f" asking the clouds for {clean(query.text, 40)}…")
         found_exact = False
         async for update in service.find(query.text):
