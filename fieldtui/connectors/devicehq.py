@@ -5,15 +5,37 @@ Sessions. The API key buys a session token (``POST /session`` with the key in th
 goes in ``X-AUTH-TOKEN``. An account has ONE open session: creating a new one closes the
 previous one, and sessions die after 5 idle minutes. So every connector in this process that
 talks to the same URL with the same key shares one token (:class:`_SharedSession`), renewed
-under one lock: once before it would idle out, and once when the server says it is gone
-(HTTP 401, or 423 with a session/token/login detail). Concurrent requests that find the
-session gone renew it once between them. If the session keeps disappearing (another client
-with the same key keeps taking it) renewal stops after a few attempts within a minute and
-:class:`SessionLost` (an :class:`AuthError`) tells the technician to close the other client.
+under one lock, never concurrently: once before it would idle out, and once when the server
+may have dropped it.
 
-Errors. Apart from 404, every failure is HTTP 423 with ``{"errors": [{"detail": ...}]}``:
-the detail decides (session words -> renew / SessionLost, the 25-task cap ->
-:class:`LimitReached`, anything else -> :class:`Rejected` with the server's words).
+Session loss is recognised by behaviour, never by the words of an error. Document 002 answers
+"any other error such as not being logged in, using incorrect tokens" with the same HTTP 423
+as a refused request, and its words are only "a human-readable error explanation": a server
+with other wording must not turn a taken session into failed changes. So:
+
+- a 423 (or 401) on a request made with a token that already worked is a *possible* loss,
+  whatever it says: the session is renewed once and the request retried once (safe for
+  writes: a refused request changed nothing). If the retry is answered, the session had been
+  lost;
+- a 423 that repeats on the fresh session is a refusal carrying the server's own words
+  (:class:`Rejected`), unless the fresh session itself is gone by then: ``GET /account``
+  with its token tells (that route needs a session in every reading of the document, unlike
+  ``/test``, whose route list and example contradict each other), and a session taken again
+  between renewal and retry is :class:`SessionLost` (transient: the outbox retries it);
+- a 423 on a token that has not worked yet (a session just created) is a refusal when the
+  same ``GET /account`` shows the session alive, else the session is renewed and the request
+  retried as above.
+
+If the session keeps disappearing (another client with the same key keeps taking it) renewal
+stops after a few confirmed losses within a minute and an :class:`AuthError` tells the
+technician to close the other client, rather than taking the session back again and again.
+
+Errors. Apart from 404, every failure is HTTP 423 with ``{"errors": [{"detail": ...}]}``; the
+words are kept for the technician. The one reading taken from words: a refused task creation
+whose words name the documented 25-task cap is :class:`LimitReached` (held, not failed); a
+server with other words makes it a plain refusal, which loses nothing. The only source read
+besides document 002 is MultiTech's own "Account API" page on multitech.net, which says the
+same (one open session per account, API key with manager-level privileges).
 """
 
 from __future__ import annotations
@@ -55,6 +77,7 @@ from fieldtui.connectors.base import Connector
 from fieldtui.core.capabilities import Capabilities, TelemetryMode
 from fieldtui.core.errors import (
     AuthError,
+    BackendError,
     InvalidResponse,
     LimitReached,
     NotFound,
@@ -72,6 +95,8 @@ SESSION_IDLE_RENEW = 270.0
 #: More than this many session losses within LOSS_WINDOW seconds: another client is taking it.
 MAX_SESSION_LOSSES = 3
 LOSS_WINDOW = 60.0
+#: The route that tells whether a session is alive: it needs one, and answers nothing else.
+PROBE_PATH = "/account"
 #: Backoff between session re-creations after repeated losses (seconds, doubled, capped).
 RENEW_BACKOFF = 0.25
 RENEW_BACKOFF_CAP = 2.0
@@ -85,9 +110,6 @@ FLEET_TASK_CONCURRENCY = 4
 #: The history window a telemetry stream starts with when not told where to start.
 TELEMETRY_LOOKBACK = timedelta(hours=24)
 
-_SESSION_WORDS = re.compile(
-    r"session|token|log ?in|logged|unauthori[sz]ed|not authenticated|authenticat", re.IGNORECASE
-)
 _LIMIT_WORDS = re.compile(
     r"command limit|task limit|limit \(25\)|at most 25|too many (?:unfinished |open )?(?:tasks|commands)",
     re.IGNORECASE,
@@ -130,6 +152,8 @@ class _SharedSession:
     """The one DeviceHQ session of this process for one (url, API key)."""
 
     token: str | None = None
+    #: a request made with ``token`` was answered with something other than 401/423
+    worked: bool = False
     #: monotonic time of the last request made with ``token``
     last_used: float = 0.0
     #: how many sessions this process created (tests and diagnostics read it)
@@ -210,19 +234,24 @@ class DeviceHQConnector(Connector):
             assert self._session.token is not None
             return self._session.token
 
-    async def _renew(self, stale: str) -> str:
-        """A new session after the server dropped ``stale``; at most once per loss for all callers."""
+    async def _renew(self, stale: str) -> tuple[str, bool]:
+        """The session after ``stale`` may have been dropped: a new one, made once for all callers.
+
+        Returns the token and whether this call created it (the caller then learns, from its
+        retry, whether the old session had really been lost). When losses were confirmed too
+        often lately, the session is not taken back: :meth:`_alive` decides between a refusal
+        on a live session (the caller raises the server's words) and an :class:`AuthError`.
+        """
         session = self._session
         async with session.lock():
             if session.token is not None and session.token != stale:
-                return session.token  # another request already renewed it
-            now = time.monotonic()
-            losses = self._losses
-            losses.append(now)
-            while losses and now - losses[0] > LOSS_WINDOW:
-                losses.popleft()
-            session.token = None
-            if len(losses) > MAX_SESSION_LOSSES:
+                return session.token, False  # another request already renewed it
+            losses = self._recent_losses()
+            if len(losses) >= MAX_SESSION_LOSSES:
+                if session.token == stale and await self._alive(stale):
+                    return stale, False
+                losses.append(time.monotonic())
+                session.token = None
                 # Not SessionLost (transient, "degraded"): renewing again would only take the
                 # session back from the other client, who takes it back again. The technician
                 # must act, so this is an auth error.
@@ -232,13 +261,42 @@ class DeviceHQConnector(Connector):
                     backend=self.name,
                     hint=_TAKEN_HINT,
                 )
-            if len(losses) > 1:
-                delay = min(RENEW_BACKOFF * 2 ** (len(losses) - 2), RENEW_BACKOFF_CAP)
+            session.token = None
+            if losses:
+                delay = min(RENEW_BACKOFF * 2 ** (len(losses) - 1), RENEW_BACKOFF_CAP)
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-            log.info("%s: DeviceHQ session gone, creating a new one", self.name)
+            log.info("%s: DeviceHQ refused a request; the session may be gone, opening a new one", self.name)
             await self._create_session()
             assert session.token is not None
-            return session.token
+            return session.token, True
+
+    def _recent_losses(self) -> deque[float]:
+        now = time.monotonic()
+        while self._losses and now - self._losses[0] > LOSS_WINDOW:
+            self._losses.popleft()
+        return self._losses
+
+    def _lost(self, token: str) -> None:
+        """The server dropped ``token``'s session: count it, and stop using that token."""
+        self._losses.append(time.monotonic())
+        if self._session.token == token:
+            self._session.token = None
+
+    async def _alive(self, token: str) -> bool:
+        """Whether ``token``'s session is open: ``GET /account`` with it is answered.
+
+        A 401/423 says it is gone; any other answer (even an error) says the session was
+        accepted, or cannot tell, and then the refusal is taken at its word.
+        """
+        response = await self._send("GET", PROBE_PATH, token, params=None, body=None)
+        if _refused(response):
+            return False
+        self._worked(token)
+        return True
+
+    def _worked(self, token: str) -> None:
+        if self._session.token == token:
+            self._session.worked = True
 
     async def _create_session(self) -> None:
         """POST /session with the key in X-API-KEY (never ``?api_key=``). Caller holds the lock."""
@@ -265,6 +323,7 @@ class DeviceHQConnector(Connector):
         if token is None:
             raise invalid_shape(response, self.name, "no meta.token in the session response")
         self._session.token = token
+        self._session.worked = False
         self._session.last_used = time.monotonic()
         self._session.created += 1
 
@@ -279,21 +338,34 @@ class DeviceHQConnector(Connector):
     ) -> httpx.Response:
         token = await self._token()
         response = await self._send(method, path, token, params=params, body=body)
-        if _session_gone(response):
-            token = await self._renew(token)
-            response = await self._send(method, path, token, params=params, body=body)
-            if _session_gone(response):
-                async with self._session.lock():
-                    self._losses.append(time.monotonic())
-                    if self._session.token == token:
-                        self._session.token = None
-                raise SessionLost(
-                    "the DeviceHQ session was taken again right after it was renewed",
-                    backend=self.name,
-                    hint=_TAKEN_HINT,
-                )
-        self._raise_for(response)
-        return response
+        if not _refused(response):
+            self._worked(token)
+            self._raise_for(response)
+            return response
+        # Refused (401/423): a lost session or a refusal, told apart by behaviour only.
+        session = self._session
+        suspect = response.status_code == 401 or session.token != token or session.worked
+        if not suspect and await self._alive(token):
+            raise self._refusal(response)  # the session it was made with is open: a refusal
+        renewed, created = await self._renew(token)
+        if renewed == token:  # too many losses lately and the session is alive: a refusal
+            raise self._refusal(response)
+        response = await self._send(method, path, renewed, params=params, body=body)
+        if not _refused(response):
+            self._worked(renewed)
+            if created:
+                self._losses.append(time.monotonic())  # the retry worked: the session had been lost
+            self._raise_for(response)
+            return response
+        if await self._alive(renewed):
+            raise self._refusal(response)  # refused again on a fresh, open session: the server means it
+        async with session.lock():
+            self._lost(renewed)
+        raise SessionLost(
+            "the DeviceHQ session was taken again right after it was renewed",
+            backend=self.name,
+            hint=_TAKEN_HINT,
+        )
 
     async def _send(
         self,
@@ -314,37 +386,39 @@ class DeviceHQConnector(Connector):
         return response
 
     def _raise_for(self, response: httpx.Response) -> None:
+        if response.status_code >= 400:
+            raise self._refusal(response)
+
+    def _refusal(self, response: httpx.Response) -> BackendError:
+        """The core error for a failed response (status >= 400), with the server's own words."""
         status = response.status_code
-        if status < 400:
-            return
         route = route_of(response.request.method, response.request.url.path)
         detail = _error_detail(response)
         if status == 404:
-            raise NotFound(detail or f"not found ({route})", backend=self.name)
+            return NotFound(detail or f"not found ({route})", backend=self.name)
         if status == 429 or status >= 500:
-            raise ServerError(
+            return ServerError(
                 f"{detail or 'server error'} (HTTP {status} from {route})",
                 backend=self.name,
                 status_code=status,
             )
         if status in (401, 403):
-            raise AuthError(f"DeviceHQ refused the session: {detail or f'HTTP {status}'}", backend=self.name)
+            return AuthError(f"DeviceHQ refused the session: {detail or f'HTTP {status}'}", backend=self.name)
         if status == 423 and detail is None:
-            raise InvalidResponse(
+            return InvalidResponse(
                 "HTTP 423 without the documented {errors: [{detail}]} body", backend=self.name, route=route
             )
         words = detail or f"HTTP {status}"
-        if _LIMIT_WORDS.search(words):
-            raise LimitReached(
+        creating_task = response.request.method == "POST" and route.endswith("/tasks")
+        if creating_task and _LIMIT_WORDS.search(words):
+            return LimitReached(
                 words,
                 backend=self.name,
                 status_code=status,
                 hint="DeviceHQ allows 25 unfinished tasks per account; the task is held until some "
                 "finish (cancel or delete unfinished tasks to make room)",
             )
-        if _SESSION_WORDS.search(words):
-            raise SessionLost(words, backend=self.name, hint=_TAKEN_HINT)
-        raise Rejected(words, backend=self.name, status_code=status)
+        return Rejected(words, backend=self.name, status_code=status)
 
     async def _get_json(
         self, path: str, params: Mapping[str, str | int] | None = None
@@ -785,13 +859,9 @@ def _error_detail(response: httpx.Response) -> str | None:
     return None
 
 
-def _session_gone(response: httpx.Response) -> bool:
-    if response.status_code == 401:
-        return True
-    if response.status_code != 423:
-        return False
-    detail = _error_detail(response)
-    return bool(detail and _SESSION_WORDS.search(detail) and not _LIMIT_WORDS.search(detail))
+def _refused(response: httpx.Response) -> bool:
+    """401 or 423: what a dropped session gets, and (423) also what a refused request gets."""
+    return response.status_code in (401, 423)
 
 
 def _session_token(body: Any) -> str | None:

@@ -1,7 +1,8 @@
 """DeviceHQ session handling and error mapping, against a scripted transport.
 
 Only what a real server cannot be made to do on demand is scripted here (exact 423 details,
-bodies that are not JSON); everything else runs against the simulator in test_devicehq_sim.
+bodies that are not JSON); everything else runs against the simulator in
+test_devicehq_against_sim and test_devicehq_sessions.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ from fieldtui.core.errors import (
 URL = "https://dhq.example/api/v2"
 KEY = "5sHszZNuTfmgs58VGA"
 DEVICE = {"data": {"id": "MTS-JP-003", "type": "devices", "attributes": {"serial": "MTS-JP-003"}}}
+ACCOUNT = {"data": {"id": "1", "type": "accounts", "attributes": {"name": "Acme"}}}
+#: What this fake says to a closed session: no word of it names a session, a token or a login.
+CLOSED_WORDS = "Anfrage konnte nicht verarbeitet werden"
+MAX_LOSSES_AND_THEN_SOME = devicehq.MAX_SESSION_LOSSES + 3
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +51,10 @@ def _errors(detail: str) -> dict[str, Any]:
 class FakeDeviceHQ:
     """One account with one session; ``route`` answers authenticated requests."""
 
-    def __init__(self, route: Callable[[httpx.Request], httpx.Response] | None = None) -> None:
+    def __init__(
+        self, route: Callable[[httpx.Request], httpx.Response] | None = None, *, closed: str = CLOSED_WORDS
+    ) -> None:
+        self.closed = closed
         self.token: str | None = None
         self.sessions = 0
         self.requests: list[httpx.Request] = []
@@ -68,10 +76,13 @@ class FakeDeviceHQ:
                 200, json={"meta": {"token": self.token, "expires": "2030-01-01T00:00:00Z"}}
             )
         if request.headers.get("x-auth-token") != self.token:
-            return httpx.Response(
-                423, json=_errors("Session closed: a new session was opened for this account")
-            )
+            return httpx.Response(423, json=_errors(self.closed))
+        if request.method == "GET" and request.url.path.endswith("/account"):
+            return httpx.Response(200, json=ACCOUNT)
         return self.route(request)
+
+    def sent(self, method: str, suffix: str) -> int:
+        return sum(1 for r in self.requests if r.method == method and r.url.path.endswith(suffix))
 
 
 def connector(fake: FakeDeviceHQ, *, key: str = KEY, name: str = "gateways") -> DeviceHQConnector:
@@ -128,6 +139,83 @@ async def test_session_taken_once_is_renewed_once_and_the_call_succeeds() -> Non
     assert shared_session(URL, KEY).created == 2
 
 
+@pytest.mark.parametrize(
+    "words",
+    [
+        "Anfrage konnte nicht verarbeitet werden",
+        "Unprocessable Entity",
+        "Device MTS-JP-003 not found",  # misleading words do not decide either
+        "Cannot create new command because account is already at command limit (25).",
+    ],
+)
+async def test_a_taken_session_is_renewed_whatever_the_423_says(words: str) -> None:
+    fake = FakeDeviceHQ(closed=words)
+    conn = connector(fake)
+    await conn.probe()
+    fake.steal()
+    assert (await conn.create_task("MTS-JP-003", "SOFTWARE_UPGRADE", {"firmware_id": "f"})).id == "MTS-JP-003"
+    assert shared_session(URL, KEY).created == 2
+    assert fake.sent("POST", "/tasks") == 2
+
+
+def _refusing(method: str, words: str) -> Callable[[httpx.Request], httpx.Response]:
+    def route(request: httpx.Request) -> httpx.Response:
+        if request.method == method:
+            return httpx.Response(423, json=_errors(words))
+        return httpx.Response(200, json=DEVICE)
+
+    return route
+
+
+async def test_a_refusal_on_a_session_that_worked_is_retried_once_then_kept_in_the_servers_words() -> None:
+    fake = FakeDeviceHQ(_refusing("PUT", "location_description must be an array of [latitude, longitude]"))
+    conn = connector(fake)
+    await conn.probe()
+    with pytest.raises(Rejected) as caught:
+        await conn.update_device("MTS-JP-003", {"description": "Roof"})
+    assert not isinstance(caught.value, SessionLost | LimitReached)
+    assert "must be an array of [latitude, longitude]" in str(caught.value)
+    assert fake.sent("PUT", "/MTS-JP-003") == 2  # once on the old session, once on a fresh one
+    assert fake.sessions == 2
+
+
+async def test_a_refusal_on_a_session_that_has_not_worked_yet_is_not_retried() -> None:
+    fake = FakeDeviceHQ(_refusing("POST", "App 42 not found in this account"))
+    with pytest.raises(Rejected, match="App 42 not found"):
+        await connector(fake).create_task("MTS-JP-003", "SOFTWARE_UPGRADE", {"firmware_id": "f"})
+    assert fake.sent("POST", "/tasks") == 1
+    assert fake.sessions == 1  # GET /account showed the session open: no new one was needed
+
+
+@pytest.mark.parametrize("words", ["Invalid session token", "Not logged in", "Unauthorized: token expired"])
+async def test_session_words_on_an_open_session_are_a_refusal_not_a_lost_session(words: str) -> None:
+    fake = FakeDeviceHQ(_refusing("POST", words))
+    conn = connector(fake)
+    await conn.probe()
+    with pytest.raises(Rejected) as caught:
+        await conn.create_task("MTS-JP-003", "SOFTWARE_UPGRADE", {"firmware_id": "f"})
+    assert not isinstance(caught.value, AuthError)
+    assert words in str(caught.value)
+
+
+async def test_refusals_in_a_row_never_add_up_to_another_client_taking_the_session() -> None:
+    fake = FakeDeviceHQ(_refusing("PUT", "group names are at most 64 characters"))
+    conn = connector(fake)
+    await conn.probe()
+    for _ in range(MAX_LOSSES_AND_THEN_SOME):
+        with pytest.raises(Rejected, match="at most 64 characters"):
+            await conn.move_to_group("MTS-JP-003", "x" * 70)
+    assert (await conn.get_device("MTS-JP-003")).id == "MTS-JP-003"
+
+
+async def test_the_task_cap_words_on_another_route_are_a_plain_refusal() -> None:
+    words = "Cannot create new command because account is already at command limit (25)."
+    fake = FakeDeviceHQ(_refusing("PUT", words))
+    with pytest.raises(Rejected) as caught:
+        await connector(fake).update_device("MTS-JP-003", {"description": "Roof"})
+    assert not isinstance(caught.value, LimitReached)
+
+
 async def test_concurrent_calls_after_a_loss_renew_the_session_once() -> None:
     fake = FakeDeviceHQ()
     conn = connector(fake)
@@ -161,7 +249,7 @@ async def test_a_session_taken_again_right_after_renewal_is_session_lost() -> No
 
     def route(request: httpx.Request) -> httpx.Response:
         fake.steal()  # every request: another client opens a session at the same moment
-        return httpx.Response(423, json=_errors("Session closed: a new session was opened for this account"))
+        return httpx.Response(423, json=_errors(fake.closed))
 
     fake.route = route
     with pytest.raises(SessionLost) as caught:
