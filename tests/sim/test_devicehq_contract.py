@@ -305,6 +305,53 @@ def test_every_route_answers_423_without_a_valid_token(dhq: DHQ, method: str, pa
     assert_423(dhq.call(method, path, token), "new session")
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("POST", "/devices", "GET"),
+        ("DELETE", "/devices/{s}/check_ins", "GET"),
+        ("POST", "/devices/{s}", "DELETE, GET, PATCH, PUT"),
+        ("GET", "/devices/{s}/tasks/60d0a5eb31eddd285865a781/cancel", "PATCH, PUT"),
+        ("GET", "/session", "DELETE, POST, PUT"),
+        ("PATCH", "/info", "GET"),
+    ],
+)
+def test_a_wrong_method_is_a_423_with_errors_not_a_plain_405(
+    dhq: DHQ, method: str, path: str, allowed: str
+) -> None:
+    path = path.format(s=next(iter(dhq.devices())))
+    detail = assert_423(dhq.call(method, path, dhq.login(), json={}), method)
+    assert detail.endswith(allowed), detail
+    assert dhq.call(method, path, None).status_code == 423  # with or without a session
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/nothing-here"),
+        ("GET", "/devices/{s}/firmware"),
+        ("POST", "/devices/{s}/reboot"),
+        ("GET", "/devices/{s}/tasks/60d0a5eb31eddd285865a781/retry"),
+        ("DELETE", "/"),
+    ],
+)
+def test_an_unknown_path_under_the_prefix_is_a_423_with_errors_not_a_plain_404(
+    dhq: DHQ, method: str, path: str
+) -> None:
+    path = path.format(s=next(iter(dhq.devices())))
+    r = dhq.call(method, path, dhq.login())
+    assert r.headers["content-type"].startswith("application/vnd.api+json")
+    assert assert_423(r, "no route") == f"No route matches {method} /api/v2{path}"
+
+
+def test_a_wrong_route_changes_nothing_and_leaves_the_session_open(dhq: DHQ) -> None:
+    serial = next(iter(dhq.devices()))
+    token = dhq.login()
+    before = dhq.call("GET", f"/devices/{serial}", token).json()["data"]
+    assert_423(dhq.call("POST", f"/devices/{serial}", token, json={"data": {"attributes": {"group": "x"}}}))
+    assert dhq.call("GET", f"/devices/{serial}", token).json()["data"] == before
+
+
 # ---------------------------------------------------------------------------- account
 
 

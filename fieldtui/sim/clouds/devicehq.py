@@ -4,7 +4,11 @@ An independent reading of the vendor document, quirks included:
 
 - one open session per account: a new session closes the previous one, whose token then
   gets 423; sessions expire 5 minutes after the last request;
-- every error that is not a 404 is HTTP 423 with ``{"errors": [{"detail": ...}]}``;
+- every error that is not a 404 is HTTP 423 with ``{"errors": [{"detail": ...}]}``, a wrong
+  method and an unknown path under the prefix included: the document's "HTTP Codes" section
+  says the API "will always respond with 1 of 3 different http codes" and keeps 404 for "a
+  specific resource [...] requested [...] and not found", which a route that does not exist
+  is not ("any other error" is 423);
 - devices are addressed by serial or by a 32-hex UUID (non-alphanumerics stripped, any case);
 - the single-device body carries ``"result": "ok"`` and the session ``token`` at top level;
 - the signal history field is spelled ``rssii``;
@@ -25,7 +29,8 @@ from typing import Any, ClassVar
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import Receive, Scope, Send
 
 from fieldtui.sim.clouds.devicehq_account import account_resource, users_resource
 from fieldtui.sim.clouds.devicehq_catalog import ObjectIds, build_catalog
@@ -97,6 +102,17 @@ def _int_param(request: Request, name: str, default: int) -> int:
     return int(raw)
 
 
+class _AnyMethod:
+    """An ASGI app around a handler: Starlette gives a plain function route GET only."""
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self._handler(Request(scope, receive))
+        await response(scope, receive, send)
+
+
 class DeviceHQCloud:
     kind: ClassVar[str] = "devicehq"
     prefix: ClassVar[str] = "/devicehq/api/v2"
@@ -124,6 +140,13 @@ class DeviceHQCloud:
     # ------------------------------------------------------------------ framework interface
 
     def routes(self) -> list[BaseRoute]:
+        routes = self._api_routes()
+        # Last, so it only answers what no route matched (a path matched with a wrong method
+        # is only a partial match in Starlette, so this full match wins over its plain 405).
+        routes.append(Route("/{rest:path}", _AnyMethod(self._no_route_for(routes))))
+        return routes
+
+    def _api_routes(self) -> list[BaseRoute]:
         r = self._route
         return [
             r("/session", self._create_session, ["POST", "PUT"], auth=False),
@@ -208,6 +231,24 @@ class DeviceHQCloud:
                 return error_response(exc)
 
         return Route(path, endpoint, methods=methods, name=name)
+
+    def _no_route_for(self, routes: list[BaseRoute]) -> Handler:
+        async def no_route(request: Request) -> Response:
+            method = request.method
+            path = self.prefix.removeprefix("/devicehq") + "/" + request.path_params["rest"]
+            allowed: set[str] = set()
+            for route in routes:
+                match, _ = route.matches(request.scope)
+                if match is Match.PARTIAL and isinstance(route, Route) and route.methods:
+                    allowed |= route.methods
+            if allowed:
+                listed = ", ".join(sorted(allowed - {"HEAD"}))
+                detail = f"Method {method} is not supported by {path}: use {listed}"
+            else:
+                detail = f"No route matches {method} {path}"
+            return error_response(DHQError(detail))
+
+        return no_route
 
     def _now(self) -> float:
         return self.ctx.now()
