@@ -25,6 +25,9 @@ class Faults:
     error_rate: float = 0.0
     drop_rate: float = 0.0
     malformed: bool = False
+    #: Error answers keep their status and JSON shape, but every string in them becomes words
+    #: no client can have anticipated (a server with other wording).
+    reworded: bool = False
 
     @property
     def active(self) -> bool:
@@ -49,7 +52,7 @@ def resolve_backend(name: str) -> str:
 
 
 def _coerce(key: str, value: Any) -> bool | float:
-    if key in ("unreachable", "malformed"):
+    if key in ("unreachable", "malformed", "reworded"):
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
@@ -83,7 +86,7 @@ def parse_fault_spec(spec: str) -> tuple[str, str, bool | float]:
     if key not in FAULT_KEYS:
         raise ValueError(f"bad fault {spec!r}: unknown fault {key!r}; allowed: {', '.join(FAULT_KEYS)}")
     if not has_value:
-        if key not in ("unreachable", "malformed"):
+        if key not in ("unreachable", "malformed", "reworded"):
             raise ValueError(f"bad fault {spec!r}: {key} needs a value, e.g. {backend}:{key}=0.5")
         raw = "true"
     try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
 import importlib
 import json
 import random
@@ -175,6 +176,8 @@ class SimServer:
                 return
             if faults.malformed:
                 send = _malforming(send)
+            if faults.reworded:
+                send = _rewording(send)
         if scope["method"] in _READ_METHODS:
             await self._app(scope, receive, send)
         else:
@@ -401,6 +404,54 @@ def _malforming(send: Send) -> Callable[[Message], Awaitable[None]]:
         body = b"".join(chunks)
         if body:
             body = _malform(body)
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    return wrapped
+
+
+#: What every string of an error answer becomes under the ``reworded`` fault (plus a reference
+#: that keeps different answers apart): words no client has been written against.
+REWORDED = "Anfrage nicht verarbeitet"
+
+
+def _reword(value: Any) -> Any:
+    if isinstance(value, str):
+        ref = hashlib.blake2b(value.encode(), digest_size=4).hexdigest()
+        return f"{REWORDED} (ref {ref})"
+    if isinstance(value, list):
+        return [_reword(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _reword(item) for key, item in value.items()}
+    return value
+
+
+def _rewording(send: Send) -> Callable[[Message], Awaitable[None]]:
+    """Wrap ``send`` so an error answer's JSON keeps its shape with every string reworded."""
+    start: Message | None = None
+    chunks: list[bytes] = []
+
+    async def wrapped(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start":
+            if message["status"] >= 400:
+                start = message
+                return
+            await send(message)
+            return
+        if start is None or message["type"] != "http.response.body":
+            await send(message)
+            return
+        chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        body = b"".join(chunks)
+        try:
+            body = json.dumps(_reword(json.loads(body))).encode()
+        except (ValueError, UnicodeDecodeError):
+            pass  # not JSON (a plain-text or HTML error page): left as it is
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
         headers.append((b"content-length", str(len(body)).encode()))
         await send({**start, "headers": headers})
