@@ -7,12 +7,20 @@ change is on disk (WAL, ``synchronous=FULL``), but a burst of enqueues or result
 
 Two processes may share one file (the app and ``fieldtui outbox sync``): an action is sent only
 by the process holding its lease, taken and checked inside ``BEGIN IMMEDIATE`` transactions.
+
+Nothing is lost silently (see ``storage``): the file's identity is checked before every write
+(a deleted or replaced outbox refuses the change instead of answering "queued"), a ledger
+beside the file remembers how many actions were ever queued (so a write-ahead log lost after a
+crash is reported as lost actions, never as an empty outbox), rows that cannot be read are set
+aside as ``damaged``, and every storage fault is a :class:`StorageFault` naming the file.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import os
 import queue
 import socket
@@ -22,6 +30,7 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import Future as ThreadFuture
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -31,11 +40,26 @@ from pydantic import BaseModel, ConfigDict
 
 from fieldtui import paths
 from fieldtui.core.actions import Action, ActionState, ActionType, groups_touched
-from fieldtui.core.errors import FieldtuiError
 from fieldtui.core.models import Device, Group, InstallationRecord, Task
 from fieldtui.service.ports import Cached
+from fieldtui.service.storage import (
+    FileIdentity,
+    Loss,
+    StorageFault,
+    StoreError,
+    check_ledger,
+    describe_fault,
+    file_identity,
+    losses,
+    open_for_salvage,
+    record_ledger,
+    replaced_fault,
+)
+
+__all__ = ["ActionRecord", "Claimed", "Loss", "OutboxStore", "StorageFault", "StoreError"]
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 #: Open states keep their place in a device's queue: later actions wait behind them.
 OPEN_STATES = (ActionState.QUEUED, ActionState.SENDING, ActionState.FAILED, ActionState.CONFLICT)
@@ -90,12 +114,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         f"CREATE INDEX actions_pending_groups ON actions (seq) WHERE device IS NULL AND state IN {_PENDING_SQL}",
     ),
+    # Rows that cannot be read, set aside so they stop nobody; actions found lost on open.
+    (
+        """CREATE TABLE damaged_actions (
+            seq INTEGER PRIMARY KEY, id, type, device, backend, state, params, precondition,
+            reason TEXT NOT NULL, found_at REAL NOT NULL)""",
+        """CREATE TABLE outbox_losses (
+            first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL, cause TEXT NOT NULL,
+            found_at REAL NOT NULL)""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-class StoreError(FieldtuiError):
-    """The outbox refused an operation (unknown id, wrong state) or the file is unusable."""
 
 
 def _ts(value: datetime) -> float:
@@ -303,13 +332,16 @@ class _PendingGroups:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
-        self._rows: list[tuple[int, str | None, frozenset[str]]] = [
-            (seq, backend, frozenset(groups_touched(ActionType(kind), json.loads(params))))
-            for seq, kind, backend, params in conn.execute(
-                "SELECT seq, type, backend, params FROM actions INDEXED BY actions_pending_groups"
-                f" WHERE device IS NULL AND state IN {_PENDING_SQL} ORDER BY seq"
-            )
-        ]
+        self._rows: list[tuple[int, str | None, frozenset[str]]] = []
+        for seq, kind, backend, params in conn.execute(
+            "SELECT seq, type, backend, params FROM actions INDEXED BY actions_pending_groups"
+            f" WHERE device IS NULL AND state IN {_PENDING_SQL} ORDER BY seq"
+        ):
+            try:
+                touched = frozenset(groups_touched(ActionType(kind), json.loads(params)))
+            except (ValueError, KeyError, TypeError):
+                continue  # unreadable: set aside when it is claimed or listed
+            self._rows.append((seq, backend, touched))
 
     def holds(self, row: sqlite3.Row) -> bool:
         """True when the head ``row`` must wait for an earlier pending action (``_depends_sql``)."""
@@ -353,24 +385,34 @@ def _dumps(value: Any) -> str:
 _Op = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path) -> tuple[sqlite3.Connection, FileIdentity, int]:
+    """Open, migrate and check the outbox: the connection, the file's identity, the ledger's seq."""
+    created = not path.exists()
     paths.create_private_file(path)
     conn = sqlite3.connect(
         path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
     )
-    conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-    if str(mode).lower() != "wal":
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"{path}: cannot use write-ahead logging (journal mode {mode})")
+        # FULL: a commit is on disk (the WAL fsynced) before the caller hears "queued".
+        conn.execute("PRAGMA synchronous = FULL")
+        seq = _migrate(conn, path, created=created)
+        identity = file_identity(path)
+        if identity is None:
+            raise replaced_fault(path)
+        record_ledger(path, seq)
+    except BaseException:
         conn.close()
-        raise StoreError(f"{path}: cannot use write-ahead logging (journal mode {mode})")
-    # FULL: a commit is on disk (the WAL fsynced) before the caller hears "queued".
-    conn.execute("PRAGMA synchronous = FULL")
-    _migrate(conn, path)
-    return conn
+        raise
+    return conn, identity, seq
 
 
-def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+def _migrate(conn: sqlite3.Connection, path: Path, *, created: bool = False) -> int:
+    """Bring the schema up to date, set damaged rows aside, record lost actions; the ledger seq."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
@@ -390,10 +432,63 @@ def _migrate(conn: sqlite3.Connection, path: Path) -> None:
             for statement in MIGRATIONS[version]:
                 conn.execute(statement)
             conn.execute("UPDATE schema_version SET version = ?", (version + 1,))
+        _set_aside_damaged(conn)
+        seq = check_ledger(conn, path, created=created)
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
+    return seq
+
+
+_TYPES_SQL = "(" + ", ".join(f"'{t.value}'" for t in ActionType) + ")"
+_STATES_SQL = "(" + ", ".join(f"'{s.value}'" for s in ActionState) + ")"
+
+
+def _json_object_sql(column: str) -> str:
+    return f"(typeof({column}) = 'text' AND CASE WHEN json_valid({column}) THEN json_type({column}) END = 'object')"
+
+
+def _set_aside_damaged(conn: sqlite3.Connection) -> int:
+    """Move every row that cannot be read (parameters not JSON, unknown type) to ``damaged_actions``.
+
+    One unreadable row must never stop ``outbox list`` or the sync of other devices. The row
+    is kept, as it was, for whoever wants to look at it (``outbox list`` shows it as damaged).
+    """
+    readable = (
+        f"typeof(id) = 'text' AND type IN {_TYPES_SQL} AND state IN {_STATES_SQL}"
+        f" AND {_json_object_sql('params')} AND {_json_object_sql('precondition')}"
+        f" AND (result IS NULL OR {_json_object_sql('result')})"
+        " AND typeof(next_attempt_at) IN ('real', 'integer') AND typeof(created_at) IN ('real', 'integer')"
+        " AND typeof(updated_at) IN ('real', 'integer')"
+    )
+    seqs = [row[0] for row in conn.execute(f"SELECT seq FROM actions WHERE NOT ({readable})")]
+    for seq in seqs:
+        _set_aside(conn, seq, "its stored data cannot be read")
+    return len(seqs)
+
+
+def _set_aside(conn: sqlite3.Connection, seq: int, reason: str) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO damaged_actions"
+        " (seq, id, type, device, backend, state, params, precondition, reason, found_at)"
+        " SELECT seq, id, type, device, backend, state, params, precondition, ?, ? FROM actions WHERE seq = ?",
+        (reason, time.time(), seq),
+    )
+    conn.execute("DELETE FROM actions WHERE seq = ?", (seq,))
+    log.warning("outbox: action #%s set aside as damaged: %s", seq, reason)
+
+
+def _records(conn: sqlite3.Connection, rows: Iterable[sqlite3.Row]) -> list[ActionRecord]:
+    """``rows`` as records; one that cannot be read is set aside as damaged, not a stop."""
+    out = []
+    for row in list(rows):
+        try:
+            out.append(_record(row))
+        except (ValueError, KeyError, TypeError) as exc:
+            _set_aside(conn, row["seq"], f"its stored data cannot be read ({type(exc).__name__})")
+    return out
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
@@ -413,10 +508,19 @@ class _StoreThread(threading.Thread):
         self.path = path
         self.ops: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
         self.ready: ThreadFuture[None] = ThreadFuture()
+        self.identity: FileIdentity | None = None
+        #: The highest sequence number written to the ledger by this process.
+        self.ledger_seq = 0
 
     def run(self) -> None:
         try:
-            conn = _connect(self.path)
+            conn, self.identity, self.ledger_seq = _connect(self.path)
+        except StoreError as exc:
+            self.ready.set_exception(exc)
+            return
+        except (sqlite3.Error, OSError) as exc:
+            self.ready.set_exception(describe_fault(self.path, exc))
+            return
         except BaseException as exc:  # noqa: BLE001 - handed to the opener
             self.ready.set_exception(exc)
             return
@@ -443,6 +547,20 @@ class _StoreThread(threading.Thread):
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Op]) -> None:
         outcomes: list[tuple[bool, Any]] = []
+        # The file this session opened must still be the one at its path: a deleted or replaced
+        # outbox would otherwise take changes into a file nobody will ever open again.
+        if file_identity(self.path) != self.identity:
+            outcomes = [(False, replaced_fault(self.path))] * len(batch)
+        else:
+            outcomes = self._transaction(conn, batch)
+        for (_fn, future, loop), (ok, value) in zip(batch, outcomes, strict=True):
+            try:
+                loop.call_soon_threadsafe(_settle, future, ok, value)
+            except RuntimeError:
+                pass  # that caller's event loop is gone: nobody is waiting
+
+    def _transaction(self, conn: sqlite3.Connection, batch: list[_Op]) -> list[tuple[bool, Any]]:
+        outcomes: list[tuple[bool, Any]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
             for fn, _future, _loop in batch:
@@ -451,23 +569,40 @@ class _StoreThread(threading.Thread):
                 try:
                     value = fn(conn)
                 except Exception as exc:  # noqa: BLE001 - handed to that operation's caller
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
-                    outcomes.append((False, exc))
+                    failure: Exception = exc
+                    if isinstance(exc, sqlite3.Error | OSError):
+                        failure = describe_fault(self.path, exc, writing=True)
+                    try:
+                        conn.execute("ROLLBACK TO op")
+                        conn.execute("RELEASE op")
+                    except sqlite3.Error:
+                        # SQLite ended the whole transaction (a full disk does): none of it stands.
+                        with contextlib.suppress(sqlite3.Error):
+                            if conn.in_transaction:
+                                conn.execute("ROLLBACK")
+                        return [(False, failure)] * len(batch)
+                    outcomes.append((False, failure))
                 else:
                     conn.execute("RELEASE op")
                     outcomes.append((True, value))
             conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            error = StoreError(f"{self.path}: {exc}")
-            outcomes = [(False, error)] * len(batch)
-        for (_fn, future, loop), (ok, value) in zip(batch, outcomes, strict=True):
-            try:
-                loop.call_soon_threadsafe(_settle, future, ok, value)
-            except RuntimeError:
-                pass  # that caller's event loop is gone: nobody is waiting
+        except (sqlite3.Error, OSError) as exc:
+            with contextlib.suppress(sqlite3.Error):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            return [(False, describe_fault(self.path, exc, writing=True))] * len(batch)
+        try:
+            self._advance_ledger(conn)
+        except (sqlite3.Error, OSError) as exc:
+            # Committed, but the ledger could not be raised: a later loss would go uncounted.
+            log.warning("outbox: cannot update the ledger beside %s: %s", self.path, exc)
+        return outcomes
+
+    def _advance_ledger(self, conn: sqlite3.Connection) -> None:
+        row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'actions'").fetchone()
+        seq = int(row[0]) if row is not None else 0
+        if seq > self.ledger_seq:
+            self.ledger_seq = record_ledger(self.path, seq)
 
 
 # -- the store -------------------------------------------------------------------------------
@@ -519,6 +654,8 @@ class OutboxStore:
         return (await self.enqueue_many([action]))[0]
 
     async def enqueue_many(self, actions: Sequence[Action]) -> list[ActionRecord]:
+        """Commit ``actions`` durably as ``queued``; a storage fault refuses them all, clearly."""
+
         def op(conn: sqlite3.Connection) -> list[ActionRecord]:
             now = time.time()
             out = []
@@ -588,17 +725,24 @@ class OutboxStore:
                 f" WHERE {' AND '.join(where)} ORDER BY a.seq",
                 args,
             )
+            unreadable: list[int] = []
             try:
                 for row in heads:
-                    if not pending.holds(row):
+                    try:
+                        held = pending.holds(row)
+                    except (ValueError, KeyError, TypeError):
+                        unreadable.append(row["seq"])
+                        continue
+                    if not held:
                         rows.append(row)
                         if len(rows) >= limit:
                             break
             finally:
                 heads.close()  # read to the end or not, before the updates below
+            for seq in unreadable:
+                _set_aside(conn, seq, "its stored data cannot be read")
             claimed = []
-            for row in rows:
-                before = _record(row)
+            for before in _records(conn, rows):
                 conn.execute(
                     "UPDATE actions SET state = 'sending', lease_owner = ?, lease_until = ?,"
                     " attempts = attempts + 1, uncertain = 1, updated_at = ?,"
@@ -633,6 +777,59 @@ class OutboxStore:
             return cur.rowcount
 
         return await self._call(op)
+
+    async def claim_passing(
+        self, owner: str, held_id: str, types: Collection[ActionType], *, lease_seconds: float
+    ) -> list[Claimed]:
+        """Lease the due, queued actions of ``types`` that wait in the same queue behind the held
+        ``held_id`` (and behind nothing else but other held actions of its type).
+
+        The one exception to "in order per device": a task creation held by a quota (DeviceHQ's
+        25 unfinished tasks) lets a cancel or delete of the same device pass, since that is what
+        makes room for it; waiting behind it would wait forever.
+        """
+        wanted = {t.value for t in types}
+
+        def op(conn: sqlite3.Connection) -> list[Claimed]:
+            t = time.time()
+            held = _get(conn, held_id)
+            rows = conn.execute(
+                f"SELECT {_COLUMNS} FROM actions WHERE queue_key = ? AND seq > ? AND state IN {_OPEN_SQL}"
+                " ORDER BY seq",
+                (held.queue_key, held.seq),
+            ).fetchall()
+            claimed: list[Claimed] = []
+            for row in rows:
+                before = _record(row)
+                if before.action.type is held.action.type and before.state is ActionState.QUEUED:
+                    continue  # another held creation: passed over the same way
+                if before.action.type.value not in wanted or before.state is not ActionState.QUEUED:
+                    break
+                if before.next_attempt_at.timestamp() > t:
+                    break
+                conn.execute(
+                    "UPDATE actions SET state = 'sending', lease_owner = ?, lease_until = ?,"
+                    " attempts = attempts + 1, uncertain = 1, updated_at = ?,"
+                    " first_sent_at = COALESCE(first_sent_at, ?) WHERE seq = ?",
+                    (owner, t + lease_seconds, t, t, before.seq),
+                )
+                claimed.append(
+                    Claimed(
+                        record=_get(conn, before.id),
+                        needs_check=before.uncertain,
+                        interrupted=False,
+                        previous_update=before.updated_at,
+                    )
+                )
+            return claimed
+
+        return await self._call(op)
+
+    async def confirm_lease(self, owner: str, action_id: str, lease_seconds: float) -> ActionRecord | None:
+        """Right before a change request: None when ``owner`` no longer holds the action (another
+        process took it over); else the lease is renewed and ``updated_at`` marks the moment the
+        request leaves (what a later claimer waits a request timeout from, should we die)."""
+        return await self._transition(owner, action_id, "lease_until = ?", (time.time() + lease_seconds,))
 
     async def _transition(
         self, owner: str, action_id: str, sql: str, args: Sequence[Any]
@@ -793,7 +990,7 @@ class OutboxStore:
             if limit is not None:
                 sql += " LIMIT ?"
                 args.append(limit)
-            return [_record(row) for row in conn.execute(sql, args)]
+            return _records(conn, conn.execute(sql, args))
 
         return await self._call(op)
 
@@ -807,7 +1004,7 @@ class OutboxStore:
                 "  WHERE state IN ('done', 'cancelled') ORDER BY seq DESC LIMIT ?)",
                 (finished,),
             ).fetchall()
-            return sorted((_record(row) for row in rows), key=lambda r: r.seq)
+            return sorted(_records(conn, rows), key=lambda r: r.seq)
 
         return await self._call(op)
 
@@ -820,7 +1017,7 @@ class OutboxStore:
                 " AND seq < ? ORDER BY seq",
                 (queue_key, seq if seq is not None else 2**62),
             )
-            return [_record(row) for row in rows]
+            return _records(conn, rows)
 
         return await self._call(op)
 
@@ -836,7 +1033,7 @@ class OutboxStore:
                 f" OR ({_depends_sql()})) ORDER BY d.seq",
                 (action_id,),
             )
-            return [_record(row) for row in rows]
+            return _records(conn, rows)
 
         return await self._call(op)
 
@@ -849,6 +1046,14 @@ class OutboxStore:
             return int(conn.execute("PRAGMA data_version").fetchone()[0])
 
         return await self._call(op)
+
+    async def losses(self) -> list[Loss]:
+        """Actions found lost when the outbox was opened (a lost write-ahead log, a deleted file)."""
+        return await self._call(losses)
+
+    async def damaged(self) -> list[DamagedRow]:
+        """Rows set aside because they could not be read, oldest first."""
+        return await self._call(_damaged_rows)
 
     async def counts(self) -> dict[ActionState, int]:
         def op(conn: sqlite3.Connection) -> dict[ActionState, int]:
@@ -1017,6 +1222,142 @@ class OutboxStore:
             return [tuple(row) for row in conn.execute(sql, args)]
 
         return await self._call(op)
+
+
+class DamagedRow(BaseModel):
+    """An outbox row that could not be read, as much of it as could be."""
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
+
+    seq: int
+    id: str
+    type: str
+    device: str | None
+    backend: str | None
+    #: The state it was in; it is ``damaged`` now (never sent again, shown until dealt with).
+    was: str
+    reason: str
+
+    def line(self) -> str:
+        what = f"{self.type} {self.device or ''}".strip()
+        return (
+            f"{self.id[:8]:<8}  damaged   {self.backend or '(any)':<10} {what}  (was {self.was}; "
+            f"{self.reason}: set aside, never sent)"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "seq": self.seq,
+            "type": self.type,
+            "device": self.device,
+            "backend": self.backend,
+            "state": "damaged",
+            "was": self.was,
+            "reason": self.reason,
+        }
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return "" if value is None else str(value)
+
+
+def _damaged_rows(conn: sqlite3.Connection) -> list[DamagedRow]:
+    rows = conn.execute(
+        "SELECT seq, id, type, device, backend, state, reason FROM damaged_actions ORDER BY seq"
+    ).fetchall()
+    return [
+        DamagedRow(
+            seq=int(seq),
+            id=_text(ident) or f"#{seq}",
+            type=_text(kind) or "?",
+            device=_text(device) or None,
+            backend=_text(backend) or None,
+            was=_text(state) or "?",
+            reason=_text(reason),
+        )
+        for seq, ident, kind, device, backend, state, reason in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Salvage:
+    """What ``outbox list`` could read from an outbox file the store cannot open."""
+
+    records: list[ActionRecord]
+    damaged: list[DamagedRow]
+    losses: list[Loss]
+    #: What the reading may miss, in words (None: nothing known).
+    note: str | None
+
+
+def salvage(path: Path) -> Salvage:
+    """Read, without writing anything, every action row of ``path`` that can still be read.
+
+    For ``outbox list`` when the outbox cannot be opened normally (read-only, damaged, a full
+    disk): a row that cannot be read is reported as damaged instead of hiding all the others.
+    Raises ``OSError`` / ``sqlite3.Error`` when nothing at all can be read.
+    """
+    conn, note = open_for_salvage(path)
+    try:
+        records: list[ActionRecord] = []
+        damaged: list[DamagedRow] = []
+        try:
+            rows: Iterable[sqlite3.Row] = conn.execute(
+                f"SELECT {_COLUMNS} FROM actions ORDER BY seq"
+            ).fetchall()
+        except sqlite3.Error:
+            # Some pages are damaged: read row by row, keeping every one that still reads.
+            top = 0
+            with contextlib.suppress(sqlite3.Error):
+                top = int(
+                    conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'actions'").fetchone()[0]
+                )
+            one_by_one: list[sqlite3.Row] = []
+            for seq in range(1, min(top, 200_000) + 1):
+                try:
+                    found = conn.execute(f"SELECT {_COLUMNS} FROM actions WHERE seq = ?", (seq,)).fetchone()
+                except sqlite3.Error as exc:
+                    damaged.append(
+                        DamagedRow(
+                            seq=seq,
+                            id=f"#{seq}",
+                            type="?",
+                            device=None,
+                            backend=None,
+                            was="?",
+                            reason=str(exc),
+                        )
+                    )
+                    continue
+                if found is not None:
+                    one_by_one.append(found)
+            rows = one_by_one
+        for row in rows:
+            try:
+                records.append(_record(row))
+            except (ValueError, KeyError, TypeError) as exc:
+                damaged.append(
+                    DamagedRow(
+                        seq=int(row["seq"]),
+                        id=_text(row["id"]) or f"#{row['seq']}",
+                        type=_text(row["type"]) or "?",
+                        device=_text(row["device"]) or None,
+                        backend=_text(row["backend"]) or None,
+                        was=_text(row["state"]) or "?",
+                        reason=f"its stored data cannot be read ({type(exc).__name__})",
+                    )
+                )
+        with contextlib.suppress(sqlite3.Error):  # an older schema, or those pages damaged too
+            damaged.extend(_damaged_rows(conn))
+        lost: list[Loss] = []
+        with contextlib.suppress(sqlite3.Error):
+            lost = losses(conn)
+        return Salvage(records=records, damaged=sorted(damaged, key=lambda d: d.seq), losses=lost, note=note)
+    finally:
+        conn.close()
 
 
 def _cached(value: T, backend: str, fetched_at: float) -> Cached[T]:
