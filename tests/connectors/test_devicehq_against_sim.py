@@ -23,6 +23,7 @@ from fieldtui.core.errors import (
     Rejected,
     ServerError,
     SessionLost,
+    Unsupported,
 )
 from fieldtui.core.models import TaskState
 
@@ -230,7 +231,7 @@ async def test_a_task_the_gateway_is_working_on_shows_as_running(
 
 async def test_fleet_tasks_without_a_device_list_is_bounded(dhq: DeviceHQConnector) -> None:
     assert isinstance(await dhq.fleet_tasks(max_devices=100), list)
-    with pytest.raises(devicehq.Unsupported, match="no account-wide task list"):
+    with pytest.raises(Unsupported, match="no account-wide task list"):
         await dhq.fleet_tasks(max_devices=3)
 
 
@@ -251,9 +252,17 @@ async def test_the_26th_unfinished_task_hits_the_account_limit(
     assert caught.value.transient
 
 
+def reword(sim: Any, on: bool) -> None:
+    """With ``on``, the simulator's error answers keep their status and shape but not their words."""
+    if on:
+        assert sim.admin("PUT", "/_sim/faults/gateways", json={"reworded": True}).status_code == 200
+
+
+@pytest.mark.parametrize("reworded", [False, True])
 async def test_expired_credentials_mid_run_cost_one_new_session(
-    dhq: DeviceHQConnector, sim_clean: Any
+    dhq: DeviceHQConnector, sim_clean: Any, reworded: bool
 ) -> None:
+    reword(sim_clean, reworded)
     device_id = gateway(sim_clean).id
     await dhq.get_device(device_id)
     before = session_of(sim_clean).created
@@ -279,9 +288,11 @@ async def _open_session(sim: Any) -> None:
         assert response.status_code == 200
 
 
+@pytest.mark.parametrize("reworded", [False, True])
 async def test_session_taken_over_by_another_client_is_recovered_once(
-    dhq: DeviceHQConnector, sim_clean: Any
+    dhq: DeviceHQConnector, sim_clean: Any, reworded: bool
 ) -> None:
+    reword(sim_clean, reworded)
     device_id = gateway(sim_clean).id
     await dhq.get_device(device_id)
     before = session_of(sim_clean).created
@@ -290,9 +301,11 @@ async def test_session_taken_over_by_another_client_is_recovered_once(
     assert session_of(sim_clean).created == before + 1
 
 
+@pytest.mark.parametrize("reworded", [False, True])
 async def test_a_client_that_keeps_taking_the_session_ends_in_an_auth_error(
-    dhq: DeviceHQConnector, sim_clean: Any, monkeypatch: pytest.MonkeyPatch
+    dhq: DeviceHQConnector, sim_clean: Any, monkeypatch: pytest.MonkeyPatch, reworded: bool
 ) -> None:
+    reword(sim_clean, reworded)
     monkeypatch.setattr(devicehq, "RENEW_BACKOFF", 0.01)
     device_id = gateway(sim_clean).id
     await dhq.get_device(device_id)
