@@ -135,8 +135,20 @@ class Connector(ABC):
     async def update_device(self, device_id: str, fields: dict[str, Any]) -> Device:
         raise self._unsupported("device_update")
 
-    async def send_command(self, device_id: str, name: str, params: dict[str, Any]) -> Command:
+    async def send_command(
+        self, device_id: str, name: str, params: dict[str, Any], *, correlation: int | None = None
+    ) -> Command:
+        """``correlation``: a number the outbox allocated once for this command (the same on every
+        retry). A cloud that echoes it (``echoes_command_correlation``) lets a check after a lost
+        answer tell this command from any other (see ``command_correlation``)."""
         raise self._unsupported("commands")
+
+    #: True when ``send_command``'s ``correlation`` comes back on the listed command.
+    echoes_command_correlation: ClassVar[bool] = False
+
+    def command_correlation(self, command: Command) -> int | None:
+        """The outbox's correlation a listed command carries back (None: none, or not echoed)."""
+        return None
 
     # -- helpers -------------------------------------------------------------------------
     def _unsupported(self, capability: str) -> Unsupported:

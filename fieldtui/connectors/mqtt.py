@@ -602,8 +602,13 @@ class MqttConnector(Connector):
             )
 
     # -- commands --------------------------------------------------------------------------
-    async def send_command(self, device_id: str, name: str, params: dict[str, Any]) -> Command:
-        """Publish ``{id, status: pending, name, parameters}`` on ``v1/device/ID/commands`` (QoS 1)."""
+    async def send_command(
+        self, device_id: str, name: str, params: dict[str, Any], *, correlation: int | None = None
+    ) -> Command:
+        """Publish ``{id, status: pending, name, parameters}`` on ``v1/device/ID/commands`` (QoS 1).
+
+        ``correlation`` is not sent: document 003 has no field for it (the command's own id is
+        made here), and an extra parameter would reach the device's command handler."""
         self._require_key()
         base = self._base(device_id)
         command = self._new_command(device_id, name, params)

@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 
@@ -444,14 +444,25 @@ class ThingsConnector(Connector):
         return commands
 
     # -- writing ---------------------------------------------------------------------------
-    async def send_command(self, device_id: str, name: str, params: dict[str, Any]) -> Command:
+    #: Document 001: a command carries a client-allocated ``transactionId`` that the thing echoes.
+    echoes_command_correlation: ClassVar[bool] = True
+
+    async def send_command(
+        self, device_id: str, name: str, params: dict[str, Any], *, correlation: int | None = None
+    ) -> Command:
         """``name`` is the message id (1500, 1501, 12200 or 13200); ``params`` holds ``tsmEv``
-        and the message's own attributes. Anything else is refused before a request is made."""
+        and the message's own attributes. Anything else is refused before a request is made.
+
+        ``correlation`` is sent as the command's ``transactionId`` (document 001's sample body
+        carries one): the command list echoes it, so a check after a lost answer finds exactly
+        this command, not another one with the same message id."""
         message_id = _message_id(name, self.name)
         event = params.get("tsmEv")
         if isinstance(event, bool) or not isinstance(event, int | str) or not str(event).strip().isdigit():
             raise Rejected("a command needs an event id (tsmEv, a number)", backend=self.name)
         command = {**params, "tsmId": message_id, "tsmEv": int(event)}
+        if correlation is not None:
+            command["transactionId"] = correlation
         tuid = device_id.strip()
         # Document 001: the body is an array of commands.
         response, data = await self._call("POST", f"/things/{tuid}/commands", body=[command])
@@ -461,6 +472,17 @@ class ThingsConnector(Connector):
         raw_commands = data.get("commands") if isinstance(data, Mapping) else None
         raw = raw_commands[0] if isinstance(raw_commands, list) and raw_commands else command
         return to_command(sent.commands[0], raw, self.name, tuid, responsible=sent.responsible, sent=None)
+
+    def command_correlation(self, command: Command) -> int | None:
+        """The ``transactionId`` the listed command carries (a number, possibly sent as text)."""
+        value = command.parameters.get("transactionId")
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value.strip())
+        return None
 
     async def set_installation_status(self, device_id: str, status: InstallationStatus) -> None:
         tuid = device_id.strip()

@@ -256,7 +256,11 @@ async def open_session(
             fleet.connectivity._probe_interval = probe_interval
         connectors = ServiceConnectors(fleet)
         engine = SyncEngine(
-            store, _buildable(connectors), is_reachable=_reachable(fleet), profile=loaded.profile_name
+            store,
+            _buildable(connectors),
+            is_reachable=_reachable(fleet),
+            profile=loaded.profile_name,
+            request_timeouts={name: cfg.timeout for name, cfg in loaded.backends.items()},
         )
         writes = AppWrites(store, engine, connectors, read_only=read_only, offline=offline)
         writes.probe_offline = _prober(fleet)

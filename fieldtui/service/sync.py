@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import time
@@ -31,6 +32,7 @@ from fieldtui.core.errors import (
     Rejected,
     ServerError,
     SessionLost,
+    TimeoutError_,
     Unsupported,
 )
 from fieldtui.core.models import Device, InstallationStatus, Task
@@ -149,6 +151,7 @@ class _DeferError(Exception):
         hold: bool = False,
         backend: str | None = None,
         wait: float | None = None,
+        in_flight: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -157,6 +160,10 @@ class _DeferError(Exception):
         self.backend = backend
         #: An exact delay instead of the backoff.
         self.wait = wait
+        #: No answer in time: the request may still be on its way (a slow server or proxy), so
+        #: the check before a resend waits until its deadline. A connection the other side closed
+        #: is not waited for: whatever was done with that request is done.
+        self.in_flight = in_flight
 
 
 class _LeaseLostError(Exception):
@@ -189,6 +196,7 @@ class SyncEngine:
         settle_seconds: float = 3.0,
         store_poll: float = 2.0,
         profile: str | None = None,
+        request_timeouts: Mapping[str, float] | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -210,6 +218,12 @@ class SyncEngine:
         self.store_poll = store_poll
         #: The config profile, to name a backend's secret variable when its credentials are refused.
         self.profile = profile
+        #: backend -> its request timeout (the config's ``timeout``): how long a request that got
+        #: no answer may still be on its way. A check before a resend waits that long after the
+        #: request left (see ``_deadline_wait``).
+        self.request_timeouts = dict(request_timeouts or {})
+        #: action id -> when its change request last left this process (the lease was confirmed).
+        self._sent_at: dict[str, float] = {}
         self._rng = rng or random.Random()
         self._listeners: list[Listener] = []
         self._wake = asyncio.Event()
@@ -457,12 +471,16 @@ class SyncEngine:
         try:
             try:
                 if claimed.interrupted:
+                    # Its sender died (or was paused past its lease), perhaps with a request on its
+                    # way. The last sign of life is when it confirmed its lease to send (or claimed
+                    # the action): such a request may land until a request timeout after that.
+                    window = max(self.settle_seconds, self._timeout(backend))
                     quiet = time.time() - claimed.previous_update.timestamp()
-                    if quiet < self.settle_seconds:
+                    if quiet < window:
                         raise _DeferError(
                             "an interrupted send is checked once any request still on its way has landed",
                             uncertain=True,
-                            wait=self.settle_seconds - quiet,
+                            wait=window - quiet,
                         )
                 if backend is None:
                     backend, record = await self._resolve_backend(record)
@@ -494,6 +512,33 @@ class SyncEngine:
                 if new is not None:
                     self._note(new)
                     self.publish(new, ActionState.SENDING, message)
+        finally:
+            self._sent_at.pop(record.id, None)
+
+    def _timeout(self, backend: str | None) -> float:
+        """How long a request to ``backend`` may take (any backend's longest when not known yet)."""
+        if backend is not None and backend in self.request_timeouts:
+            return self.request_timeouts[backend]
+        # Not told (an engine built without a config): the settle window alone applies.
+        return max(self.request_timeouts.values(), default=0.0)
+
+    def _deadline_wait(self, record: ActionRecord) -> float:
+        """Seconds until the change request this process last sent for ``record`` can no longer
+        land (it left at the lease confirmation; a request takes up to its timeout): 0 if none."""
+        sent = self._sent_at.get(record.id)
+        if sent is None:
+            return 0.0
+        return max(0.0, sent + self._timeout(record.action.backend) - time.time())
+
+    async def _confirm_lease(self, record: ActionRecord) -> None:
+        """Right before a change request: is the action still ours? A process paused past its
+        lease (Ctrl-Z, a suspended laptop) may have been replaced by another that has sent it
+        meanwhile: it must send nothing. Confirming also renews the lease and records the moment
+        the request leaves, from which a later check waits out the request's timeout."""
+        confirmed = await self.store.confirm_lease(self.owner, record.id, self.lease_seconds)
+        if confirmed is None:
+            raise _LeaseLostError
+        self._sent_at[record.id] = time.time()
 
     def _connector(self, backend: str) -> Connector:
         if backend not in self.connectors:
@@ -519,6 +564,7 @@ class SyncEngine:
         message = str(exc)
         if isinstance(exc, LimitReached):
             await self._defer(record, _DeferError(f"held: {message}", uncertain=False, hold=True))
+            await self._let_pass(record)
         elif isinstance(exc, Rejected | Unsupported | NotFound):
             await self._finish(record, ActionState.FAILED, message, {})
         elif isinstance(exc, SessionLost):
@@ -533,7 +579,24 @@ class SyncEngine:
             # 429 is refused before doing anything; other transient errors may have applied.
             refused = isinstance(exc, ServerError) and exc.status_code == 429
             down = backend if isinstance(exc, ConnectionError_) else None
-            await self._defer(record, _DeferError(message, uncertain=not refused, backend=down))
+            late = isinstance(exc, TimeoutError_)
+            await self._defer(
+                record, _DeferError(message, uncertain=not refused, backend=down, in_flight=late)
+            )
+
+    async def _let_pass(self, held: ActionRecord) -> None:
+        """A task creation held by the cloud's quota lets the same device's later cancels and
+        deletes through: they are what makes room for it, and behind it they would wait forever."""
+        if held.action.type is not ActionType.CREATE_TASK:
+            return
+        passing = await self.store.claim_passing(
+            self.owner,
+            held.id,
+            (ActionType.CANCEL_TASK, ActionType.DELETE_TASK),
+            lease_seconds=self.lease_seconds,
+        )
+        for claimed in passing:
+            await self._process(claimed)
 
     def _auth_message(self, backend: str | None, exc: AuthError) -> str:
         """The refusal, and the two ways to fix the secret (``fieldtui login`` or the variable)."""
@@ -566,6 +629,9 @@ class SyncEngine:
             delay = self.backoff.delay(record.attempts, self._rng)
         if defer.backend is not None:
             self._down[defer.backend] = (time.time() + delay, defer.message)
+        if defer.in_flight:
+            # The request may still land: the check before any resend waits for its deadline.
+            delay = max(delay, self._deadline_wait(record))
         new = await self.store.reschedule(
             self.owner, record.id, delay=delay, message=defer.message, uncertain=defer.uncertain
         )
@@ -648,10 +714,12 @@ class SyncEngine:
     ) -> _SettledError:
         action = record.action
         check_precondition = action.type is ActionType.MOVE_TO_GROUP and "group" in action.precondition
-        if needs_check or check_precondition:
+        check_update = action.type is ActionType.UPDATE_DEVICE and bool(action.precondition.get("fields"))
+        if needs_check or check_precondition or check_update:
             already = await self._already_applied(connector, record)
             if already is not None:
                 return already
+        await self._confirm_lease(record)
         result = await _apply(connector, action)
         return _SettledError(ActionState.DONE, "synced", result=result)
 
@@ -687,14 +755,7 @@ class SyncEngine:
                 if task.state.finished:
                     return _SettledError(ActionState.DONE, f"task already {task.state.value}")
             case ActionType.SEND_COMMAND:
-                since = (record.first_sent_at or action.created_at) - CLOCK_SKEW
-                for command in await connector.list_commands(device):
-                    if (
-                        command.name == p["name"]
-                        and command.timestamp is not None
-                        and command.timestamp >= since
-                    ):
-                        return _SettledError(ActionState.DONE, done, result={"created_id": command.id})
+                return await self._command_already_sent(connector, record)
             case ActionType.CREATE_GROUP | ActionType.RENAME_GROUP | ActionType.DELETE_GROUP:
                 ids = {g.id for g in await connector.list_groups()}
                 if action.type is ActionType.CREATE_GROUP and p["group"] in ids:
@@ -703,8 +764,73 @@ class SyncEngine:
                     return _SettledError(ActionState.DONE, done)
                 if action.type is ActionType.DELETE_GROUP and p["group"] not in ids:
                     return _SettledError(ActionState.DONE, done)
-            case ActionType.DELETE_TASK | ActionType.UPDATE_DEVICE:
+            case ActionType.UPDATE_DEVICE:
+                return await self._update_already_applied(connector, record)
+            case ActionType.DELETE_TASK:
                 pass  # idempotent: sending again does no harm (a deleted task is NotFound: done)
+        return None
+
+    async def _command_already_sent(self, connector: Connector, record: ActionRecord) -> _SettledError | None:
+        """Was this very command sent? By its correlation where the cloud echoes one (001's
+        ``transactionId``): nothing else can pass for it. Otherwise (MQTT, or an action queued
+        before correlations) the same command with the same parameters, sent since our first
+        attempt; either way never one that another action already claimed."""
+        action = record.action
+        device = action.device or ""
+        p = action.params
+        taken = await self.store.task_ids_claimed(connector.name, device, record.id)
+        commands = [c for c in await connector.list_commands(device) if c.id not in taken]
+        correlation = p.get("correlation")
+        if isinstance(correlation, int) and connector.echoes_command_correlation:
+            for command in commands:
+                if connector.command_correlation(command) == correlation:
+                    return _SettledError(
+                        ActionState.DONE, "already applied", result={"created_id": command.id}
+                    )
+            return None
+        since = (record.first_sent_at or action.created_at) - CLOCK_SKEW
+        asked = dict(p.get("params") or {})
+        for command in commands:
+            if (
+                command.name.strip() == str(p["name"]).strip()
+                and _same_values(command.parameters, asked)
+                and command.timestamp is not None
+                and command.timestamp >= since
+            ):
+                return _SettledError(ActionState.DONE, "already applied", result={"created_id": command.id})
+        return None
+
+    async def _update_already_applied(
+        self, connector: Connector, record: ActionRecord
+    ) -> _SettledError | None:
+        """A device update against what the cloud shows now: every field already at its target
+        is done; a field that someone else changed since the technician saw it is a conflict
+        (never overwritten); otherwise send. A field the cloud does not show cannot be checked."""
+        action = record.action
+        device = action.device or ""
+        fields: Mapping[str, Any] = action.params.get("fields") or {}
+        seen = action.precondition.get("fields")
+        seen = seen if isinstance(seen, Mapping) else {}
+        shown = shown_fields(await connector.get_device(device))
+        if any(key not in shown for key in fields):
+            return None
+        changed = [
+            key
+            for key, target in fields.items()
+            if not _same_value(shown[key], target) and key in seen and not _same_value(shown[key], seen[key])
+        ]
+        if changed:
+            words = ", ".join(
+                f"{key} is now {_comparable(shown[key]) or '(empty)'}, not "
+                f"{_comparable(seen[key]) or '(empty)'} as when the change was made"
+                for key in changed
+            )
+            raise _SettledError(
+                ActionState.CONFLICT,
+                f"{device} was changed meanwhile: {words}: retry to change it anyway, or drop the change",
+            )
+        if all(_same_value(shown[key], target) for key, target in fields.items()):
+            return _SettledError(ActionState.DONE, "already applied")
         return None
 
     async def _task_already_created(self, connector: Connector, record: ActionRecord) -> _SettledError | None:
@@ -713,8 +839,10 @@ class SyncEngine:
         since = (record.first_sent_at or action.created_at) - CLOCK_SKEW
         taken = await self.store.task_ids_claimed(connector.name, device, record.id)
         asked = dict(action.params.get("params") or {})
+        asked_type = str(action.params["type"]).strip().lower()
         for task in await connector.list_tasks(device):
-            if task.id in taken or task.type != action.params["type"] or not _same_params(task, asked):
+            # The type as the cloud shows it may differ in case (DeviceHQ upper-cases it on the wire).
+            if task.id in taken or task.type.strip().lower() != asked_type or not _same_params(task, asked):
                 continue
             if task.created is not None and task.created >= since:
                 return _SettledError(ActionState.DONE, "already applied", result={"created_id": task.id})
@@ -729,7 +857,48 @@ def _same_params(task: Task, asked: Mapping[str, Any]) -> bool:
     """
     attributes = task.raw.get("attributes")
     shown = {**task.raw, **(attributes if isinstance(attributes, Mapping) else {})}
-    return all(str(shown[key]) == str(value) for key, value in asked.items() if key in shown)
+    return _same_values(shown, asked)
+
+
+def _same_values(shown: Mapping[str, Any], asked: Mapping[str, Any]) -> bool:
+    """False when ``shown`` has one of ``asked``'s keys with another value (compared as shown)."""
+    return all(_same_value(shown[key], value) for key, value in asked.items() if key in shown)
+
+
+def _comparable(value: Any) -> str:
+    """A value in the form clouds show it: a list as comma-separated text (DeviceHQ queues
+    ``config_ids`` as a list and shows them as ``"a,b"``), nothing as empty text, a reference
+    object (a fleet cohort ``{"id", "name", "slug"}``) by its slug or id, a place as
+    ``lat,lon``, anything else as its text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list | tuple):
+        return ",".join(_comparable(item) for item in value)
+    if isinstance(value, Mapping):
+        if "lat" in value and "lon" in value:
+            return f"{_comparable(value['lat'])},{_comparable(value['lon'])}"
+        for key in ("slug", "id"):
+            if value.get(key) is not None:
+                return _comparable(value[key])
+        return json.dumps(value, sort_keys=True)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _same_value(shown: Any, asked: Any) -> bool:
+    return _comparable(shown) == _comparable(asked)
+
+
+def shown_fields(device: Device) -> dict[str, Any]:
+    """The device's fields as its cloud shows them (top level, and JSON:API ``attributes``):
+    what a device update is compared with, before it is queued (the precondition) and before
+    it is sent again."""
+    raw = device.raw
+    attributes = raw.get("attributes")
+    return {**raw, **(attributes if isinstance(attributes, Mapping) else {})}
 
 
 _OPEN = (ActionState.QUEUED, ActionState.SENDING, ActionState.FAILED, ActionState.CONFLICT)
@@ -757,7 +926,13 @@ async def _apply(connector: Connector, action: Action) -> dict[str, Any]:
         case ActionType.UPDATE_DEVICE:
             await connector.update_device(device, dict(p["fields"]))
         case ActionType.SEND_COMMAND:
-            command = await connector.send_command(device, p["name"], dict(p.get("params") or {}))
+            correlation = p.get("correlation")
+            command = await connector.send_command(
+                device,
+                p["name"],
+                dict(p.get("params") or {}),
+                correlation=correlation if isinstance(correlation, int) else None,
+            )
             return {"created_id": command.id}
         case ActionType.CREATE_GROUP:
             await connector.create_group(p["group"], p.get("description"))

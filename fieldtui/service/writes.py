@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -25,7 +26,10 @@ from fieldtui.core.errors import ConfigError, Unsupported
 from fieldtui.core.models import InstallationStatus
 from fieldtui.secrets import get_secret
 from fieldtui.service.store import ActionRecord, OutboxStore
-from fieldtui.service.sync import CAPABILITY, Backoff, SyncEngine, supports
+from fieldtui.service.sync import CAPABILITY, Backoff, SyncEngine, shown_fields, supports
+
+#: Command correlations are drawn from 1 .. 2**31 - 1: a number, as document 001 shows it.
+CORRELATION_RANGE = 2**31 - 1
 
 log = logging.getLogger(__name__)
 
@@ -114,15 +118,31 @@ class OutboxWrites:
         return await self._submit(ActionType.DELETE_TASK, device, backend, {"task_id": task_id}, None)
 
     async def update_device(
-        self, device: str, fields: Mapping[str, Any], *, backend: str | None = None
+        self,
+        device: str,
+        fields: Mapping[str, Any],
+        *,
+        backend: str | None = None,
+        precondition: Mapping[str, Any] | None = None,
     ) -> ActionRecord:
-        return await self._submit(ActionType.UPDATE_DEVICE, device, backend, {"fields": dict(fields)}, None)
+        """``precondition``: ``{"fields": {name: value}}`` as the technician saw them (else from
+        the cache). A field someone else changed meanwhile is then a conflict, not overwritten."""
+        return await self._submit(
+            ActionType.UPDATE_DEVICE, device, backend, {"fields": dict(fields)}, precondition
+        )
 
     async def send_command(
         self, device: str, name: str, params: Mapping[str, Any] | None = None, *, backend: str | None = None
     ) -> ActionRecord:
+        """The command gets its correlation now, once: every retry sends the same one, so the
+        check after a lost answer finds this very command (001 echoes it as ``transactionId``)."""
+        correlation = secrets.randbelow(CORRELATION_RANGE) + 1
         return await self._submit(
-            ActionType.SEND_COMMAND, device, backend, {"name": name, "params": dict(params or {})}, None
+            ActionType.SEND_COMMAND,
+            device,
+            backend,
+            {"name": name, "params": dict(params or {}), "correlation": correlation},
+            None,
         )
 
     # -- group actions (always for one named backend) -------------------------------------------
@@ -213,7 +233,9 @@ class OutboxWrites:
         elif device is not None:
             backend = await self._backend_from_cache(device, action_type)
         seen = (
-            dict(precondition) if precondition is not None else await self._seen(action_type, device, backend)
+            dict(precondition)
+            if precondition is not None
+            else await self._seen(action_type, device, backend, params)
         )
         action = Action(
             type=action_type,
@@ -258,13 +280,19 @@ class OutboxWrites:
             )
         return names[0] if names else None
 
-    async def _seen(self, action_type: ActionType, device: str | None, backend: str | None) -> dict[str, Any]:
+    async def _seen(
+        self, action_type: ActionType, device: str | None, backend: str | None, params: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """What the cache last showed of ``device`` (the precondition, when none was given)."""
         if device is None or backend is None:
             return {}
         for cached in await self.store.cached_device(device):
             if cached.backend != backend:
                 continue
+            if action_type is ActionType.UPDATE_DEVICE:
+                shown = shown_fields(cached.value)
+                fields = params.get("fields") or {}
+                return {"fields": {key: shown[key] for key in fields if key in shown}}
             if action_type is ActionType.MOVE_TO_GROUP:
                 return {"group": cached.value.group}
             if action_type is ActionType.SET_INSTALLATION_STATUS and cached.value.installation_status:
@@ -368,7 +396,12 @@ async def open_outbox(
     store = await OutboxStore.open(path)
     try:
         engine = SyncEngine(
-            store, chosen, concurrency=concurrency, backoff=backoff, profile=loaded.profile_name
+            store,
+            chosen,
+            concurrency=concurrency,
+            backoff=backoff,
+            profile=loaded.profile_name,
+            request_timeouts={name: cfg.timeout for name, cfg in loaded.backends.items()},
         )
         writes = OutboxWrites(store, engine, chosen, read_only=read_only, offline=offline)
         yield Outbox(store=store, engine=engine, writes=writes, connectors=chosen)

@@ -3,6 +3,23 @@
 Faults are addressed by backend name (``sensors``, ``things``...) or by kind (``mysensor``...);
 both resolve to the backend name. Every random decision comes from one seeded generator so a
 failing test replays the same way.
+
+The faults, in the order a request meets them:
+
+* ``unreachable`` (flag): every connection is closed without a byte of answer.
+* ``drop_rate`` (fraction): that share of requests is dropped the same way, *before* the cloud
+  sees them (nothing applied).
+* ``latency`` (seconds, up to 60): every request waits this long before the cloud sees it.
+* ``error_rate`` (fraction): that share is answered 503 (an HTML page), nothing applied.
+* ``answer_lost`` (fraction): that share of *changes* (non-GET requests) is applied, then the
+  connection is closed without the answer: the client cannot tell whether it took effect.
+* ``lands_late`` (fraction): that share of changes is applied, then the answer is held until the
+  client gives up (closes the connection) or 60 s have passed, whichever is first: an answer that
+  arrives later than any client timeout, i.e. never.
+* ``malformed`` (flag): 2xx bodies arrive as broken JSON (a trailing comma).
+
+Lost and late answers are only dealt to changes, so reads stay usable for the client's "did it
+take effect?" check while the faults are on.
 """
 
 from __future__ import annotations
@@ -28,6 +45,10 @@ class Faults:
     #: Error answers keep their status and JSON shape, but every string in them becomes words
     #: no client can have anticipated (a server with other wording).
     reworded: bool = False
+    #: A change is applied, then its answer is lost (the connection closed without a response).
+    answer_lost: float = 0.0
+    #: A change is applied, then its answer is held past the client's timeout.
+    lands_late: float = 0.0
 
     @property
     def active(self) -> bool:

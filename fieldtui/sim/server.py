@@ -10,6 +10,7 @@ Admin routes (``/_sim/...``) are never subject to faults and never logged as mut
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import hashlib
 import importlib
@@ -27,7 +28,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from fieldtui.sim.clouds.base import Cloud
 from fieldtui.sim.context import SimContext
-from fieldtui.sim.faults import FaultTable, resolve_backend
+from fieldtui.sim.faults import MAX_LATENCY, FaultTable, resolve_backend
 from fieldtui.sim.fleet import BACKEND_NAMES, generate_fleet
 from fieldtui.sim.mutations import Mutation, MutationLog
 
@@ -165,6 +166,7 @@ class SimServer:
             await self._app(scope, receive, send)
             return
         faults = self.faults.get(backend)
+        lost = late = False
         if faults.active:
             if faults.unreachable or self.faults.roll(faults.drop_rate):
                 await _drop_connection(send)
@@ -174,10 +176,20 @@ class SimServer:
             if self.faults.roll(faults.error_rate):
                 await _send_503(send)
                 return
+            if scope["method"] not in _READ_METHODS:
+                lost = self.faults.roll(faults.answer_lost)
+                late = not lost and self.faults.roll(faults.lands_late)
             if faults.malformed:
                 send = _malforming(send)
             if faults.reworded:
                 send = _rewording(send)
+        if lost or late:
+            # Applied (and logged, if the cloud accepted it), but the answer never reaches the client.
+            await self._logged(backend, scope, receive, _swallow)
+            if late:
+                await _hold_until_gone(receive)
+            await _drop_connection(send)
+            return
         if scope["method"] in _READ_METHODS:
             await self._app(scope, receive, send)
         else:
@@ -365,6 +377,18 @@ async def _drop_connection(send: Send) -> None:
     # Let connection_lost run so the server marks the cycle disconnected and sends no 500.
     for _ in range(3):
         await asyncio.sleep(0)
+
+
+async def _swallow(message: Message) -> None:
+    """A ``send`` that delivers nothing: the answer the cloud made is lost on its way back."""
+
+
+async def _hold_until_gone(receive: Receive) -> None:
+    """Wait until the client gives up on its request (closes the connection), at most MAX_LATENCY."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(MAX_LATENCY):
+            while (await receive())["type"] != "http.disconnect":
+                pass
 
 
 async def _send_503(send: Send) -> None:
