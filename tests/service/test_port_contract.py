@@ -374,3 +374,22 @@ async def test_a_command_sent_to_an_mqtt_device_shows_in_its_tasks_and_history(
     history = await port.service.history(device_id)
     commands = [e for e in history.entries if e.kind is HistoryKind.COMMAND and e.summary == "reboot"]
     assert commands and all(e.backend == "live" for e in commands)
+
+
+async def test_a_device_once_looked_up_is_among_the_known_devices_with_its_clouds(port: Subject) -> None:
+    device_id = port.devices.gateway_twin
+    await port.service.device(device_id)
+    known = {view.device.id: view async for view in port.service.known_devices()}
+    assert set(known[device_id].copies) == {"gateways", "things"}
+    assert known[device_id].stale
+
+
+async def test_groups_list_a_clouds_groups_and_say_why_a_cloud_has_none(port: Subject) -> None:
+    thing = await port.service.device(port.devices.thing)
+    listing = await port.service.groups("things")
+    assert listing.error is None and listing.fetched_at is None
+    assert thing.device.group in {g.id for g in listing.groups}
+    members = await port.service.group_members("things", str(thing.device.group))
+    assert port.devices.thing in {m.id for m in members}
+    none = await port.service.groups("sensors")
+    assert none.groups == [] and none.error is not None and "groups" in none.error
