@@ -8,18 +8,24 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from fieldtui import __version__
-from fieldtui.core.errors import ConfigError, DeviceNotFound, FieldtuiError, NoBackendReachable
-from fieldtui.core.text import strip_controls
+from fieldtui.commands._errors import (
+    EXIT_FAILURE,
+    EXIT_NOT_FOUND,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    print_json,
+    report,
+    report_unexpected,
+)
+from fieldtui.core.errors import FieldtuiError
 
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-EXIT_NOT_FOUND = 3
-EXIT_UNREACHABLE = 4
+__all__ = ["EXIT_FAILURE", "EXIT_NOT_FOUND", "EXIT_OK", "EXIT_UNREACHABLE", "EXIT_USAGE", "main"]
 
 INSTALLATION_STATUSES = ("new", "installed", "uninstalled", "quarantine", "retired")
 
@@ -39,13 +45,16 @@ COMMAND_MODULES: dict[str, str] = {
 }
 
 
-def _say(error: BaseException) -> None:
-    # An error may quote a cloud's words, which must not reach the terminal as escape sequences.
-    print(f"fieldtui: {strip_controls(error)}", file=sys.stderr)
-
-
 class _Parser(argparse.ArgumentParser):
+    #: Set by ``main`` when ``--json`` is on the command line: a script then gets usage errors
+    #: as JSON on stdout too.
+    json_errors = False
+
     def error(self, message: str) -> None:  # type: ignore[override]
+        if self.json_errors:
+            error = {"code": "usage", "message": f"{self.prog}: {message}", "hint": None, "backend": None}
+            error["hint"] = f"see `{self.prog} --help`"
+            print_json({"error": error})
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
@@ -65,8 +74,34 @@ _VALUE_OPTIONS = ("--config", "--profile")
 _FLAG_OPTIONS = ("--offline", "--read-only")
 
 
-def _add_read_command(sub: argparse._SubParsersAction[_Parser], name: str, help_text: str) -> None:
+def _add_global_options(parser: argparse.ArgumentParser, *, after_command: bool = False) -> None:
+    """``--config``, ``--profile``, ``--offline`` and ``--read-only``, before or after the command.
+
+    After the command they default to "not given" (SUPPRESS), so that ``--offline status X``
+    is not undone by the command's own parser, which sees no ``--offline`` of its own.
+    """
+    group = parser.add_argument_group("global options") if after_command else parser
+    given = argparse.SUPPRESS if after_command else None
+    group.add_argument("--config", metavar="PATH", default=given, help="config file (env FIELDTUI_CONFIG)")
+    group.add_argument(
+        "--profile", metavar="NAME", default=given, help="profile to use (env FIELDTUI_PROFILE)"
+    )
+    flag = argparse.SUPPRESS if after_command else False
+    group.add_argument(
+        "--offline", action="store_true", default=flag, help="send nothing; serve reads from the cache"
+    )
+    group.add_argument("--read-only", action="store_true", default=flag, help="refuse every change")
+
+
+def _command(sub: argparse._SubParsersAction[_Parser], name: str, help_text: str) -> argparse.ArgumentParser:
+    """A command's parser, which also takes the global options."""
     cmd = sub.add_parser(name, help=help_text)
+    _add_global_options(cmd, after_command=True)
+    return cmd
+
+
+def _add_read_command(sub: argparse._SubParsersAction[_Parser], name: str, help_text: str) -> None:
+    cmd = _command(sub, name, help_text)
     cmd.add_argument("device", metavar="DEVICE")
     _add_json(cmd)
 
@@ -95,20 +130,17 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         description="Look up, watch and service IoT devices across five device clouds.",
     )
     parser.add_argument("--version", action="version", version=f"fieldtui {__version__}")
-    parser.add_argument("--config", metavar="PATH", help="config file (env FIELDTUI_CONFIG)")
-    parser.add_argument("--profile", metavar="NAME", help="profile to use (env FIELDTUI_PROFILE)")
-    parser.add_argument("--offline", action="store_true", help="send nothing; serve reads from the cache")
-    parser.add_argument("--read-only", action="store_true", help="refuse every change")
+    _add_global_options(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     if only in _QUICK_COMMANDS:
         _add_read_command(sub, only, _QUICK_COMMANDS[only])
         return parser
 
-    demo = sub.add_parser("demo", help="start the simulator and open the app against it")
+    demo = _command(sub, "demo", "start the simulator and open the app against it")
     demo.add_argument("--fleet-size", type=int, default=200)
     demo.add_argument("--seed", type=int, default=1)
 
-    sim = sub.add_parser("sim", help="run the simulated clouds in the foreground")
+    sim = _command(sub, "sim", "run the simulated clouds in the foreground")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8750, help="HTTP port (0: any free port)")
     sim.add_argument("--mqtt-port", type=int, default=18830, help="MQTT broker port (0: any free port)")
@@ -136,34 +168,42 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     for name, help_text in _QUICK_COMMANDS.items():
         _add_read_command(sub, name, help_text)
 
-    set_status = sub.add_parser("set-status", help="set a device's installation status (queued first)")
+    set_status = _command(sub, "set-status", "set a device's installation status (queued first)")
     set_status.add_argument("device", metavar="DEVICE")
     set_status.add_argument("status", choices=INSTALLATION_STATUSES)
     set_status.add_argument("--backend", metavar="NAME", help="the backend that knows the device")
     _add_json(set_status)
 
-    move = sub.add_parser("move", help="move a device to a group (queued first)")
+    move = _command(sub, "move", "move a device to a group (queued first)")
     move.add_argument("device", metavar="DEVICE")
     move.add_argument("group", metavar="GROUP")
     move.add_argument("--backend", metavar="NAME", help="the backend that knows the device")
     _add_json(move)
 
-    outbox = sub.add_parser("outbox", help="list, sync, retry or drop queued changes")
+    outbox = _command(sub, "outbox", "list, sync, retry or drop queued changes")
     outbox_sub = outbox.add_subparsers(dest="outbox_command", metavar="ACTION", parser_class=_Parser)
-    _add_json(outbox_sub.add_parser("list", help="every queued, failed and recent action"))
-    _add_json(outbox_sub.add_parser("sync", help="send what can be sent now"))
-    retry = outbox_sub.add_parser("retry", help="queue a failed or conflicting action again")
+    _add_json(_command(outbox_sub, "list", "every queued, failed and recent action"))
+    sync = _command(outbox_sub, "sync", "send everything that can be sent, within a deadline")
+    sync.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="stop retrying after this long (default 120); what is left is listed, exit 5",
+    )
+    _add_json(sync)
+    retry = _command(outbox_sub, "retry", "queue a failed or conflicting action again")
     retry.add_argument("action_id", metavar="ID")
     _add_json(retry)
-    drop = outbox_sub.add_parser("drop", help="discard an action that has not been sent")
+    drop = _command(outbox_sub, "drop", "discard an action that has not been sent")
     drop.add_argument("action_id", metavar="ID")
     drop.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     _add_json(drop)
 
-    login = sub.add_parser("login", help="store a backend's secret in the system keyring")
+    login = _command(sub, "login", "store a backend's secret in the system keyring")
     login.add_argument("backend", metavar="BACKEND")
 
-    info = sub.add_parser("info", help="show paths, keyring backend and configured backends")
+    info = _command(sub, "info", "show paths, keyring backend and configured backends")
     _add_json(info)
     return parser
 
@@ -184,32 +224,54 @@ def _run(args: argparse.Namespace) -> int:
     return result
 
 
+def _wants_json(arguments: Sequence[str]) -> bool:
+    return "--json" in arguments
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null: the reader is gone, and the interpreter's last flush at exit
+    must not fail again (it would print "Exception ignored ... BrokenPipeError")."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _broken_pipe(exc: BaseException) -> bool:
+    """True when ``exc`` is (or, from a task group, holds only) a closed stdout pipe."""
+    if isinstance(exc, BrokenPipeError):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_broken_pipe(inner) for inner in exc.exceptions)
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
+    _Parser.json_errors = _wants_json(arguments)
     args = build_parser(_quick_command(arguments)).parse_args(arguments)
+    as_json = bool(getattr(args, "json", False))
     from fieldtui.logging_setup import configure_logging
 
     configure_logging()
     try:
-        return _run(args)
+        code = _run(args)
+        # Flush here, not at exit: `fieldtui outbox list | head -1` closes the pipe early.
+        sys.stdout.flush()
+        return code
     except KeyboardInterrupt:
         return 130
-    except ConfigError as exc:
-        _say(exc)
-        return EXIT_USAGE
-    except DeviceNotFound as exc:
-        _say(exc)
-        return EXIT_NOT_FOUND
-    except NoBackendReachable as exc:
-        _say(exc)
-        return EXIT_UNREACHABLE
     except FieldtuiError as exc:
-        _say(exc)
-        return EXIT_FAILURE
+        # An error may quote a cloud's words: `report` keeps escape sequences off the terminal.
+        return report(exc, as_json=as_json)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: never a traceback
-        from fieldtui.commands._errors import report_unexpected
-
-        return report_unexpected(exc)
+        if _broken_pipe(exc):
+            # `fieldtui tasks X | head -1`: the reader has what it wanted; that is success.
+            _quiet_stdout()
+            return EXIT_OK
+        return report_unexpected(exc, as_json=as_json)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from fieldtui import paths
 from fieldtui.core.errors import ConfigError
 from fieldtui.core.models import BackendKind
+from fieldtui.keymap import check_keymap
 
 KINDS = ", ".join(kind.value for kind in BackendKind)
 
@@ -143,10 +144,12 @@ def parse_config(text: str, path: Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     try:
-        return Config.model_validate(raw)
+        config = Config.model_validate(raw)
     except ValidationError as exc:
         messages = [_describe_error(path, err) for err in exc.errors()]
         raise ConfigError("\n".join(messages)) from None
+    check_keymap(config.keymap, path)
+    return config
 
 
 def load_config(cli_path: str | None = None, cli_profile: str | None = None) -> LoadedConfig:

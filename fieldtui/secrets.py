@@ -22,11 +22,13 @@ def keyring_user(profile: str, backend: str) -> str:
     return f"{profile}/{backend}"
 
 
-def _no_keyring_message(profile: str, backend: str) -> str:
-    return (
-        f"no usable system keyring on this machine (as over SSH without a desktop session). "
-        f"Either set {env_var_name(profile, backend)} in the environment, or "
-        f"`pip install keyrings.alt` (a file-based keyring) and run `fieldtui login {backend}`"
+def _no_keyring(profile: str, backend: str) -> SecretError:
+    """No keyring here (headless SSH): the error names both ways out."""
+    return SecretError(
+        "no usable system keyring on this machine (as over SSH without a desktop session)",
+        backend=backend,
+        hint=f"set {env_var_name(profile, backend)} in the environment, or `pip install keyrings.alt` "
+        f"(a file-based keyring) and run `fieldtui login {backend}`",
     )
 
 
@@ -88,6 +90,26 @@ def require_secret(profile: str, backend: str) -> str:
     return secret
 
 
+def require_keyring(profile: str, backend: str) -> None:
+    """Raise SecretError, naming both ways out, when no keyring could store a secret here.
+
+    Asked before prompting for the secret: a technician on a headless jump host must not type
+    a secret only to hear that it cannot be kept.
+    """
+    try:
+        import keyring
+        from keyring.backends import fail
+    except Exception as exc:  # noqa: BLE001 - a broken keyring install is "no keyring"
+        raise SecretError(
+            f"keyring cannot be imported: {exc}",
+            backend=backend,
+            hint=f"set {env_var_name(profile, backend)} in the environment instead",
+        ) from None
+    if isinstance(keyring.get_keyring(), fail.Keyring):
+        raise _no_keyring(profile, backend)
+    _check_backend_is_safe()
+
+
 def store_secret(profile: str, backend: str, secret: str) -> None:
     try:
         import keyring
@@ -98,6 +120,6 @@ def store_secret(profile: str, backend: str, secret: str) -> None:
         _check_backend_is_safe()
         keyring.set_password(KEYRING_SERVICE, keyring_user(profile, backend), secret)
     except NoKeyringError:
-        raise SecretError(_no_keyring_message(profile, backend), backend=backend) from None
+        raise _no_keyring(profile, backend) from None
     except KeyringError as exc:
         raise SecretError(f"the keyring refused to store the secret: {exc}", backend=backend) from None

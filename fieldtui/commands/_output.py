@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 import unicodedata
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -149,8 +150,18 @@ def status_lines(view: DeviceView, now: datetime | None = None) -> list[str]:
         ),
         _pair("alerts", ", ".join(d.alerts) if d.alerts else "none"),
     ]
-    lines += [_pair("not reached", reason) for reason in view.errors.values()]
+    for backend, reason in view.errors.items():
+        lines += _wrapped("not reached", f"{backend}: {reason}")
     return lines
+
+
+def _wrapped(label: str, text: str) -> list[str]:
+    """``label`` and ``text`` over as many lines as it takes: an error's fix is never cut off."""
+    indent = " " * (len(label) + 1)
+    rows = textwrap.wrap(
+        clean_line(text), WIDTH, initial_indent=f"{label} ", subsequent_indent=indent, break_on_hyphens=False
+    )
+    return [fit(row, WIDTH) for row in rows]
 
 
 # -- watch ---------------------------------------------------------------------------------

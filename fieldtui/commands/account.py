@@ -10,8 +10,8 @@ from typing import Any
 
 from fieldtui import paths
 from fieldtui.config import LoadedConfig, MqttBackend, load_config, resolve_config_path
-from fieldtui.core.errors import ConfigError, FieldtuiError
-from fieldtui.secrets import env_var_name, keyring_backend_name, store_secret
+from fieldtui.core.errors import ConfigError
+from fieldtui.secrets import env_var_name, keyring_backend_name, require_keyring, store_secret
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,17 +87,15 @@ def _login(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"{loaded.path}: no backend '{args.backend}' in profile '{loaded.profile_name}'; allowed: {names}"
         )
+    # Before the prompt: with no keyring to keep it, typing the secret would be for nothing.
+    require_keyring(loaded.profile_name, args.backend)
     if not sys.stdin.isatty():
         secret = sys.stdin.readline().rstrip("\n")
     else:
         secret = getpass.getpass(f"Secret for {loaded.profile_name}/{args.backend} (not echoed): ")
     if not secret:
-        print("fieldtui login: nothing entered; nothing stored", file=sys.stderr)
-        return 2
-    try:
-        store_secret(loaded.profile_name, args.backend, secret)
-    except FieldtuiError as exc:
-        print(f"fieldtui login: {exc}", file=sys.stderr)
-        return 1
+        raise ConfigError("nothing entered; nothing stored", backend=args.backend)
+    # A keyring that refuses is a SecretError: `fieldtui.cli` says so (exit 2, never 1).
+    store_secret(loaded.profile_name, args.backend, secret)
     print(f"Stored the secret for {loaded.profile_name}/{args.backend} in the system keyring.")
     return 0

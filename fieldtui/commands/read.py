@@ -67,8 +67,8 @@ async def _status(loaded: LoadedConfig, offline: bool, device_id: str, *, json_o
         view = await service.device(device_id)
     if json_output:
         _emit(out.status_json(view))
-        for reason in view.errors.values():
-            _warn(f"not reached: {reason}")
+        for backend, reason in view.errors.items():
+            _warn(f"{backend}: {reason}")
     else:
         for line in out.status_lines(view):
             _emit(line)
@@ -83,8 +83,8 @@ async def _tasks(loaded: LoadedConfig, offline: bool, device_id: str, *, json_ou
     else:
         for line in out.tasks_lines(view.tasks, view.sources):
             _emit(line)
-    for reason in view.errors.values():
-        _warn(f"not reached: {reason}")
+    for backend, reason in view.errors.items():
+        _warn(f"{backend}: {reason}")
     return 0
 
 

@@ -12,14 +12,12 @@ import contextlib
 import json
 import sys
 
+from fieldtui.commands._errors import EXIT_CONFLICT_OR_FAILED, EXIT_NOT_FOUND, EXIT_OK
 from fieldtui.commands._output import clean_line
 from fieldtui.config import load_config
 from fieldtui.core.errors import DeviceNotFound
 from fieldtui.service.store import ActionRecord
 from fieldtui.service.writes import Outbox, WriteOutcome, open_outbox
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,5 +85,6 @@ def _report(outcome: WriteOutcome, as_json: bool) -> int:
             case _:
                 print(f"{outcome.status}: {reason}")
     if unknown:
-        return 3
-    return EXIT_FAILURE if outcome.status in ("failed", "conflict") else EXIT_OK
+        return EXIT_NOT_FOUND
+    # Not 1 (README keeps it for bugs): the change was refused or the device changed under it.
+    return EXIT_CONFLICT_OR_FAILED if outcome.status in ("failed", "conflict") else EXIT_OK

@@ -24,6 +24,7 @@ from fieldtui.core.errors import (
     AuthError,
     BackendError,
     ConnectionError_,
+    FieldtuiError,
     NotFound,
     Rejected,
     SessionLost,
@@ -82,6 +83,14 @@ def state_for(error: BaseException) -> BackendState:
 def is_answer(error: BaseException) -> bool:
     """True for errors that prove the backend is up (it answered, just not with what we wanted)."""
     return isinstance(error, NotFound | Rejected | Unsupported)
+
+
+def reason(error: BaseException) -> str:
+    """``describe`` without the backend, for a place that names it already (a dict keyed by
+    backend, a stream event): the cloud is said once."""
+    if isinstance(error, FieldtuiError):
+        return error.reason
+    return describe(error)
 
 
 def describe(error: BaseException) -> str:

@@ -10,7 +10,7 @@ from fieldtui.config import BackendConfig, LoadedConfig
 from fieldtui.connectors.base import Connector
 from fieldtui.connectors.registry import build_connector
 from fieldtui.core.models import BackendKind
-from fieldtui.secrets import get_secret
+from fieldtui.secrets import env_var_name, get_secret
 from fieldtui.service.fleet import ConnectorSpec, FleetService
 from fieldtui.service.ports import ReadCache
 
@@ -21,7 +21,8 @@ def connector_spec(profile: str, name: str, config: BackendConfig) -> ConnectorS
     def build() -> Connector:
         return build_connector(name, config, get_secret(profile, name))
 
-    return ConnectorSpec(BackendKind(config.kind), build)
+    fix = f"set {env_var_name(profile, name)} or run `fieldtui login {name}`"
+    return ConnectorSpec(BackendKind(config.kind), build, secret_fix=fix)
 
 
 def build_fleet_service(

@@ -30,11 +30,12 @@ from fieldtui.core.errors import (
     NoBackendReachable,
     NotFound,
     Rejected,
+    SessionLost,
     TimeoutError_,
     Unsupported,
 )
 from fieldtui.core.models import BackendKind, Command, Device, Task
-from fieldtui.service.connectivity import Connectivity, describe
+from fieldtui.service.connectivity import Connectivity, describe, reason
 from fieldtui.service.merge import DeviceView, Source, SourcedDevice, merge_devices
 from fieldtui.service.ports import Cached, ReadCache
 from fieldtui.service.telemetry import Backoff, TelemetryItem, merged_telemetry
@@ -118,6 +119,9 @@ class ConnectorSpec:
 
     kind: BackendKind
     build: Callable[[], Connector]
+    #: How to fix refused credentials here (the profile's FIELDTUI_SECRET_ variable and
+    #: ``fieldtui login``): a connector knows neither the profile nor the variable.
+    secret_fix: str | None = None
 
 
 class _Slot:
@@ -126,6 +130,7 @@ class _Slot:
     def __init__(self, spec: ConnectorSpec) -> None:
         self.kind = spec.kind
         self._build = spec.build
+        self.secret_fix = spec.secret_fix
         self.connector: Connector | None = None
 
     @classmethod
@@ -223,7 +228,7 @@ class FleetService:
         except BackendError as exc:
             error: BackendError = exc
         except FieldtuiError as exc:  # a secret that cannot be read: the backend cannot be used
-            error = AuthError(exc.message, backend=backend, hint=exc.hint)
+            error = self._with_secret_fix(backend, AuthError(exc.message, backend=backend, hint=exc.hint))
         except Exception as exc:  # a connector bug must not take the other clouds down with it
             log.exception("%s: cannot build the connector", backend)
             error = BackendError(f"cannot set up the connector: {describe(exc)}", backend=backend)
@@ -253,13 +258,20 @@ class FleetService:
         Call it from the ``except`` block (an unexpected error is logged with its traceback).
         """
         if isinstance(exc, BackendError):
-            error = exc
+            error = self._with_secret_fix(backend, exc)
         elif isinstance(exc, TimeoutError):
             error = TimeoutError_(f"no answer within {self.per_backend_timeout:g} s", backend=backend)
         else:  # a connector bug must not take the other clouds down with it
             log.exception("%s: unexpected error", backend)
             error = BackendError(describe(exc), backend=backend)
         self.connectivity.record_failure(backend, error)
+        return error
+
+    def _with_secret_fix(self, backend: str, error: BackendError) -> BackendError:
+        """A refused or missing secret names both ways to fix it, whatever the connector said."""
+        fix = self._slots[backend].secret_fix
+        if fix is not None and isinstance(error, AuthError) and not isinstance(error, SessionLost):
+            error.hint = fix
         return error
 
     async def _probe(self, backend: str) -> None:
@@ -443,12 +455,15 @@ class FleetService:
                 )
             hint = None
             if failed:
-                hint = "not checked: " + ", ".join(sorted(failed)) + " (unreachable)"
+                # Why each was not asked, and its fix: an unknown secret is not "unreachable".
+                hint = "not checked: " + "; ".join(
+                    f"{name}: {reason(failed[name])}" for name in sorted(failed)
+                )
             raise DeviceNotFound(f"{device_id} is not known to any configured backend", hint=hint)
         if self.cache is not None and found:
             await self._store("device", self.cache.store_devices(found, fetched_at))
         view = merge_devices(copies)
-        return replace(view, errors={name: describe(e) for name, e in failed.items()})
+        return replace(view, errors={name: reason(e) for name, e in failed.items()})
 
     async def _lookup(self, backends: Sequence[str], device_id: str) -> dict[str, Device | BackendError]:
         async def one(backend: str) -> Device | BackendError:
@@ -557,7 +572,7 @@ class FleetService:
                 if self.cache is not None:
                     await self._store("tasks", self.cache.store_tasks(backend, device_id, result, fetched_at))
             elif not _missing(result):
-                errors[backend] = describe(result)
+                errors[backend] = reason(result)
         for cached in cached_lists:
             if cached.backend in errors or (self.offline and cached.backend in self._slots):
                 tasks += cached.value
@@ -566,7 +581,8 @@ class FleetService:
             if self.offline or (errors and len(errors) == len(results)):
                 raise NoBackendReachable(
                     f"no backend could be reached for the tasks of {device_id}",
-                    hint="; ".join(errors.values()) or "--offline reads only the cache",
+                    hint="; ".join(f"{name}: {text}" for name, text in errors.items())
+                    or "--offline reads only the cache",
                 )
             # No task backend knows the device: it may still live on one without tasks.
             await self.device(device_id)

@@ -114,8 +114,11 @@ def test_every_backend_unreachable_and_nothing_cached_exits_4(
     config.write_text(re.sub(r"(?m)^port = \d+$", f"port = {dead_port()}", config.read_text()))
     result = fieldtui(cli_env, "status", gateway_also_in_things(sim_clean), "--json")
     assert result.returncode == 4, result.stderr
-    assert result.stdout == ""
-    assert "no backend could be reached" in result.stderr
+    # Under --json the error is JSON on stdout, each cloud named once with why it was not reached.
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "no_backend_reachable"
+    assert "no backend could be reached" in error["message"]
+    assert "things: cannot reach" in error["hint"] and "things: things:" not in error["hint"]
 
 
 def test_cached_device_is_served_stale_when_clouds_are_away_and_with_offline(

@@ -130,7 +130,7 @@ class TelemetryScreen(Screen[None]):
         if event.kind is StreamEventKind.CONNECTED:
             self._set_state("live", "")
         elif event.kind is StreamEventKind.RECONNECTING:
-            self._set_state("reconnecting", message)
+            self._set_state("reconnecting", f"{clean(event.backend)}: {message}")
         else:
             self._set_state("error", f"{clean(event.backend)}: {message}")
 
