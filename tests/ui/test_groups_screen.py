@@ -7,8 +7,10 @@ from typing import Any
 from textual.widgets import DataTable, Input, OptionList, Static
 from ui_helpers import notifications, press_from_lookup, service_ready, wait_for, wait_until
 
+from fieldtui.ui.modals.group_name import GroupNameModal
+from fieldtui.ui.modals.group_picker import GroupPickerModal
 from fieldtui.ui.screens.device import DeviceScreen
-from fieldtui.ui.screens.groups import GroupNameModal, GroupPickerModal, GroupsScreen, group_id_problem
+from fieldtui.ui.screens.groups import GroupsScreen
 from fieldtui.ui.screens.lookup import LookupScreen
 from fieldtui.ui.widgets.confirm import ConfirmModal
 
@@ -36,16 +38,29 @@ async def open_device(pilot: Any, device_id: str) -> DeviceScreen:
 
 
 async def outbox_states(app: Any) -> dict[str, int]:
-    return await app.service.writes.counts()
+    """How many of the outbox's actions are in each state (as the outbox itself lists them)."""
+    states: dict[str, int] = {}
+    for record in await app.service.outbox.list_actions():
+        states[record.state.value] = states.get(record.state.value, 0) + 1
+    return states
 
 
-def test_group_id_rules_say_why() -> None:
-    assert "spaces" in (group_id_problem("roof 2") or "")
-    assert "'roof-2'" in (group_id_problem("roof 2") or "")
-    assert "reserved" in (group_id_problem("unassigned") or "")
-    assert "already exists" in (group_id_problem("roof", ["roof"]) or "")
-    assert group_id_problem("") is not None
-    assert group_id_problem("roof-2") is None
+async def test_group_id_rules_say_why_as_each_cloud_declares_them(make_app: Any) -> None:
+    app = make_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await service_ready(pilot)
+        things = app.service.backend("things").group_rules
+        assert "spaces" in (things.problem("roof 2") or "")
+        assert "'roof-2'" in (things.problem("roof 2") or "")
+        assert "reserved" in (things.problem("unassigned") or "")
+        assert "already exists" in (things.problem("roof", {"roof"}) or "")
+        assert things.problem("") is not None
+        assert things.problem("roof-2") is None
+        # Only things reserve "unassigned"; DeviceHQ groups are names typed on each device.
+        gateways = app.service.backend("gateways").group_rules
+        assert gateways.problem("unassigned") is None
+        assert gateways.management_refused
+        assert app.service.backend("live").group_rules is None
 
 
 async def test_move_two_marked_devices_from_lookup_syncs(make_clean_app: Any, sim_clean: Any) -> None:
@@ -61,6 +76,7 @@ async def test_move_two_marked_devices_from_lookup_syncs(make_clean_app: Any, si
         for device_id in (first, second):
             await open_device(pilot, device_id)
             await pilot.press("escape")
+            await wait_for(pilot, lambda: isinstance(app.screen, LookupScreen), what="back to the lookup")
         lookup = app.screen
         assert isinstance(lookup, LookupScreen)
         # Looking the serials up asked every cloud: show the things only.
@@ -98,7 +114,7 @@ async def test_create_group_refuses_whitespace_then_creates_and_moves(
         await pilot.press(*"roof top", "enter")
         message = str(picker.query_one("#group-picker-message", Static).content)
         assert "cannot contain spaces" in message and "'roof-top'" in message
-        assert await outbox_states(app) == {"last_sync": None}
+        assert await outbox_states(app) == {}
         assert app.screen is picker
         await pilot.press("ctrl+u", *"unassigned")
         options = picker.query_one("#group-options", OptionList)

@@ -7,7 +7,8 @@ from typing import Any
 from textual.widgets import Input, Static
 from ui_helpers import notifications, press_from_lookup, service_ready, wait_for, wait_until
 
-from fieldtui.ui.screens.groups import GroupPickerModal
+from fieldtui.core.actions import ActionState
+from fieldtui.ui.modals.group_picker import GroupPickerModal
 from fieldtui.ui.screens.install import InstallScreen, SkipReasonModal
 
 
@@ -95,7 +96,7 @@ async def test_install_offline_queues_then_syncs_when_back_online(
         await wait_for(pilot, lambda: screen.walk.current == "summary", what="the summary")
         assert step(screen, "confirm") == "unchecked"
         assert "2 change(s) queued" in str(screen.query_one("#install-wait", Static).content)
-        assert (await app.service.writes.counts()).get("queued") == 2
+        assert (await app.service.outbox.counts()).queued == 2
         assert inspect(sim_clean, tuid)["group"] != target
     # Back online: the app sends what was queued.
     app = make_clean_app()
@@ -103,7 +104,8 @@ async def test_install_offline_queues_then_syncs_when_back_online(
         await service_ready(pilot)
 
         async def synced() -> bool:
-            return (await app.service.writes.counts()).get("done") == 2
+            records = await app.service.outbox.list_actions()
+            return sum(r.state is ActionState.DONE for r in records) == 2
 
         await wait_until(pilot, synced, timeout=30, what="the queued changes to sync")
     state = inspect(sim_clean, tuid)

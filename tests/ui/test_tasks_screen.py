@@ -12,14 +12,11 @@ import pytest
 from fieldtui.connectors.devicehq import forget_sessions
 from fieldtui.core.actions import ActionState, ActionType
 from fieldtui.ui.app import FieldApp
-from fieldtui.ui.screens.tasks import (
-    CommandModal,
-    CreateTaskModal,
-    DeviceTasksScreen,
-    FleetTasksScreen,
-    model_family,
-    parse_parameters,
-)
+from fieldtui.ui.modals.command import CommandModal, parse_parameters
+from fieldtui.ui.modals.create_task import CreateTaskModal
+from fieldtui.ui.screens.device import DeviceScreen
+from fieldtui.ui.screens.device_tasks import DeviceTasksScreen
+from fieldtui.ui.screens.fleet_tasks import FleetTasksScreen
 from fieldtui.ui.widgets.confirm import ConfirmModal
 
 SIZE = (80, 24)
@@ -56,9 +53,9 @@ def _gateway(sim: Any, index: int = 0) -> str:
 
 
 async def _firmwares_for(app: FieldApp, sim: Any, device: str) -> list[Any]:
-    family = model_family(sim.fleet.of("devicehq")[device].model)
-    firmwares = await app.service.connector("gateways").device_firmwares()
-    return [f for f in firmwares if model_family(f.model) == family]
+    """What the cloud lists for the device's model, read through the port as the modal reads it."""
+    model = sim.fleet.of("devicehq")[device].model
+    return await app.service.catalogue("gateways", "device_firmwares", model)
 
 
 async def _open_tasks(app: FieldApp, pilot: Any, device: str) -> DeviceTasksScreen:
@@ -192,10 +189,77 @@ async def test_mqtt_command_sent_and_followed_to_done(sim_clean: Any, make_clean
             return rows[0][0] if rows else None
 
         await until(lambda: reboot_status() == "done", timeout=30)
-        assert statuses <= {"pending", "in_progress", "done"}, statuses
+        # Followed from the outbox (queued, sending, sent) to the device's own words.
+        assert statuses <= {"queued", "sending", "sent", "pending", "in_progress", "done"}, statuses
         await pilot.press("c")  # a command cannot be cancelled once sent: said, nothing queued
         await pilot.pause()
         assert not await _records_of(app, ActionType.CANCEL_TASK, None)
+
+
+async def test_command_only_device_opens_its_commands_and_offers_what_the_cloud_takes(
+    sim_clean: Any, make_clean_app: Any
+) -> None:
+    device = next(d.id for d in sim_clean.fleet.of("mqtt").values() if d.online)
+    app = make_clean_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: app.service is not None)
+        app.open_device(device)
+        await until(
+            lambda: (
+                isinstance(app.screen, DeviceScreen)
+                and app.screen.view is not None
+                and "live" in {s.backend for s in app.screen.view.sources}
+            )
+        )
+        await pilot.press("k")  # MQTT has no task queue, but its commands are followed here
+        screen = await until(lambda: app.screen if isinstance(app.screen, DeviceTasksScreen) else None)
+        await until(lambda: screen.loaded)
+        assert screen.query_one("#commands-section").display
+        assert not screen.query_one("#tasks-section").display
+        await pilot.press("x")
+        modal = await until(lambda: app.screen if isinstance(app.screen, CommandModal) else None)
+        offered = str(modal.query_one("#command-offered").content)
+        assert "reboot" in offered and "update_firmware (url, version)" in offered
+        assert "Commands list" in str(modal.query_one("#command-hint").content)
+        await pilot.press("escape")
+
+
+async def test_command_queued_while_the_cloud_is_unreachable_is_in_sight_then_sent(
+    sim_clean: Any, make_clean_app: Any
+) -> None:
+    device = sorted(sim_clean.fleet.of("things"))[0]
+    app = make_clean_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open_tasks(app, pilot, device)
+        before = {r[4] for r in table_rows(screen, "#commands-table")}
+        assert sim_clean.admin("PUT", "/_sim/faults/things", json={"unreachable": True}).status_code == 200
+        try:
+            await pilot.press("x")
+            modal = await until(lambda: app.screen if isinstance(app.screen, CommandModal) else None)
+            modal.query_one("#command-name").value = "12200"
+            await pilot.press("enter")
+            modal.query_one("#command-params").value = "tsmEv=7"
+            await pilot.press("enter")
+            await until(lambda: not isinstance(app.screen, CommandModal))
+
+            def outbox_row() -> list[str] | None:
+                rows = [
+                    r for r in table_rows(screen, "#commands-table") if r[1] == "12200" and r[4] not in before
+                ]
+                return rows[0] if rows else None
+
+            row = await until(lambda: (r := outbox_row()) is not None and r[0] in ("queued", "sending") and r)
+            assert "things" in row[2]
+        finally:
+            assert sim_clean.admin("DELETE", "/_sim/faults").status_code == 200
+        await app.service.outbox.sync_now()
+        # Sent: the outbox says so, then the cloud's own command log takes over.
+        await until(lambda: _records_of(app, ActionType.SEND_COMMAND, ActionState.DONE), timeout=30)
+        created = (await _records_of(app, ActionType.SEND_COMMAND, ActionState.DONE))[0].result["created_id"]
+        await until(
+            lambda: any(r[4] == created and r[0] != "queued" for r in table_rows(screen, "#commands-table")),
+            timeout=30,
+        )
 
 
 async def test_fleet_queue_per_cloud_says_why_a_cloud_has_none(sim_clean: Any, make_clean_app: Any) -> None:
@@ -234,7 +298,7 @@ def test_command_parameters_typed_as_pairs_or_json() -> None:
 
 
 async def _records_of(app: FieldApp, kind: ActionType, state: ActionState | None) -> list[Any]:
-    records = await app.service.store.list_actions()
+    records = await app.service.outbox.list_actions()
     return [r for r in records if r.action.type is kind and (state is None or r.state is state)]
 
 

@@ -8,31 +8,30 @@ plainly and the walk goes on; every change is queued in the outbox whatever the 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from rich.text import Text
-from textual import on
+from textual import getters, on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import Input, Static
 
+from fieldtui.core.errors import DeviceNotFound, NoBackendReachable, Unsupported
 from fieldtui.core.models import TelemetrySample
-from fieldtui.ui.screens.groups import (
-    OUTCOME_WAIT,
-    GroupChoice,
-    GroupPickerModal,
-    _first_outcomes,
-    connector_of,
-    group_backends,
-)
+from fieldtui.service.api import DeviceView, FieldService
+from fieldtui.ui.app import FieldApp
+from fieldtui.ui.backends import offering
+from fieldtui.ui.modals.group_picker import GroupChoice, GroupPickerModal
+from fieldtui.ui.modals.skip_reason import SkipReasonModal
+from fieldtui.ui.moves import queue_moves
 from fieldtui.ui.text import age, clean, yes_no
 from fieldtui.ui.text import now as ui_now
 from fieldtui.ui.widgets.footer import FieldFooter
 from fieldtui.ui.widgets.status_bar import StatusBar
+from fieldtui.ui.writes import first_outcomes
 
 STEPS: tuple[tuple[str, str], ...] = (
     ("scan", "Scan the serial"),
@@ -70,7 +69,7 @@ class Walk:
     """One device's installation, step by step."""
 
     device_id: str = ""
-    view: Any = None
+    view: DeviceView | None = None
     results: dict[str, StepResult] = field(default_factory=lambda: {key: StepResult() for key, _ in STEPS})
     current: str = "scan"
     installed_at: datetime | None = None
@@ -80,37 +79,9 @@ class Walk:
         self.results[step] = StepResult(state, note)
 
 
-class SkipReasonModal(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="skip_cancel")]
-
-    def __init__(self, step_title: str) -> None:
-        super().__init__()
-        self.step_title = step_title
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="modal", id="skip-reason"):
-            yield Static(f"Skip “{self.step_title}”", classes="modal-title")
-            yield Static("Why? The reason is kept in the installation summary.")
-            yield Input(placeholder="e.g. no signal in the basement", id="skip-reason-input")
-            yield Static("", id="skip-reason-message", classes="inline-message")
-            yield Static("Enter skips · Esc goes back to the step", classes="summary")
-
-    def on_mount(self) -> None:
-        self.query_one(Input).focus()
-
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        reason = event.value.strip()
-        if not reason:
-            self.query_one("#skip-reason-message", Static).update("A reason is needed to skip a step.")
-            return
-        self.dismiss(reason)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-
 class InstallScreen(Screen[None]):
+    app = getters.app(FieldApp)
+
     BINDINGS = [
         Binding("s", "skip", "Skip step", id="install_skip"),
         Binding("enter", "act", "Do step", id="install_act"),
@@ -133,7 +104,7 @@ class InstallScreen(Screen[None]):
         yield FieldFooter()
 
     def on_mount(self) -> None:
-        self.app.update_bar()  # type: ignore[attr-defined]
+        self.app.update_bar()
         self._enter("scan")
 
     # -- drawing -----------------------------------------------------------------------------
@@ -219,12 +190,12 @@ class InstallScreen(Screen[None]):
         self.walk.device_id = serial
         self._finish("scan", "done", serial)
 
-    def _service(self) -> Any:
-        return getattr(self.app, "service", None)
+    def _service(self) -> FieldService | None:
+        return self.app.service
 
     def _offline(self) -> bool:
         service = self._service()
-        return bool(getattr(self.app, "offline", False) or getattr(service, "offline", False))
+        return self.app.offline or (service is not None and service.offline)
 
     # -- found and reachable -------------------------------------------------------------------
     async def _find(self) -> None:
@@ -238,8 +209,7 @@ class InstallScreen(Screen[None]):
             try:
                 view = await service.device(walk.device_id)
             except Exception as exc:  # noqa: BLE001 - said on screen, never a traceback
-                name = type(exc).__name__
-                if name == "DeviceNotFound":
+                if isinstance(exc, DeviceNotFound):
                     walk.set("found", "failed", clean(exc, 120))
                     self._draw(
                         Text(
@@ -248,7 +218,7 @@ class InstallScreen(Screen[None]):
                         )
                     )
                     return
-                if offline or name == "NoBackendReachable":
+                if offline or isinstance(exc, NoBackendReachable):
                     self._finish(
                         "found",
                         "unchecked",
@@ -259,10 +229,10 @@ class InstallScreen(Screen[None]):
                 await asyncio.sleep(REACHABLE_POLL)
                 continue
             walk.view = view
-            self.app.absorb_find_update(view)  # type: ignore[attr-defined]
+            self.app.absorb_find_update(view)
             device = view.device
             clouds = ", ".join(dict.fromkeys(clean(s.backend) for s in view.sources))
-            if getattr(view, "stale", False):
+            if view.stale:
                 self._finish(
                     "found",
                     "unchecked",
@@ -285,7 +255,7 @@ class InstallScreen(Screen[None]):
     async def _telemetry(self, step: str) -> None:
         walk = self.walk
         service = self._service()
-        if self._offline():
+        if service is None or self._offline():
             self._finish(step, "unchecked", "cannot check offline: live telemetry needs the network")
             return
         if step == "confirm" and walk.installed_at is None:
@@ -297,7 +267,7 @@ class InstallScreen(Screen[None]):
         try:
             async for item in stream:
                 if not isinstance(item, TelemetrySample):
-                    note = clean(getattr(item, "message", ""), 100)
+                    note = clean(item.message, 100)
                     if note:
                         self._draw(self._wait_text("telemetry", f"{note} · s skips with a reason"))
                     continue
@@ -316,19 +286,17 @@ class InstallScreen(Screen[None]):
                 self._finish(step, "done", f"{item.timestamp:%H:%M:%S}Z {metrics}")
                 return
         except Exception as exc:  # noqa: BLE001 - a cloud without telemetry cannot be checked
-            name = type(exc).__name__
-            if name == "Unsupported":
+            if isinstance(exc, Unsupported):
                 self._finish(step, "unchecked", f"cannot check: {clean(exc, 100)}")
-            elif name == "NoBackendReachable":
+            elif isinstance(exc, NoBackendReachable):
                 self._finish(step, "unchecked", f"cannot check: no cloud reachable ({clean(exc, 80)})")
             else:
                 self._finish(step, "unchecked", f"cannot check: {clean(exc, 100)}")
             return
         finally:
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None:
+            if isinstance(stream, AsyncGenerator):
                 try:
-                    await aclose()
+                    await stream.aclose()
                 except Exception:  # noqa: BLE001 - closing must not hide the outcome
                     pass
         self._finish(step, "unchecked", "the telemetry stream ended before a message came")
@@ -337,23 +305,20 @@ class InstallScreen(Screen[None]):
     def _backend_for(self, capability: str) -> tuple[str | None, str | None]:
         """(backend, why not): the device's cloud that offers ``capability``."""
         service = self._service()
+        if service is None:
+            return None, "not connected to the service yet"
         view = self.walk.view
         if view is None:
-            capable = [
-                b
-                for b in (
-                    group_backends(service) if capability == "groups" else _capable(service, capability)
-                )
-            ]
+            capable = offering(service, capability)
             if len(capable) == 1:
-                return capable[0], None
+                return capable[0].name, None
             return None, "the device's cloud is unknown (not found yet)"
         reasons = []
         for source in view.sources:
-            connector = connector_of(service, source.backend)
-            if connector is None:
+            info = service.backend(source.backend)
+            if info is None:
                 continue
-            why = connector.capabilities.why_not(capability, connector.kind.value)
+            why = info.why_not(capability)
             if why is None:
                 return source.backend, None
             reasons.append(why)
@@ -386,8 +351,6 @@ class InstallScreen(Screen[None]):
         self.app.push_screen(GroupPickerModal(backend, [self.walk.device_id], current), chosen)
 
     async def _queue_group(self, choice: GroupChoice, current: str | None) -> None:
-        from fieldtui.ui.screens.groups import queue_moves
-
         self._draw(self._wait_text(f"the move to {clean(choice.group)} to be queued"))
         outcomes = await queue_moves(self.app, choice, [self.walk.device_id], {self.walk.device_id: current})
         status, reason = outcomes[0] if outcomes else ("failed", "not queued")
@@ -408,7 +371,7 @@ class InstallScreen(Screen[None]):
         current = None
         if view is not None:
             status = view.device.installation_status
-            current = getattr(status, "value", status)
+            current = status.value if status is not None else None
         self._draw(
             self._wait_text(
                 "Enter to mark the device installed",
@@ -417,13 +380,13 @@ class InstallScreen(Screen[None]):
         )
 
     async def _mark_installed(self) -> None:
-        writes = getattr(self._service(), "writes", None)
-        if getattr(self.app, "read_only", False):
+        service = self._service()
+        if self.app.read_only:
             self._draw(
                 Text(" Read-only: the installation cannot be marked. s skips with a reason.", style="bold")
             )
             return
-        if writes is None:
+        if service is None:
             self._draw(
                 Text(" Not connected to the service yet; press Enter again in a moment.", style="bold")
             )
@@ -432,22 +395,24 @@ class InstallScreen(Screen[None]):
         view = self.walk.view
         precondition = None
         if view is not None and view.device.installation_status is not None:
-            precondition = {"status": getattr(view.device.installation_status, "value", None)}
+            precondition = {"status": view.device.installation_status.value}
         self._draw(self._wait_text("the installation to be queued"))
         try:
-            record = await writes.set_installation_status(
+            record = await service.writes.set_installation_status(
                 self.walk.device_id, "installed", backend=backend, precondition=precondition
             )
         except Exception as exc:  # noqa: BLE001 - refused before queuing: said, step stays
             self._draw(Text(f" Not queued: {clean(exc)}. Enter tries again · s skips.", style="bold red"))
             return
         self.walk.installed_at = ui_now()
-        await self.app.refresh_outbox_counts()  # type: ignore[attr-defined]
+        await self.app.refresh_outbox_counts()
         self._draw(
             self._wait_text("the cloud to accept the installation", "it is queued in the outbox already")
         )
-        ((status, reason),) = await _first_outcomes(writes, [record], OUTCOME_WAIT)
-        await self.app.refresh_outbox_counts()  # type: ignore[attr-defined]
+        ((status, reason),) = await first_outcomes(service.writes, [record])
+        if status in ("queued", "sending"):
+            self.app.track_write(record, f"{clean(self.walk.device_id)} installed")
+        await self.app.refresh_outbox_counts()
         if status == "synced":
             self.walk.installed_at = ui_now()
             self._finish("install", "done", "installed: synced")
@@ -515,14 +480,3 @@ class InstallScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # On the scan step, letters go to the serial field, not to bindings.
         return not (self.walk.current == "scan" and action in ("skip", "next_device", "act"))
-
-
-def _capable(service: Any, capability: str) -> list[str]:
-    from fieldtui.ui.screens.groups import backend_names
-
-    names = []
-    for name in backend_names(service):
-        connector = connector_of(service, name)
-        if connector is not None and connector.capabilities.why_not(capability, connector.kind.value) is None:
-            names.append(name)
-    return names

@@ -1,0 +1,116 @@
+"""Queue a change through the outbox and tell the technician how it went, in one voice.
+
+Every screen that changes something (a task, a command, a move, a group) goes through here:
+the change is queued (or refused, said in words), its first attempt is awaited a bounded
+while, and one that is still queued is tracked by the app, which says "synced" (or why not)
+when it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+
+from fieldtui.service.api import ActionRecord, WriteOutcome, Writes
+from fieldtui.ui.app import FieldApp
+from fieldtui.ui.text import clean
+
+#: How long an action's first attempt is waited for before saying "queued".
+OUTCOME_WAIT = 8.0
+
+
+def outcome_words(outcome: WriteOutcome | ActionRecord) -> tuple[str, str]:
+    """(status, reason) of an outcome, or of a bare record (its state and last error)."""
+    if isinstance(outcome, WriteOutcome):
+        return outcome.status, outcome.reason or ""
+    return outcome.state.value, outcome.last_error or ""
+
+
+def describe(status: str, reason: str) -> str:
+    """``synced``, ``queued (why)``, ``failed: the server's words``."""
+    if status in ("synced", "done"):
+        return "synced" + (f" ({clean(reason)})" if reason and reason not in ("synced", "done") else "")
+    if status in ("failed", "conflict"):
+        return f"{status}: {clean(reason) or 'no reason given'}"
+    return status + (f" ({clean(reason)})" if reason else "")
+
+
+def outcome_text(outcome: WriteOutcome | ActionRecord) -> str:
+    return describe(*outcome_words(outcome))
+
+
+async def first_outcomes(
+    writes: Writes, records: Sequence[ActionRecord], timeout: float = OUTCOME_WAIT
+) -> list[tuple[str, str]]:
+    """(status, reason) of each record's first attempt, awaited together, bounded."""
+
+    async def one(record: ActionRecord) -> tuple[str, str]:
+        try:
+            return outcome_words(await writes.first_outcome(record, timeout=timeout))
+        except Exception as exc:  # noqa: BLE001 - queued; only the wait failed
+            return "queued", clean(exc)
+
+    return list(await asyncio.gather(*(one(r) for r in records)))
+
+
+def summarise(what: str, outcomes: Sequence[tuple[str, str]]) -> tuple[str, str]:
+    """One line for a batch: ``Move 3 to roof: 2 synced, 1 queued (offline)``, and a severity."""
+    counts: dict[str, int] = {}
+    reasons: dict[str, str] = {}
+    for status, reason in outcomes:
+        counts[status] = counts.get(status, 0) + 1
+        if reason and status != "synced":
+            reasons.setdefault(status, reason)
+    parts = []
+    for status in ("synced", "queued", "sending", "conflict", "failed", "cancelled"):
+        if counts.get(status):
+            why = reasons.get(status)
+            parts.append(f"{counts[status]} {status}" + (f" ({clean(why, 120)})" if why else ""))
+    severity = "error" if counts.get("failed") or counts.get("conflict") else "information"
+    return f"{what}: " + (", ".join(parts) or "nothing to do"), severity
+
+
+async def report(app: FieldApp, what: str, record: ActionRecord) -> str:
+    """Tell how ``record``'s first attempt went; one still queued is followed by the app, which
+    says how it ends. Returns the status."""
+    if app.service is None:
+        return "queued"
+    ((status, reason),) = await first_outcomes(app.service.writes, [record])
+    if status in ("queued", "sending"):
+        app.track_write(record, what)
+    failed = status in ("failed", "conflict")
+    app.notify(
+        f"{what}: {describe(status, reason)}",
+        severity="error" if failed else "information",
+        timeout=10 if failed else 5,
+    )
+    await app.refresh_outbox_counts()
+    return status
+
+
+async def submit_write(
+    app: FieldApp,
+    what: str,
+    call: Callable[[Writes], Awaitable[ActionRecord]],
+    after: Callable[[], object] | None = None,
+) -> ActionRecord | None:
+    """Queue one change through the outbox and tell the technician how its first attempt went.
+
+    ``call`` gets the port's writes and returns the queued record. A change refused before it
+    is queued (read-only, an unsupported action, a bad id) becomes a notification.
+    """
+    if app.service is None:
+        app.notify("Not connected to the service yet; try again in a moment.", severity="warning")
+        return None
+    try:
+        record = await call(app.service.writes)
+    except Exception as exc:  # noqa: BLE001 - refused before queuing: said, never a traceback
+        app.notify(f"{what}: not queued: {clean(exc)}", severity="error", timeout=10)
+        return None
+    await app.refresh_outbox_counts()
+    if after is not None:
+        after()
+    await report(app, what, record)
+    if after is not None:
+        after()
+    return record
