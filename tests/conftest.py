@@ -14,11 +14,19 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, settings
 
 from fieldtui.sim.context import SimCredentials
 from fieldtui.sim.fleet import Fleet
 from fieldtui.sim.runner import Simulator
 from fieldtui.sim.thread import SimulatorThread
+
+# A loaded 2-core machine makes any example slow: time is no failure here (each property test
+# bounds its own examples), and the data-generation health checks would fail on speed alone.
+settings.register_profile(
+    "fieldtui", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example]
+)
+settings.load_profile("fieldtui")
 
 SIM_SEED = 7
 SIM_FLEET_SIZE = 200

@@ -152,3 +152,32 @@ class Command(_Model):
     timestamp: datetime | None = None
     message: str | None = None
     parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class HistoryKind(StrEnum):
+    INSTALLATION = "installation"
+    CHECKIN = "check-in"
+    TASK = "task"
+    COMMAND = "command"
+
+
+class HistoryEntry(_Model):
+    """One event in a device's timeline: an installation status change, a check-in, a task or
+    a command with its state, from one cloud (or from fieldtui's own record of MQTT commands)."""
+
+    device: str
+    backend: str
+    kind: HistoryKind
+    timestamp: datetime | None
+    #: What happened, in words: "installed", "SOFTWARE_UPGRADE", "reboot".
+    summary: str
+    #: Who did it, when the cloud says (things' installation ``responsible``).
+    who: str | None = None
+    #: A task's or command's state ("done", "failed: low battery"); None for plain events.
+    state: str | None = None
+    detail: str | None = None
+
+    @field_validator("timestamp")
+    @classmethod
+    def _timestamp_utc(cls, value: datetime | None) -> datetime | None:
+        return utc(value) if value is not None else None

@@ -27,6 +27,7 @@ from fieldtui.core.errors import (
     BackendError,
     DeviceNotFound,
     FieldtuiError,
+    InvalidResponse,
     NoBackendReachable,
     NotFound,
     Rejected,
@@ -34,6 +35,7 @@ from fieldtui.core.errors import (
     TimeoutError_,
     Unsupported,
 )
+from fieldtui.core.ids import valid_id
 from fieldtui.core.models import BackendKind, Command, Device, Task
 from fieldtui.service.connectivity import Connectivity, describe, reason
 from fieldtui.service.merge import DeviceView, Source, SourcedDevice, merge_devices
@@ -419,39 +421,86 @@ class FleetService:
         return [_stale(c) for c in cached if c.backend == backend]
 
     # -- one device ----------------------------------------------------------------------
-    async def device(self, device_id: str, *, everywhere: bool = False) -> DeviceView:
-        """Everything known about ``device_id``, merged across clouds.
+    async def device(self, device_id: str) -> DeviceView:
+        """Everything known about ``device_id``, merged across every configured cloud.
 
-        When the cache knows which backends hold the device, only those are asked (the rest
-        cannot add to it unless the device moved; ``everywhere=True`` asks every backend, and
-        so does a miss on all the known ones). Backends that fail contribute their cached copy,
-        marked stale. Raises DeviceNotFound when no backend knows the device, NoBackendReachable
-        when none could be asked and nothing is cached.
+        Every backend is asked, whatever the cache says (a cached copy never narrows the
+        search: the device may have been registered in another cloud since). Backends that
+        fail contribute their cached copy, marked stale. Raises DeviceNotFound when no backend
+        knows the device, NoBackendReachable when none could be asked and nothing is cached.
         """
+        last: DeviceView | None = None
+        async for view in self.device_updates(device_id):
+            last = view
+        assert last is not None  # device_updates yields at least once or raises
+        return last
+
+    async def device_updates(
+        self, device_id: str, *, start: DeviceView | None = None
+    ) -> AsyncIterator[DeviceView]:
+        """The device view as it grows: the cached copies first (when there are any), then a
+        new view each time a backend answers; the last one is complete (as :meth:`device`).
+
+        Raises as :meth:`device` once every backend has answered and none knows the device;
+        an id that cannot be one (``/``, ``?``, control characters...) raises InvalidId first.
+        ``start`` is a view already in hand (what a lookup found): the clouds that answered it
+        fresh are not asked again, and it is the first view yielded.
+        """
+        device_id = valid_id(device_id)
         cached = await self._cached_device(device_id)
         if self.offline:
             if cached:
-                return merge_devices([_stale(c) for c in cached])
+                yield merge_devices([_stale(c) for c in cached])
+                return
             raise NoBackendReachable(
                 f"{device_id} is not in the local cache", hint="--offline reads only the cache"
             )
-        known = [c.backend for c in cached if c.backend in self._slots]
-        first = known if known and not everywhere else list(self._slots)
-        results = await self._lookup(first, device_id)
-        if first is known and not any(isinstance(r, Device) for r in results.values()):
-            rest = [name for name in self._slots if name not in results]
-            results |= await self._lookup(rest, device_id)
-
-        fetched_at = _now()
-        found = [d for d in results.values() if isinstance(d, Device)]
-        failed = {name: r for name, r in results.items() if isinstance(r, BackendError) and not _missing(r)}
-        copies = [SourcedDevice(d, Source(d.backend, d.kind, fetched_at)) for d in found]
-        copies += [_stale(c) for c in cached if c.backend in failed]
-        if not copies:
-            if len(failed) == len(results):
+        found: dict[str, Device] = {}
+        failed: dict[str, BackendError] = {}
+        fetched: dict[str, datetime] = {}
+        if start is not None and start.device.id == device_id:
+            for source in start.sources:
+                copy = start.copies.get(source.backend)
+                if not source.stale and copy is not None and source.backend in self._slots:
+                    found[source.backend] = copy
+                    fetched[source.backend] = source.fetched_at
+        if found:
+            yield self._view_of(found, fetched, failed, cached)
+        elif cached:
+            yield merge_devices([_stale(c) for c in cached])
+        names = [name for name in self._slots if name not in found]
+        pending = {asyncio.ensure_future(self._lookup_one(name, device_id)): name for name in names}
+        try:
+            while pending:
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                changed = False
+                for future in done:
+                    name = pending.pop(future)
+                    result = future.result()
+                    if isinstance(result, Device):
+                        found[name] = result
+                        fetched[name] = _now()
+                        changed = True
+                    elif not _missing(result):
+                        failed[name] = result
+                        changed = changed or any(c.backend == name for c in cached)
+                if changed and pending:
+                    yield self._view_of(found, fetched, failed, cached)
+        finally:
+            for future in pending:
+                future.cancel()
+        if not found and not any(c.backend in failed for c in cached):
+            if failed and len(failed) == len(names) and names:
                 raise NoBackendReachable(
                     f"no backend could be reached to look up {device_id}",
                     hint="; ".join(describe(e) for e in failed.values()),
+                )
+            invalid = {n: e for n, e in failed.items() if isinstance(e, InvalidResponse)}
+            if invalid:
+                raise BackendError(
+                    f"{device_id}: " + "; ".join(describe(e) for e in invalid.values()),
+                    hint="that cloud answered with something fieldtui cannot read; try again, "
+                    "or report it with the log",
                 )
             hint = None
             if failed:
@@ -461,20 +510,39 @@ class FleetService:
                 )
             raise DeviceNotFound(f"{device_id} is not known to any configured backend", hint=hint)
         if self.cache is not None and found:
-            await self._store("device", self.cache.store_devices(found, fetched_at))
+            by_time: dict[datetime, list[Device]] = {}
+            for name, device in found.items():
+                by_time.setdefault(fetched[name], []).append(device)
+            for when, devices in by_time.items():
+                await self._store("device", self.cache.store_devices(devices, when))
+        yield self._view_of(found, fetched, failed, cached)
+
+    def _view_of(
+        self,
+        found: Mapping[str, Device],
+        fetched: Mapping[str, datetime],
+        failed: Mapping[str, BackendError],
+        cached: Sequence[Cached[Device]],
+    ) -> DeviceView:
+        """The merged view of the fresh copies so far, plus cached copies of the backends that
+        failed or have not answered yet (marked stale), in the configured backend order."""
+        copies = [SourcedDevice(d, Source(name, d.kind, fetched[name])) for name, d in found.items()]
+        copies += [_stale(c) for c in cached if c.backend not in found]
+        order = {name: i for i, name in enumerate(self._slots)}
+        copies.sort(key=lambda c: order.get(c.source.backend, len(order)))
         view = merge_devices(copies)
         return replace(view, errors={name: reason(e) for name, e in failed.items()})
 
-    async def _lookup(self, backends: Sequence[str], device_id: str) -> dict[str, Device | BackendError]:
-        async def one(backend: str) -> Device | BackendError:
-            try:
-                return await self._call(backend, lambda c: c.get_device(device_id))
-            except Unsupported as exc:
-                return NotFound(exc.message, backend=backend)
-            except BackendError as exc:
-                return exc
+    async def _lookup_one(self, backend: str, device_id: str) -> Device | BackendError:
+        try:
+            return await self._call(backend, lambda c: c.get_device(device_id))
+        except Unsupported as exc:
+            return NotFound(exc.message, backend=backend)
+        except BackendError as exc:
+            return exc
 
-        results = await asyncio.gather(*(one(name) for name in backends))
+    async def _lookup(self, backends: Sequence[str], device_id: str) -> dict[str, Device | BackendError]:
+        results = await asyncio.gather(*(self._lookup_one(name, device_id) for name in backends))
         return dict(zip(backends, results, strict=True))
 
     async def _cached_device(self, device_id: str) -> list[Cached[Device]]:
@@ -489,11 +557,14 @@ class FleetService:
     async def _holders(
         self, device_id: str, candidates: Sequence[str]
     ) -> tuple[list[str], dict[str, BackendError]]:
-        """Which of ``candidates`` hold ``device_id`` (cache first), and which could not be asked."""
-        cached = {c.backend for c in await self._cached_device(device_id)}
-        known = [name for name in candidates if name in cached]
-        if known or self.offline:
-            return known, {}
+        """Which of ``candidates`` hold ``device_id``, and which could not be asked.
+
+        Every candidate is asked (the cache never narrows this: a device two clouds know may be
+        cached from one only); offline, the cache is all there is.
+        """
+        if self.offline:
+            cached = {c.backend for c in await self._cached_device(device_id)}
+            return [name for name in candidates if name in cached], {}
         results = await self._lookup(candidates, device_id)
         holders = [name for name, r in results.items() if isinstance(r, Device)]
         failed = {name: r for name, r in results.items() if isinstance(r, BackendError) and not _missing(r)}
@@ -540,9 +611,7 @@ class FleetService:
         cached_lists = await self._cached_tasks(device_id)
         targets: list[str] = []
         if not self.offline:
-            capable = self._capable(lambda caps: caps.tasks or caps.commands)
-            known = {c.backend for c in await self._cached_device(device_id)}
-            targets = [name for name in capable if name in known] or capable
+            targets = self._capable(lambda caps: caps.tasks or caps.commands)
 
         async def one(backend: str) -> list[Task] | BackendError:
             found: list[Task] = []

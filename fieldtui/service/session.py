@@ -1,9 +1,9 @@
-"""What the app calls ``service``: the FleetService, the outbox and its sync engine, opened together.
+"""The one implementation of the port (:mod:`fieldtui.service.api`) and its composition root.
 
-The app reads through :class:`FleetService` (the outbox's SQLite file is its read cache, so
-lookups work offline) and writes through :class:`AppWrites` (the outbox first, then the sync
-engine, which runs in the background for the whole session and wakes when a backend comes
-back online). No Textual here: the app only awaits these coroutines in its workers.
+:func:`open_service` opens, for every face, the FleetService (reads across the clouds), the
+outbox (whose SQLite file is also the read cache) and, by sync mode, its engine:
+``background`` for the app (the engine runs for the whole session and wakes when a cloud comes
+back), ``once`` for the writing commands, ``none`` for reads. No Textual here.
 """
 
 from __future__ import annotations
@@ -14,16 +14,31 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from fieldtui.config import LoadedConfig
 from fieldtui.connectors.base import Connector
+from fieldtui.connectors.declarations import catalogue, declared
 from fieldtui.core.actions import ActionState
-from fieldtui.core.models import Device, Group
-from fieldtui.service.connectivity import BackendState
+from fieldtui.core.capabilities import Capabilities
+from fieldtui.core.catalogue import CatalogueItem
+from fieldtui.core.errors import BackendError
+from fieldtui.core.models import Device, Task
+from fieldtui.service.api import (
+    BackendInfo,
+    GroupListing,
+    GroupMember,
+    HistoryView,
+    OutboxCounts,
+    SyncMode,
+    TelemetryItem,
+    Unsubscribe,
+)
+from fieldtui.service.connectivity import BackendState, Connectivity
 from fieldtui.service.factory import build_fleet_service
-from fieldtui.service.fleet import FleetService
+from fieldtui.service.fleet import FindResult, FleetService, TaskView
+from fieldtui.service.history import device_history
 from fieldtui.service.merge import DeviceView, Source, SourcedDevice, merge_devices
+from fieldtui.service.overlay import pending_changes
 from fieldtui.service.store import ActionRecord, OutboxStore
 from fieldtui.service.sync import ActionEvent, SyncEngine
 from fieldtui.service.writes import OutboxWrites
@@ -34,6 +49,10 @@ log = logging.getLogger(__name__)
 PRELOAD_LIMIT = 200_000
 #: The preload reads the cache this many rows at a time.
 PRELOAD_PAGE = 5_000
+#: How long "sync now" waits for the attempts it started before summing them up.
+SYNC_WAIT = 10.0
+#: A catalogue (firmwares, apps...) is awaited at most this long.
+CATALOGUE_TIMEOUT = 20.0
 
 
 class ServiceConnectors(Mapping[str, Connector]):
@@ -54,18 +73,15 @@ class ServiceConnectors(Mapping[str, Connector]):
         return len(self._fleet.backends)
 
 
-#: How long "sync now" waits for the attempts it started before summing them up.
-SYNC_WAIT = 10.0
-
-
 class AppWrites(OutboxWrites):
-    """The write API plus what the app needs: counts, events, sync now, retry, drop, conflicts."""
+    """The write API plus the outbox as a face sees it: counts, events, sync now, retry, drop."""
 
     last_sync: datetime | None = None
+    last_sync_error: str | None = None
     #: Set by the session: asks backends believed offline again (connectivity's probe).
     probe_offline: Callable[[set[str]], Awaitable[None]] | None = None
 
-    def on_change(self, callback: Callable[[ActionEvent], None]) -> Callable[[], None]:
+    def on_change(self, callback: Callable[[ActionEvent], None]) -> Unsubscribe:
         if self.engine is None:
             return lambda: None
         return self.engine.subscribe(callback)
@@ -73,13 +89,32 @@ class AppWrites(OutboxWrites):
     def events(self) -> AsyncIterator[ActionEvent] | None:
         return self.engine.events() if self.engine is not None else None
 
-    async def counts(self) -> dict[str, Any]:
-        counts: dict[str, Any] = {state.value: n for state, n in (await self.store.counts()).items()}
-        counts["last_sync"] = self.last_sync
-        return counts
+    def heard(self, event: ActionEvent) -> None:
+        """Follow the engine: a finished attempt is a sync, a deferred one says why."""
+        state = event.record.state
+        if state in (ActionState.DONE, ActionState.FAILED, ActionState.CONFLICT):
+            self.last_sync = datetime.now(UTC)
+            self.last_sync_error = None
+        elif state is ActionState.QUEUED and event.previous is ActionState.SENDING:
+            self.last_sync_error = event.record.last_error or event.message
+
+    async def counts(self) -> OutboxCounts:
+        by_state = {state.value: n for state, n in (await self.store.counts()).items()}
+        return OutboxCounts(
+            queued=by_state.get("queued", 0),
+            sending=by_state.get("sending", 0),
+            failed=by_state.get("failed", 0),
+            conflict=by_state.get("conflict", 0),
+            damaged=by_state.get("damaged", 0),
+            last_sync=self.last_sync,
+            last_sync_error=self.last_sync_error,
+        )
 
     async def list_actions(self) -> list[ActionRecord]:
         return await self.store.list_actions()
+
+    async def pending_for(self, device_id: str) -> list[ActionRecord]:
+        return await self.store.open_before(f"device:{device_id}")
 
     async def retry(self, action_id: str) -> ActionRecord:
         return await self._change(self.store.retry, action_id, "retry asked")
@@ -113,8 +148,8 @@ class AppWrites(OutboxWrites):
         """
         queued = await self.store.list_actions([ActionState.QUEUED])
         await self.store.make_due()
-        if self.engine is None:
-            return f"{len(queued)} queued; no sync engine is running"
+        if self.engine is None or self.offline:
+            return f"{len(queued)} queued; nothing is sent in this session"
         if self.probe_offline is not None:
             await self.probe_offline({r.action.backend for r in queued if r.action.backend})
         for backend in list(self.engine.unreachable_backends()):
@@ -136,43 +171,160 @@ def outcome_summary(states: list[str]) -> str:
     return ", ".join(f"{n} {words.get(state, state)}" for state, n in counted.items())
 
 
-class AppSession:
-    """The app's ``service``: reads delegate to the FleetService, writes go to ``writes``."""
+class ServiceSession:
+    """The port over the real clouds: reads through the FleetService, writes through the outbox."""
 
     def __init__(
         self,
         fleet: FleetService,
         store: OutboxStore,
-        engine: SyncEngine,
+        engine: SyncEngine | None,
         writes: AppWrites,
-        connectors: ServiceConnectors,
         *,
+        sync: SyncMode,
         offline: bool,
     ) -> None:
         self.fleet = fleet
         self.store = store
         self.engine = engine
-        self.writes = writes
-        self.connectors = connectors
-        self.offline = offline
+        self._writes = writes
+        self.sync = sync
+        self._offline = offline
         self._runner: asyncio.Task[None] | None = None
+        self._probes: asyncio.Future[list[BackendState | BaseException]] | None = None
+        self._infos: dict[str, BackendInfo] = {}
+        self._unheard: Unsubscribe | None = None
 
-    def __getattr__(self, name: str) -> Any:
-        # find, device, telemetry, task_view, task_monitor, connectivity, connector, backends ...
-        return getattr(self.fleet, name)
+    # -- the port's parts -----------------------------------------------------------------
+    @property
+    def offline(self) -> bool:
+        return self._offline
 
+    @property
+    def writes(self) -> AppWrites:
+        return self._writes
+
+    @property
+    def outbox(self) -> AppWrites:
+        return self._writes
+
+    @property
+    def connectivity(self) -> Connectivity:
+        return self.fleet.connectivity
+
+    # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
+        """Start probing (every cloud asked once now, so the header is true from the start)
+        and, in background mode, the sync engine."""
         self.fleet.start()
-        if not self.offline:
-            self._runner = asyncio.get_running_loop().create_task(
-                self.engine.run(online=self._next_online), name="outbox-sync"
+        if self._offline:
+            return
+        self._probes = asyncio.ensure_future(
+            asyncio.gather(
+                *(self.fleet.connectivity.probe_now(name) for name in self.fleet.backends),
+                return_exceptions=True,
             )
+        )
+        if self.engine is not None:
+            self._unheard = self.engine.subscribe(self._writes.heard)
+            if self.sync is SyncMode.BACKGROUND:
+                self._runner = asyncio.get_running_loop().create_task(
+                    self.engine.run(online=self._next_online), name="outbox-sync"
+                )
 
     async def _next_online(self) -> str | None:
         async for change in self.fleet.connectivity.subscribe():
             if change.new is BackendState.ONLINE:
                 return change.backend
         return None
+
+    async def aclose(self) -> None:
+        runner, self._runner = self._runner, None
+        probes, self._probes = self._probes, None
+        if self._unheard is not None:
+            self._unheard()
+        try:
+            if probes is not None:
+                probes.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await probes
+            if runner is not None and self.engine is not None:
+                await self.engine.stop(grace=2.0)
+                runner.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await runner
+        finally:
+            try:
+                await self.fleet.aclose()
+            finally:
+                await self.store.close()
+
+    # -- backends -------------------------------------------------------------------------
+    def backends(self) -> list[BackendInfo]:
+        return [self._info(name) for name in self.fleet.backends]
+
+    def backend(self, name: str) -> BackendInfo | None:
+        return self._info(name) if name in self.fleet.backends else None
+
+    def _info(self, name: str) -> BackendInfo:
+        known = self._infos.get(name)
+        if known is not None:
+            return known
+        try:
+            connector = self.fleet.connector(name)
+        except BackendError as exc:
+            # Not kept: the secret may be set later in the session (fieldtui login).
+            return BackendInfo(
+                name=name,
+                kind=self.fleet.kind(name),
+                capabilities=_NO_CAPABILITIES,
+                unusable=f"{name} cannot be used: {exc}",
+            )
+        declarations = declared(connector)
+        info = BackendInfo(
+            name=name,
+            kind=connector.kind,
+            capabilities=connector.capabilities,
+            task_kinds=declarations.task_kinds,
+            command_kinds=declarations.command_kinds,
+            group_rules=declarations.group_rules,
+        )
+        self._infos[name] = info
+        return info
+
+    # -- reads ----------------------------------------------------------------------------
+    def find(self, query: str, *, limit: int | None = None) -> AsyncIterator[FindResult]:
+        return self.fleet.find(query, limit=limit)
+
+    async def device(self, device_id: str) -> DeviceView:
+        last: DeviceView | None = None
+        async for view in self.device_updates(device_id):
+            last = view
+        assert last is not None  # device_updates yields at least once or raises
+        return last
+
+    async def device_updates(
+        self, device_id: str, *, start: DeviceView | None = None
+    ) -> AsyncIterator[DeviceView]:
+        """The view as it grows (``start`` or the cache first, then each cloud's answer), each
+        with the technician's open changes on the device."""
+        async for view in self.fleet.device_updates(device_id, start=start):
+            yield await self.with_pending(view)
+
+    async def with_pending(self, view: DeviceView) -> DeviceView:
+        """``view`` with the device's open outbox actions (a broken outbox: without them)."""
+        try:
+            records = await self._writes.pending_for(view.device.id)
+        except Exception:  # the view is still true without its overlay
+            log.exception("could not read the open actions of %s", view.device.id)
+            return view
+        return DeviceView(
+            device=view.device,
+            sources=view.sources,
+            copies=view.copies,
+            errors=view.errors,
+            pending=pending_changes(records),
+        )
 
     async def known_devices(self, page_size: int = PRELOAD_PAGE) -> AsyncIterator[DeviceView]:
         """Every device in the read cache, merged across clouds (marked stale: they are cached).
@@ -202,13 +354,22 @@ class AppSession:
         if copies:
             yield merge_devices(copies)
 
-    async def groups(self, backend: str) -> tuple[list[Group], datetime | None, str | None]:
-        """A backend's groups: fresh when it answers (and cached), else the cached list.
+    async def history(self, device_id: str) -> HistoryView:
+        return await device_history(self.fleet, self.store, device_id)
 
-        Returns (groups, fetched_at of a cached answer or None when fresh, error or None).
-        """
+    def telemetry(self, device_id: str) -> AsyncIterator[TelemetryItem]:
+        return self.fleet.telemetry(device_id)
+
+    async def task_view(self, device_id: str) -> TaskView:
+        return await self.fleet.task_view(device_id)
+
+    def task_monitor(self, backend: str, device_id: str | None = None) -> AsyncIterator[list[Task]]:
+        return self.fleet.task_monitor(backend, device_id)
+
+    async def groups(self, backend: str) -> GroupListing:
+        """A backend's groups: fresh when it answers (and cached), else the cached list."""
         error: str | None = None
-        if not self.offline:
+        if not self._offline:
             try:
                 groups = await self.fleet._call(backend, lambda c: c.list_groups())
             except Exception as exc:  # noqa: BLE001 - fall back to the cache, say why
@@ -216,28 +377,74 @@ class AppSession:
             else:
                 with contextlib.suppress(Exception):
                     await self.store.store_groups(backend, groups, datetime.now(UTC))
-                return groups, None, None
+                return GroupListing(backend, list(groups))
         cached = await self.store.cached_groups(backend)
         if cached is None:
-            return [], None, error or "offline and nothing cached"
-        return list(cached.value), cached.fetched_at, error or ("offline" if self.offline else None)
+            return GroupListing(backend, [], None, error or "offline and nothing cached")
+        return GroupListing(
+            backend, list(cached.value), cached.fetched_at, error or ("offline" if self._offline else None)
+        )
 
-    async def group_members(self, backend: str, group: str) -> list[str]:
-        return await self.fleet._call(backend, lambda c: c.group_members(group))
+    async def group_members(self, backend: str, group: str) -> list[GroupMember]:
+        """A group's members, each with what the cache knows of it (status, online, battery)."""
+        ids = await self.fleet._call(backend, lambda c: c.group_members(group))
+        members = []
+        for device_id in ids:
+            copies = [c.value for c in await self.store.cached_device(device_id) if c.backend == backend]
+            device = copies[0] if copies else None
+            members.append(
+                GroupMember(
+                    id=device_id,
+                    name=device.name if device else None,
+                    installation_status=device.installation_status if device else None,
+                    online=device.online if device else None,
+                    battery=device.battery if device else None,
+                )
+            )
+        return members
 
-    async def aclose(self) -> None:
-        runner, self._runner = self._runner, None
-        try:
-            if runner is not None:
-                await self.engine.stop(grace=2.0)
-                runner.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await runner
-        finally:
-            try:
-                await self.fleet.aclose()
-            finally:
-                await self.store.close()
+    async def catalogue(self, backend: str, source: str, *args: str) -> list[CatalogueItem]:
+        async with asyncio.timeout(CATALOGUE_TIMEOUT):
+            return await self.fleet._call(backend, lambda c: catalogue(c, source, args))
+
+
+_NO_CAPABILITIES = Capabilities(lookup=False)
+
+
+async def open_service(
+    loaded: LoadedConfig,
+    *,
+    sync: SyncMode = SyncMode.BACKGROUND,
+    offline: bool = False,
+    read_only: bool = False,
+    path: Path | None = None,
+    probe_interval: float | None = None,
+) -> ServiceSession:
+    """The composition root: open the outbox (default: the data dir), build the service and,
+    by ``sync``, its engine; start probing. Close with ``aclose()``."""
+    store = await OutboxStore.open(path)
+    try:
+        fleet = build_fleet_service(loaded, cache=store, offline=offline)
+        if probe_interval is not None:
+            fleet.connectivity._probe_interval = probe_interval
+        connectors = ServiceConnectors(fleet)
+        engine = None
+        if sync is not SyncMode.NONE:
+            engine = SyncEngine(
+                store,
+                _buildable(connectors),
+                is_reachable=_reachable(fleet),
+                profile=loaded.profile_name,
+                request_timeouts={name: cfg.timeout for name, cfg in loaded.backends.items()},
+            )
+        writes = AppWrites(store, engine, connectors, read_only=read_only, offline=offline)
+        writes.probe_offline = _prober(fleet)
+    except BaseException:
+        await store.close()
+        raise
+    session = ServiceSession(fleet, store, engine, writes, sync=sync, offline=offline)
+    session.start()
+    return session
 
 
 async def open_session(
@@ -247,29 +454,20 @@ async def open_session(
     read_only: bool = False,
     path: Path | None = None,
     probe_interval: float | None = None,
-) -> AppSession:
-    """Open the outbox (default: the data dir), build the service, start syncing. Close with aclose()."""
-    store = await OutboxStore.open(path)
-    try:
-        fleet = build_fleet_service(loaded, cache=store, offline=offline)
-        if probe_interval is not None:
-            fleet.connectivity._probe_interval = probe_interval
-        connectors = ServiceConnectors(fleet)
-        engine = SyncEngine(
-            store,
-            _buildable(connectors),
-            is_reachable=_reachable(fleet),
-            profile=loaded.profile_name,
-            request_timeouts={name: cfg.timeout for name, cfg in loaded.backends.items()},
-        )
-        writes = AppWrites(store, engine, connectors, read_only=read_only, offline=offline)
-        writes.probe_offline = _prober(fleet)
-    except BaseException:
-        await store.close()
-        raise
-    session = AppSession(fleet, store, engine, writes, connectors, offline=offline)
-    session.start()
-    return session
+) -> ServiceSession:
+    """The app's session: :func:`open_service` with the engine in the background."""
+    return await open_service(
+        loaded,
+        sync=SyncMode.BACKGROUND,
+        offline=offline,
+        read_only=read_only,
+        path=path,
+        probe_interval=probe_interval,
+    )
+
+
+#: The app's session (the name the tests and the app knew it by).
+AppSession = ServiceSession
 
 
 def _prober(fleet: FleetService) -> Callable[[set[str]], Awaitable[None]]:

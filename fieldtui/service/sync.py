@@ -38,6 +38,7 @@ from fieldtui.core.errors import (
 from fieldtui.core.models import Device, InstallationStatus, Task
 from fieldtui.secrets import env_var_name
 from fieldtui.service.store import ActionRecord, Claimed, OutboxStore, new_owner_id
+from fieldtui.service.write_through import write_through
 
 log = logging.getLogger(__name__)
 
@@ -618,6 +619,10 @@ class SyncEngine:
             log.warning("outbox: lost the lease on %s before recording %s", record.id, state.value)
             return
         self._note(new)
+        if state is ActionState.DONE:
+            # The cache shows what was applied before anyone hears of it: the next screen, the
+            # next `status` and the next action's precondition start from the new value.
+            await write_through(self.store, new)
         self.publish(new, ActionState.SENDING, message)
 
     async def _defer(self, record: ActionRecord, defer: _DeferError) -> None:

@@ -3,23 +3,41 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
 
+from fieldtui.service.api import (
+    ActionEvent,
+    ActionRecord,
+    ActionState,
+    ConnectivityChange,
+    DeviceView,
+    FieldService,
+    FindMatch,
+)
 from fieldtui.ui.index import DeviceIndex, DeviceRow
 from fieldtui.ui.palette import FieldCommands
+from fieldtui.ui.text import clean
+from fieldtui.ui.text import now as ui_now
 from fieldtui.ui.widgets.status_bar import BarState, StatusBar
 
-ServiceFactory = Callable[[], Awaitable[Any]]
+ServiceFactory = Callable[[], Awaitable[FieldService]]
+
+
+@runtime_checkable
+class OutboxListener(Protocol):
+    """A screen that shows something an outbox action can change (a device, the outbox)."""
+
+    def outbox_changed(self, event: ActionEvent) -> None: ...
+
+
 #: The preload hands the event loop back (keys, redraws) after this many devices.
 PRELOAD_YIELD = 500
 
@@ -57,7 +75,7 @@ class FieldApp(App[int]):
         super().__init__()
         self.animation_level = "none"  # animation costs bandwidth over SSH
         self._service_factory = service_factory
-        self.service: Any = None
+        self.service: FieldService | None = None
         self.index = DeviceIndex()
         self.bar = BarState(profile=profile, read_only=read_only, offline_mode=offline)
         self.read_only = read_only
@@ -66,6 +84,9 @@ class FieldApp(App[int]):
         # the footer shows the remapped keys from the first frame.
         self._keymap = self._normalize_keymap(keymap or {})
         self.service_error: str | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
+        #: action id -> what the technician did, in words: told when its attempt ends.
+        self._tracked: dict[str, str] = {}
 
     # -- start-up ------------------------------------------------------------------------
     def get_default_screen(self) -> Screen[Any]:
@@ -92,63 +113,98 @@ class FieldApp(App[int]):
     async def on_service_ready(self) -> None:
         """Hook the service's events to the bar and preload the index from the cache."""
         service = self.service
-        connectivity = getattr(service, "connectivity", None)
-        if connectivity is not None:
-            for name, status in connectivity.snapshot().items():
-                self.bar.backends[name] = str(getattr(status.state, "value", status.state))
-            connectivity.on_change(lambda change: self.call_later(self._backend_changed, change))
-        writes = getattr(service, "writes", None)
-        if writes is not None and hasattr(writes, "on_change"):
-            writes.on_change(lambda *_: self.call_later(self.refresh_outbox_counts))
+        if service is None:
+            return
+        connectivity = service.connectivity
+        for name, status in connectivity.snapshot().items():
+            self.bar.backends[name] = status.state.value
+        self._unsubscribe.append(
+            connectivity.on_change(lambda change: self._soon(self._backend_changed, change))
+        )
+        self._unsubscribe.append(
+            service.outbox.on_change(lambda event: self._soon(self._outbox_changed, event))
+        )
         await self.refresh_outbox_counts()
-        preload = getattr(service, "known_devices", None)
-        if preload is not None:
-            try:
-                await self._preload(preload())
-            except Exception as exc:  # noqa: BLE001
-                self.notify(f"Cache unavailable: {exc}", severity="warning")
+        try:
+            await self._preload(service.known_devices())
+        except Exception as exc:  # noqa: BLE001
+            self.notify(f"Cache unavailable: {exc}", severity="warning")
         self.update_bar()
         self._refresh_lookup()
 
-    async def _preload(self, views: Any) -> None:
-        """Fold the cached devices into the index, letting keys through every few hundred."""
-        if inspect.isawaitable(views):
-            views = await views
-        if not hasattr(views, "__aiter__"):
-            for view in views:
-                self.absorb_find_update(view)
+    def _soon(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Run ``callback`` on the app's loop, unless the app is closing (a listener that
+        outlives the screens would otherwise draw on an empty screen stack)."""
+        if self._exit or self._closing or self._closed or not self.screen_stack:
+            self._stop_listening()
             return
+        self.call_later(callback, *args)
+
+    def _stop_listening(self) -> None:
+        unsubscribe, self._unsubscribe = self._unsubscribe, []
+        for stop in unsubscribe:
+            stop()
+
+    async def _preload(self, views: AsyncIterator[DeviceView]) -> None:
+        """Fold the cached devices into the index, letting keys through every few hundred."""
         absorbed = 0
         async for view in views:
-            self.absorb_find_update(view)
+            self.absorb_view(view)
             absorbed += 1
             if absorbed % PRELOAD_YIELD == 0:
                 await asyncio.sleep(0)
 
-    def _backend_changed(self, change: Any) -> None:
-        self.bar.backends[change.backend] = str(getattr(change.new, "value", change.new))
+    def _backend_changed(self, change: ConnectivityChange) -> None:
+        self.bar.backends[change.backend] = change.new.value
         self.update_bar()
 
+    def track_write(self, record: ActionRecord, what: str) -> None:
+        """Tell the technician how ``record`` ends (synced, failed, conflict), whenever it does."""
+        self._tracked[record.id] = what
+
+    async def _outbox_changed(self, event: ActionEvent) -> None:
+        """Every open screen hears of an action's change; the bar recounts; a tracked write
+        says how it ended."""
+        for screen in self.screen_stack:
+            if isinstance(screen, OutboxListener):
+                screen.outbox_changed(event)
+        record = event.record
+        what = self._tracked.get(record.id)
+        if what is not None and record.state in (
+            ActionState.DONE,
+            ActionState.FAILED,
+            ActionState.CONFLICT,
+            ActionState.CANCELLED,
+        ):
+            del self._tracked[record.id]
+            if record.state is ActionState.DONE:
+                self.notify(f"{what}: synced")
+            else:
+                words = clean(record.last_error or event.message, 160)
+                self.notify(f"{what}: {record.state.value}: {words}", severity="error", timeout=10)
+        await self.refresh_outbox_counts()
+
     async def refresh_outbox_counts(self) -> None:
-        writes = getattr(self.service, "writes", None)
-        counts = getattr(writes, "counts", None)
-        if counts is None:
+        if self.service is None:
             return
         try:
-            value = await counts()
+            counts = await self.service.outbox.counts()
         except Exception:  # noqa: BLE001 - the bar keeps its last counts
             return
-        self.bar.pending = int(value.get("queued", 0)) + int(value.get("sending", 0))
-        self.bar.failed = int(value.get("failed", 0))
-        self.bar.conflicts = int(value.get("conflict", 0))
-        last = value.get("last_sync")
-        if isinstance(last, datetime):
-            self.bar.last_sync = last
+        self.bar.pending = counts.pending
+        self.bar.failed = counts.failed
+        self.bar.conflicts = counts.conflict
+        if counts.last_sync is not None:
+            self.bar.last_sync = counts.last_sync
+        self.bar.sync_error = counts.last_sync_error
         self.update_bar()
 
     def update_bar(self) -> None:
-        for bar in self.screen.query(StatusBar):
-            bar.state = self.bar
+        """Every screen's bar shows the same state (a screen under another one too, so going
+        back never shows an old picture)."""
+        for screen in self.screen_stack:
+            for bar in screen.query(StatusBar):
+                bar.state = self.bar
 
     def _refresh_lookup(self) -> None:
         from fieldtui.ui.screens.lookup import LookupScreen
@@ -159,21 +215,14 @@ class FieldApp(App[int]):
                 screen.refresh_results()
 
     # -- the index -----------------------------------------------------------------------
-    @staticmethod
-    def find_update_id(update: Any) -> str | None:
-        update = getattr(update, "view", update)  # FleetService.find yields FindMatch(view=...)
-        device = getattr(update, "device", None)
-        return getattr(device, "id", None)
+    def absorb_find_update(self, update: FindMatch | DeviceView) -> None:
+        """Fold a find match or a device view into the index."""
+        self.absorb_view(update.view if isinstance(update, FindMatch) else update)
 
-    def absorb_find_update(self, update: Any) -> None:
-        """Fold a merged device (DeviceView-like: ``.device`` and ``.sources``) into the index."""
-        update = getattr(update, "view", update)  # FleetService.find yields FindMatch(view=...)
-        device = getattr(update, "device", None)
-        if device is None:
-            return
-        sources = getattr(update, "sources", ())
-        clouds = tuple(dict.fromkeys(getattr(s, "backend", "") for s in sources)) or (device.backend,)
-        fetched = [getattr(s, "fetched_at", None) for s in sources]
+    def absorb_view(self, view: DeviceView) -> None:
+        """Fold a merged device into the index (one row per device id)."""
+        device = view.device
+        clouds = tuple(dict.fromkeys(s.backend for s in view.sources)) or (device.backend,)
         status = device.installation_status
         self.index.upsert(
             DeviceRow(
@@ -181,27 +230,28 @@ class FieldApp(App[int]):
                 name=device.name or "",
                 clouds=clouds,
                 group=device.group or "",
-                installation_status=str(getattr(status, "value", status or "")),
+                installation_status=status.value if status is not None else "",
                 online=device.online,
                 alerting=bool(device.alerts),
                 last_seen=device.last_seen,
-                fetched_at=max((f for f in fetched if f is not None), default=None),
-                stale=bool(sources) and all(getattr(s, "stale", False) for s in sources),
+                fetched_at=max((s.fetched_at for s in view.sources), default=None),
+                stale=bool(view.sources) and all(s.stale for s in view.sources),
             )
         )
 
     # -- navigation ----------------------------------------------------------------------
-    def open_device(self, device_id: str) -> None:
+    def open_device(self, device_id: str, view: DeviceView | None = None) -> None:
+        """Open the device screen; ``view`` (what a lookup already found) is shown at once."""
         from fieldtui.ui.screens.device import DeviceScreen
 
-        self.push_screen(DeviceScreen(device_id))
+        self.push_screen(DeviceScreen(device_id, view))
 
     def move_devices(self, device_ids: list[str]) -> None:
-        from fieldtui.ui.screens.groups import move_devices
+        from fieldtui.ui.moves import move_devices
 
         move_devices(self, device_ids)
 
-    def action_back(self) -> None:
+    async def action_back(self) -> None:
         if len(self.screen_stack) > 1:  # the lookup screen is the bottom of the stack
             self.pop_screen()
 
@@ -227,7 +277,7 @@ class FieldApp(App[int]):
         self.push_screen(GroupsScreen())
 
     def action_fleet_tasks(self) -> None:
-        from fieldtui.ui.screens.tasks import FleetTasksScreen
+        from fieldtui.ui.screens.fleet_tasks import FleetTasksScreen
 
         self.push_screen(FleetTasksScreen())
 
@@ -238,8 +288,7 @@ class FieldApp(App[int]):
 
     @work(exclusive=True, group="sync-now")
     async def action_sync_now(self) -> None:
-        writes = getattr(self.service, "writes", None)
-        if writes is None:
+        if self.service is None:
             self.notify("Not connected to the service yet.", severity="warning")
             return
         if self.offline:
@@ -248,19 +297,19 @@ class FieldApp(App[int]):
             )
             return
         try:
-            summary = await writes.sync_now()
+            summary = await self.service.outbox.sync_now()
         except Exception as exc:  # noqa: BLE001
             self.notify(f"Sync failed: {exc}", severity="error")
             return
-        self.bar.last_sync = datetime.now(UTC)
+        self.bar.last_sync = ui_now()
         await self.refresh_outbox_counts()
         self.notify(f"Sync: {summary}")
 
     async def action_quit(self) -> None:
-        service = self.service
-        if service is not None and hasattr(service, "aclose"):
+        self._stop_listening()
+        if self.service is not None:
             try:
-                await service.aclose()
+                await self.service.aclose()
             except Exception:  # noqa: BLE001 - quitting must not fail
                 pass
         self.exit(0)

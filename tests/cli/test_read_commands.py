@@ -57,14 +57,30 @@ def test_status_json_prints_the_documented_document(sim: Any, cli_env: dict[str,
     result = fieldtui(cli_env, "status", device_id, "--json")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
-    assert set(document) == {"device", "sources"}
+    # device and sources keep today's shape for scripts; each cloud's copy, where they differ
+    # and the technician's pending changes come beside them.
+    assert set(document) == {"device", "sources", "clouds", "differs", "pending"}
     assert set(document["device"]) == set(Device.model_fields)
+    assert set(document["clouds"]) == {"gateways", "things"}
+    for field, values in document["differs"].items():
+        assert set(values) <= {"gateways", "things"}, field
     assert document["device"]["id"] == device_id
     assert ISO_UTC.match(document["device"]["last_seen"])
     assert {s["backend"] for s in document["sources"]} == {"gateways", "things"}
     for source in document["sources"]:
         assert set(source) == {"backend", "kind", "fetched_at", "stale"}
         assert ISO_UTC.match(source["fetched_at"]) and source["stale"] is False
+
+
+def test_ten_status_runs_of_a_twin_give_the_same_headline(sim: Any, cli_env: dict[str, str]) -> None:
+    device_id = gateway_also_in_things(sim)
+    headlines = set()
+    for _ in range(10):
+        result = fieldtui(cli_env, "status", device_id, "--json")
+        assert result.returncode == 0, result.stderr
+        device = json.loads(result.stdout)["device"]
+        headlines.add((device["backend"], device["firmware"], device["group"], device["name"]))
+    assert len(headlines) == 1, headlines
 
 
 def test_status_for_a_person_fits_80_columns(sim: Any, cli_env: dict[str, str]) -> None:

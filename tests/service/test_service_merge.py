@@ -41,15 +41,40 @@ def test_gateway_in_two_clouds_shows_every_field_either_cloud_knows() -> None:
     )
     view = merge_devices([things, gateways])
     merged = view.device
-    # gateways heard from the device most recently: its copy is preferred where both have a value
-    assert merged.backend == "gateways"
+    # The site record (name, group, installation status) comes from things first; what the
+    # device reports (firmware, signal) from the device-management cloud first: never by timing.
+    assert merged.backend == "things"
     assert merged.firmware == "5.3.0"
     assert (merged.model, merged.battery, merged.rssi) == ("MTR-G3", 80, -90)
     assert merged.installation_status is InstallationStatus.INSTALLED
     assert merged.last_seen == NOW - timedelta(minutes=1)
     assert merged.raw == {"gateways": {"serial": "991516757"}, "things": {"tuid": "991516757"}}
-    assert [s.backend for s in view.sources] == ["gateways", "things"]
+    assert [s.backend for s in view.sources] == ["things", "gateways"]
     assert set(view.copies) == {"things", "gateways"}
+    assert view.disagreements() == {"firmware": {"things": "2021.04.02.1", "gateways": "5.3.0"}}
+
+
+def test_the_headline_does_not_depend_on_which_cloud_answered_first_or_saw_the_device_last() -> None:
+    results = set()
+    for things_seen, gateways_seen in ((5, 1), (1, 5)):
+        things = copy(
+            "things",
+            BackendKind.THINGS,
+            firmware="A",
+            group="roof",
+            last_seen=NOW - timedelta(minutes=things_seen),
+        )
+        gateways = copy(
+            "gateways",
+            BackendKind.DEVICEHQ,
+            firmware="B",
+            group="lab",
+            last_seen=NOW - timedelta(minutes=gateways_seen),
+        )
+        for order in ([things, gateways], [gateways, things]):
+            device = merge_devices(order).device
+            results.add((device.firmware, device.group, device.backend))
+    assert results == {("B", "roof", "things")}
 
 
 def test_fresh_copy_wins_over_a_cached_one_even_if_the_cache_saw_the_device_later() -> None:
@@ -87,7 +112,10 @@ def test_alerts_are_the_union_without_duplicates() -> None:
 def test_status_json_document_shape() -> None:
     view = merge_devices([copy("things", BackendKind.THINGS, stale=True, fetched_ago=60, last_seen=NOW)])
     document = view.as_json()
-    assert set(document) == {"device", "sources"}
+    # device and sources are the scripts' contract; clouds, differs and pending were added.
+    assert set(document) == {"device", "sources", "clouds", "differs", "pending"}
+    assert document["differs"] == {} and document["pending"] == []
+    assert set(document["clouds"]) == {"things"}
     assert document["sources"] == [
         {"backend": "things", "kind": "things", "fetched_at": "2025-05-01T11:59:00Z", "stale": True}
     ]

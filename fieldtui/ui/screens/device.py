@@ -1,47 +1,77 @@
 """One device across its clouds: facts, then telemetry, tasks, history and the raw payloads.
 
-Only actions the device's clouds support are offered; the others are listed with the reason.
+The view grows as the clouds answer (the cache, or what the lookup found, shows first), every
+value a cloud disagrees on is shown with each cloud's word, and the technician's own changes
+show as they go: queued, synced, failed with the cloud's words. Only actions the device's clouds
+support are offered; the others are listed with the reason.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from rich.text import Text
-from textual import work
+from textual import getters, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Static, TabbedContent, TabPane
 
+from fieldtui.service.api import ActionEvent, BackendInfo, DeviceView, HistoryEntry, heard
+from fieldtui.ui.app import FieldApp
 from fieldtui.ui.text import age, clean, yes_no
 from fieldtui.ui.text import now as ui_now
 from fieldtui.ui.widgets.footer import FieldFooter
 from fieldtui.ui.widgets.status_bar import StatusBar
 
-#: action key -> (capability, label)
-DEVICE_ACTIONS: dict[str, tuple[str, str]] = {
-    "t": ("telemetry", "telemetry"),
-    "k": ("tasks", "tasks"),
-    "s": ("installation_status", "status"),
-    "m": ("groups", "move"),
-    "x": ("commands", "command"),
+#: action key -> (capabilities, any of which offers it, label)
+DEVICE_ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "t": (("telemetry",), "telemetry"),
+    "k": (("tasks", "commands"), "tasks & commands"),
+    "s": (("installation_status",), "status"),
+    "m": (("groups",), "move"),
+    "x": (("commands",), "command"),
+}
+#: Fields shown with each cloud's value when the clouds disagree.
+_LABELS = {
+    "name": "Name",
+    "model": "Model",
+    "firmware": "Firmware",
+    "online": "Online",
+    "group": "Group",
+    "installation_status": "Install",
+    "status": "Status",
 }
 
 
-def capability_of(service: Any, backend: str, capability: str) -> tuple[bool, str | None]:
-    connectors = getattr(service, "connectors", {}) or {}
-    connector = connectors.get(backend)
-    if connector is None:
-        return False, f"{backend} is not configured"
-    caps = connector.capabilities
-    reason = caps.why_not(capability, connector.kind.value)
-    return reason is None, reason
+def _plain(value: object) -> str:
+    if isinstance(value, bool):
+        return yes_no(value)
+    return clean(getattr(value, "value", value))
+
+
+def history_line(entry: HistoryEntry) -> Text:
+    """``2026-01-05 08:00Z  things      installation  installed  by field-tech-3``."""
+    line = Text(no_wrap=False)
+    when = f"{entry.timestamp:%Y-%m-%d %H:%M}Z" if entry.timestamp else "(no time)        "
+    line.append(f"{when}  ", style="dim")
+    line.append(f"{clean(entry.backend, 10):<10} ", style="bold")
+    line.append(f"{entry.kind.value:<12} ")
+    line.append(clean(entry.summary, 40))
+    if entry.state:
+        style = "red" if entry.state.startswith(("failed", "error")) else ""
+        line.append(f"  {clean(entry.state, 60)}", style=style)
+    if entry.who:
+        line.append(f"  by {clean(entry.who, 30)}", style="cyan")
+    if entry.detail:
+        line.append(f"  {clean(entry.detail, 60)}", style="dim")
+    return line
 
 
 class DeviceScreen(Screen[None]):
+    app = getters.app(FieldApp)
+
     BINDINGS = [
         Binding("t", "telemetry", "Telemetry", id="device_telemetry"),
         Binding("k", "tasks", "Tasks", id="device_tasks"),
@@ -53,10 +83,14 @@ class DeviceScreen(Screen[None]):
         Binding("f5", "reload", "Reload", id="device_reload"),
     ]
 
-    def __init__(self, device_id: str) -> None:
+    def __init__(self, device_id: str, view: DeviceView | None = None) -> None:
         super().__init__()
         self.device_id = device_id
-        self.view: Any = None
+        self.view: DeviceView | None = view
+        #: What the lookup found: its clouds are not asked again on the first load.
+        self._start = view
+        #: False while clouds are still being asked.
+        self.complete = False
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status-bar")
@@ -67,134 +101,208 @@ class DeviceScreen(Screen[None]):
                 yield Static("", id="device-actions", classes="facts")
                 yield Static("", id="device-errors", classes="inline-message")
             with TabPane("History", id="history"), VerticalScroll():
-                yield Static("", id="device-history", classes="facts")
+                yield Static("Reading the device's history…", id="device-history", classes="facts")
             with TabPane("Raw", id="raw"), VerticalScroll():
                 yield Static("", id="device-raw", classes="facts")
         yield FieldFooter()
 
     def on_mount(self) -> None:
-        self.app.update_bar()  # type: ignore[attr-defined]
+        self.app.update_bar()
+        if self.view is not None:
+            self._render_view()
         self.load()
 
     # -- loading -------------------------------------------------------------------------
     @work(exclusive=True, group="device-load")
     async def load(self) -> None:
-        service = self.app.service  # type: ignore[attr-defined]
+        service = self.app.service
         if service is None:
             self.query_one("#device-facts", Static).update(
                 "Still connecting to the clouds… press F5 to retry."
             )
             return
+        start, self._start = self._start, None  # a reload asks every cloud again
+        self.complete = False
+        view: DeviceView | None = None
         try:
-            view = await service.device(self.device_id)
+            async for view in service.device_updates(self.device_id, start=start):
+                # The view only grows while the clouds answer: a partial answer with fewer
+                # clouds than already shown (what the lookup found) waits for the rest.
+                if self.view is not None and len(view.sources) < len(self.view.sources):
+                    continue
+                self.view = view
+                self.app.absorb_view(view)
+                self._render_view()
         except Exception as exc:  # noqa: BLE001 - shown inline, the app keeps running
-            self.query_one("#device-facts", Static).update(
-                Text(f"{clean(exc)}\n\nCheck the serial, or press F5 to try again.", style="bold red")
-            )
+            self.complete = True
+            if self.view is None:
+                self.query_one("#device-facts", Static).update(
+                    Text(f"{clean(exc)}\n\nCheck the serial, or press F5 to try again.", style="bold red")
+                )
+            else:
+                self.query_one("#device-errors", Static).update(Text(f"Refresh failed: {clean(exc)}"))
             return
-        self.view = view
-        self.app.absorb_find_update(view)  # type: ignore[attr-defined]
+        self.complete = True
+        if view is not None and view is not self.view:
+            self.view = view  # the complete answer is the truth, even if it has fewer clouds
+            self.app.absorb_view(view)
         self._render_view()
         self.load_history()
 
+    def outbox_changed(self, event: ActionEvent) -> None:
+        """An action on this device moved (queued, synced, failed): show it at once."""
+        if self.view is None or event.record.action.device != self.device_id:
+            return
+        view = self.view = heard(self.view, event.record)
+        self.app.absorb_view(view)
+        self._render_view()
+        if event.record.state.final:
+            self.load_history()
+
+    # -- drawing -------------------------------------------------------------------------
+    def _value(self, view: DeviceView, field: str, shown: str) -> Text:
+        """``shown``, then the pending change of ``field``, then each cloud's value if they differ."""
+        text = Text(shown)
+        change = view.pending_for(field)
+        if change is not None:
+            style = "bold red" if change.state in ("failed", "conflict") else "yellow"
+            text.append(f" → {clean(change.value)} · {clean(change.words(), 60)}", style=style)
+        differs = view.disagreements().get(field)
+        if differs:
+            each = " · ".join(f"{clean(b)}: {_plain(v)}" for b, v in differs.items())
+            text.append(f"  ({each})", style="dim")
+        return text
+
     def _render_view(self) -> None:
         view = self.view
+        if view is None:
+            return
         device = view.device
         now = ui_now()
-        stale = " (cached)" if getattr(view, "stale", False) else ""
         sources = ", ".join(
-            f"{clean(s.backend)}[{clean(s.kind.value if hasattr(s.kind, 'value') else s.kind)}]"
-            + (f" cached {age(s.fetched_at, now)}" if s.stale else "")
+            f"{clean(s.backend)}[{s.kind.value}]" + (f" cached {age(s.fetched_at, now)}" if s.stale else "")
             for s in view.sources
         )
+        if not self.complete:
+            sources += " · asking the others…"
         location = f"{device.location.lat:.5f}, {device.location.lon:.5f}" if device.location else "—"
         status = device.installation_status
-        rows = [
-            ("Clouds", sources or clean(device.backend)),
-            ("Name", clean(device.name) or "—"),
-            ("Model", clean(device.model) or "—"),
-            ("Firmware", clean(device.firmware) or "—"),
-            ("Online", yes_no(device.online) + stale),
+        stale = " (cached)" if view.stale else ""
+        rows: list[tuple[str, Text]] = [
+            ("Clouds", Text(sources or clean(device.backend))),
+            ("Name", self._value(view, "name", clean(device.name) or "—")),
+            ("Model", self._value(view, "model", clean(device.model) or "—")),
+            ("Firmware", self._value(view, "firmware", clean(device.firmware) or "—")),
+            ("Online", self._value(view, "online", yes_no(device.online) + stale)),
             (
                 "Last seen",
-                f"{device.last_seen:%Y-%m-%d %H:%M:%S}Z ({age(device.last_seen, now)})"
-                if device.last_seen
-                else "—",
+                Text(
+                    f"{device.last_seen:%Y-%m-%d %H:%M:%S}Z ({age(device.last_seen, now)})"
+                    if device.last_seen
+                    else "—"
+                ),
             ),
-            ("Battery", f"{device.battery:g}%" if device.battery is not None else "—"),
-            ("Signal", f"{device.rssi:g} dBm" if device.rssi is not None else "—"),
-            ("Location", location),
-            ("Group", clean(device.group) or "—"),
-            ("Install", clean(getattr(status, "value", status)) or "—"),
-            ("Alerts", clean(", ".join(device.alerts)) if device.alerts else "none"),
-            ("Status", clean(device.status) or "—"),
+            ("Battery", Text(f"{device.battery:g}%" if device.battery is not None else "—")),
+            ("Signal", Text(f"{device.rssi:g} dBm" if device.rssi is not None else "—")),
+            ("Location", Text(location)),
+            ("Group", self._value(view, "group", clean(device.group) or "—")),
+            ("Install", self._value(view, "installation_status", status.value if status else "—")),
+            ("Alerts", Text(clean(", ".join(device.alerts)) if device.alerts else "none")),
+            ("Status", self._value(view, "status", clean(device.status) or "—")),
         ]
         text = Text()
         for label, value in rows:
             text.append(f"{label:<10}", style="bold")
-            text.append(f"{value}\n", style="red" if label == "Alerts" and device.alerts else "")
+            if label == "Alerts" and device.alerts:
+                value.stylize("red")
+            text.append_text(value)
+            text.append("\n")
+        other = [p for p in view.pending if p.field is None]
+        for change in other:
+            style = "bold red" if change.state in ("failed", "conflict") else "yellow"
+            text.append(f"{'Pending':<10}", style="bold")
+            text.append(f"{clean(change.description, 50)} · {clean(change.words(), 60)}\n", style=style)
         self.query_one("#device-facts", Static).update(text)
-        self.query_one("#device-title", Static).update(
-            Text(f" {clean(device.id)}  {clean(device.name or '')}", style="bold")
+        title = Text(f" {clean(device.id)}", style="bold")
+        if device.name:
+            title.append(f"  {clean(device.name, 40)}")
+        title.append(f"  · {len(view.sources)} cloud{'s' if len(view.sources) != 1 else ''}", style="dim")
+        self.query_one("#device-title", Static).update(title)
+        self._render_actions(view)
+        self.query_one("#device-errors", Static).update(
+            Text("\n".join(f"{clean(b)}: {clean(e)}" for b, e in view.errors.items()))
+        )
+        raw = {name: copy.raw for name, copy in view.copies.items()}
+        self.query_one("#device-raw", Static).update(
+            Text(clean(json.dumps(raw or device.raw, indent=2, default=str), 20_000))
         )
 
+    def _clouds(self) -> list[BackendInfo]:
+        service = self.app.service
+        if service is None or self.view is None:
+            return []
+        infos = [service.backend(s.backend) for s in self.view.sources]
+        return [info for info in infos if info is not None]
+
+    def _why_not(self, capabilities: tuple[str, ...]) -> str | None:
+        """None when one of the device's clouds offers one of ``capabilities``, else why not."""
+        reasons = []
+        for info in self._clouds():
+            for capability in capabilities:
+                reason = info.why_not(capability)
+                if reason is None:
+                    return None
+                reasons.append(reason)
+        return reasons[0] if reasons else "not offered"
+
+    def _render_actions(self, view: DeviceView) -> None:
         offered, absent = [], []
-        for key, (capability, label) in DEVICE_ACTIONS.items():
-            reasons = []
-            ok = False
-            for source in view.sources:
-                supported, reason = capability_of(self.app.service, source.backend, capability)  # type: ignore[attr-defined]
-                ok = ok or supported
-                if reason:
-                    reasons.append(reason)
-            if ok:
+        for key, (capabilities, label) in DEVICE_ACTIONS.items():
+            reason = self._why_not(capabilities)
+            if reason is None:
                 offered.append(f"[{key}] {label}")
             else:
-                absent.append(f"{label}: {reasons[0] if reasons else 'not offered'}")
+                absent.append(f"{label}: {reason}")
         actions = Text()
         actions.append("Actions  ", style="bold")
         actions.append("  ".join(offered) or "none")
         if absent:
             actions.append("\nNot here ", style="bold dim")
             actions.append("; ".join(absent), style="dim")
-        if getattr(self.app, "read_only", False):
+        if self.app.read_only:
             actions.append("\nRead-only: changes are refused.", style="yellow")
         self.query_one("#device-actions", Static).update(actions)
-        errors = getattr(view, "errors", {}) or {}
-        self.query_one("#device-errors", Static).update(
-            "\n".join(f"{clean(b)}: {clean(e)}" for b, e in errors.items())
-        )
-        raw = {name: copy.raw for name, copy in (getattr(view, "copies", {}) or {}).items()}
-        self.query_one("#device-raw", Static).update(
-            Text(clean(json.dumps(raw or device.raw, indent=2, default=str), 20_000))
-        )
 
     @work(exclusive=True, group="device-history")
     async def load_history(self) -> None:
-        service = self.app.service  # type: ignore[attr-defined]
-        history_fn = getattr(service, "history", None)
-        if history_fn is None:
+        service = self.app.service
+        if service is None:
             return
+        widget = self.query_one("#device-history", Static)
         try:
-            lines = await history_fn(self.device_id)
+            history = await service.history(self.device_id)
         except Exception as exc:  # noqa: BLE001
-            self.query_one("#device-history", Static).update(f"History unavailable: {clean(exc)}")
+            widget.update(f"History unavailable: {clean(exc)}")
             return
-        self.query_one("#device-history", Static).update(
-            Text("\n".join(clean(line) for line in lines) or "No history on these clouds.")
-        )
+        text = Text()
+        for entry in history.entries:
+            text.append_text(history_line(entry))
+            text.append("\n")
+        if not history.entries:
+            text.append("No history on these clouds.\n")
+        for backend, error in history.errors.items():
+            text.append(f"{clean(backend)}: {clean(error)}\n", style="yellow")
+        widget.update(text)
 
     # -- actions -------------------------------------------------------------------------
-    def _supported(self, capability: str) -> bool:
+    def _supported(self, *capabilities: str) -> bool:
         if self.view is None:
             self.app.notify("Still loading the device…")
             return False
-        for source in self.view.sources:
-            if capability_of(self.app.service, source.backend, capability)[0]:  # type: ignore[attr-defined]
-                return True
-        self.app.notify(
-            f"None of this device's clouds offer {capability.replace('_', ' ')}.", severity="warning"
-        )
+        reason = self._why_not(capabilities)
+        if reason is None:
+            return True
+        self.app.notify(f"Not on this device: {reason}.", severity="warning")
         return False
 
     def action_reload(self) -> None:
@@ -210,23 +318,23 @@ class DeviceScreen(Screen[None]):
             self.app.push_screen(TelemetryScreen(self.device_id))
 
     def action_tasks(self) -> None:
-        if self._supported("tasks"):
-            from fieldtui.ui.screens.tasks import DeviceTasksScreen
+        if self._supported("tasks", "commands"):
+            from fieldtui.ui.screens.device_tasks import DeviceTasksScreen
 
             self.app.push_screen(DeviceTasksScreen(self.device_id, self.view))
 
     def action_set_status(self) -> None:
-        if self._supported("installation_status"):
+        if self._supported("installation_status") and self.view is not None:
             from fieldtui.ui.screens.status import choose_status
 
             choose_status(self.app, self.view)
 
     def action_move(self) -> None:
         if self._supported("groups"):
-            self.app.move_devices([self.device_id])  # type: ignore[attr-defined]
+            self.app.move_devices([self.device_id])
 
     def action_command(self) -> None:
         if self._supported("commands"):
-            from fieldtui.ui.screens.tasks import CommandModal
+            from fieldtui.ui.modals.command import CommandModal
 
             self.app.push_screen(CommandModal(self.device_id, self.view))

@@ -12,14 +12,14 @@ from textual.widgets import Markdown
 
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [
-        Binding("escape", "dismiss", "Close", id="help_close"),
-        Binding("question_mark", "dismiss", "Close", show=False, id="help_toggle"),
-        Binding("q", "dismiss", "Close", show=False, id="help_quit"),
+        Binding("escape", "close", "Close", id="help_close"),
+        Binding("question_mark", "close", "Close", show=False, id="help_toggle"),
+        Binding("q", "close", "Close", show=False, id="help_quit"),
     ]
 
     def compose(self) -> ComposeResult:
         text = resources.files("fieldtui.ui").joinpath("help.md").read_text(encoding="utf-8")
         yield Markdown(text, id="help-text")
 
-    def action_dismiss(self) -> None:  # type: ignore[override]
+    def action_close(self) -> None:
         self.dismiss(None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
-from textual import on, work
+from textual import getters, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -17,6 +17,8 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
 
+from fieldtui.service.api import BackendFinished
+from fieldtui.ui.app import FieldApp
 from fieldtui.ui.index import DeviceRow, parse_query
 from fieldtui.ui.text import age, clean, yes_no
 from fieldtui.ui.text import now as ui_now
@@ -28,6 +30,8 @@ REMOTE_DEBOUNCE = 0.35
 
 
 class LookupScreen(Screen[None]):
+    app = getters.app(FieldApp)
+
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter", id="lookup_filter"),
         Binding("enter", "open_selected", "Open", show=False, id="lookup_open"),
@@ -81,12 +85,12 @@ class LookupScreen(Screen[None]):
         if not raw:
             return
         query = parse_query(raw)
-        row = self.app.index.get(query.text)  # type: ignore[attr-defined]
+        row = self.app.index.get(query.text)
         if row is not None:
-            self.app.open_device(row.id)  # type: ignore[attr-defined]
+            self.app.open_device(row.id)
             return
         if len(self._shown) == 1:
-            self.app.open_device(self._shown[0].id)  # type: ignore[attr-defined]
+            self.app.open_device(self._shown[0].id)
             return
         # Not known locally: ask the clouds now and open the device when one knows it exactly.
         if self._remote_timer is not None:
@@ -98,7 +102,7 @@ class LookupScreen(Screen[None]):
             return
         raw = self.query_one("#query", Input).value
         query = parse_query(raw)
-        rows, total = self.app.index.search(query, MAX_ROWS)  # type: ignore[attr-defined]
+        rows, total = self.app.index.search(query, MAX_ROWS)
         self._shown = rows
         table = self.query_one("#results", DataTable)
         if not table.columns:  # the service answered before this screen was mounted
@@ -118,7 +122,7 @@ class LookupScreen(Screen[None]):
                 key=row.id,
             )
         summary = self.query_one("#lookup-summary", Static)
-        known = len(self.app.index)  # type: ignore[attr-defined]
+        known = len(self.app.index)
         shown = f"{len(rows)} of {total}" if total > len(rows) else f"{total}"
         summary.update(
             f" {shown} match{'es' if total != 1 else ''} · {known} devices known"
@@ -136,26 +140,34 @@ class LookupScreen(Screen[None]):
         # A scanner can type a serial and Enter before the service has started: wait for it
         # rather than drop the scan (bounded; a start failure is already notified).
         for _ in range(300):
-            if self.app.service is not None or self.app.service_error:  # type: ignore[attr-defined]
+            if self.app.service is not None or self.app.service_error:
                 break
             summary.update(" connecting to the clouds…")
             await asyncio.sleep(0.1)
-        service = self.app.service  # type: ignore[attr-defined]
+        service = self.app.service
         if service is None:
             return
         summary.update(f" asking the clouds for {clean(query.text, 40)}…")
         found_exact = False
+        not_asked: list[str] = []
         async for update in service.find(query.text):
-            self.app.absorb_find_update(update)  # type: ignore[attr-defined]
+            if isinstance(update, BackendFinished):
+                if update.error is not None and not update.from_cache:
+                    not_asked.append(update.backend)
+                continue
+            self.app.absorb_find_update(update)
             self.refresh_results()
-            device_id = self.app.find_update_id(update)  # type: ignore[attr-defined]
-            if open_exact and not found_exact and device_id == query.text:
+            if open_exact and not found_exact and update.key == query.text:
                 found_exact = True
-                self.app.open_device(device_id)  # type: ignore[attr-defined]
+                # The device screen starts from what was found and asks only the other clouds.
+                self.app.open_device(update.key, update.view)
         self.refresh_results()
         if open_exact and not found_exact:
+            unasked = f" ({', '.join(not_asked)} could not be asked)" if not_asked else ""
             self.app.notify(
-                f"No cloud knows {clean(query.text, 40)} exactly; pick a row or refine.", severity="warning"
+                f"No cloud that answered knows {clean(query.text, 40)} exactly{unasked}; "
+                "pick a row or refine.",
+                severity="warning",
             )
 
     # -- actions -------------------------------------------------------------------------
@@ -165,12 +177,12 @@ class LookupScreen(Screen[None]):
     def action_open_selected(self) -> None:
         table = self.query_one("#results", DataTable)
         if table.row_count and table.cursor_row is not None and table.cursor_row < len(self._shown):
-            self.app.open_device(self._shown[table.cursor_row].id)  # type: ignore[attr-defined]
+            self.app.open_device(self._shown[table.cursor_row].id)
 
     @on(DataTable.RowSelected, "#results")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value:
-            self.app.open_device(event.row_key.value)  # type: ignore[attr-defined]
+            self.app.open_device(event.row_key.value)
 
     def action_toggle_mark(self) -> None:
         table = self.query_one("#results", DataTable)
@@ -189,4 +201,4 @@ class LookupScreen(Screen[None]):
             if table.row_count and table.cursor_row < len(self._shown):
                 targets = [self._shown[table.cursor_row].id]
         if targets:
-            self.app.move_devices(targets)  # type: ignore[attr-defined]
+            self.app.move_devices(targets)

@@ -7,23 +7,21 @@ conflict: apply anyway (``a``) or discard (``x``). The table follows the sync en
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Any
-
 from rich.text import Text
-from textual import on, work
+from textual import getters, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
 
-from fieldtui.core.actions import ActionState
-from fieldtui.ui.screens.tasks import fill_table, selected_key
+from fieldtui.service.api import ActionEvent, ActionRecord, ActionState, Outbox
+from fieldtui.ui.app import FieldApp
 from fieldtui.ui.text import age, clean
 from fieldtui.ui.text import now as ui_now
 from fieldtui.ui.widgets.confirm import ConfirmModal
 from fieldtui.ui.widgets.footer import FieldFooter
 from fieldtui.ui.widgets.status_bar import StatusBar
+from fieldtui.ui.widgets.table import fill_table, selected_key
 from fieldtui.ui.widgets.table_filter import TableFilter, matches
 
 #: Most actions listed (open ones always; the newest finished ones fill the rest).
@@ -43,47 +41,15 @@ STATE_STYLE: dict[str, str] = {
 OPEN = (ActionState.QUEUED, ActionState.SENDING, ActionState.FAILED, ActionState.CONFLICT)
 
 
-class OutboxAccess:
-    """The outbox operations this screen uses, all from the service's write API."""
-
-    def __init__(self, writes: Any, connectivity: Any = None) -> None:
-        self.writes = writes
-
-    async def actions(self) -> list[Any]:
-        return list(await self.writes.list_actions())
-
-    def events(self) -> AsyncIterator[Any] | None:
-        return self.writes.events()
-
-    async def retry(self, action_id: str) -> Any:
-        return await self.writes.retry(action_id)
-
-    async def drop(self, action_id: str) -> Any:
-        return await self.writes.drop(action_id)
-
-    async def apply_anyway(self, action_id: str) -> Any:
-        return await self.writes.resolve_conflict(action_id, apply=True)
-
-    async def discard(self, action_id: str) -> Any:
-        return await self.writes.resolve_conflict(action_id, apply=False)
-
-    async def sync_now(self) -> str:
-        return str(await self.writes.sync_now())
+def _state(record: ActionRecord) -> str:
+    return record.state.value
 
 
-def _state(record: Any) -> str:
-    state = record.state
-    return str(getattr(state, "value", state))
+def _describe(record: ActionRecord) -> str:
+    return record.describe()
 
 
-def _describe(record: Any) -> str:
-    describe = getattr(record, "describe", None)
-    if describe is not None:
-        return str(describe())
-    return str(getattr(record.action.type, "value", record.action.type))
-
-
-def _ordered(records: list[Any]) -> list[Any]:
+def _ordered(records: list[ActionRecord]) -> list[ActionRecord]:
     """Open actions in queue order first (what happens next), then the newest finished ones."""
     open_ = [r for r in records if r.state in OPEN]
     finished = [r for r in records if r.state not in OPEN]
@@ -92,6 +58,8 @@ def _ordered(records: list[Any]) -> list[Any]:
 
 
 class OutboxScreen(Screen[None]):
+    app = getters.app(FieldApp)
+
     BINDINGS = [
         Binding("s", "sync", "Sync now", id="outbox_sync"),
         Binding("r", "retry", "Retry", id="outbox_retry"),
@@ -104,11 +72,11 @@ class OutboxScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.records: list[Any] = []
+        self.records: list[ActionRecord] = []
         self.loaded = False
-        self._by_id: dict[str, Any] = {}
+        self._by_id: dict[str, ActionRecord] = {}
         self._dirty = False
-        self._access: OutboxAccess | None = None
+        self._access: Outbox | None = None
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status-bar")
@@ -120,7 +88,7 @@ class OutboxScreen(Screen[None]):
         yield FieldFooter()
 
     def on_mount(self) -> None:
-        self.app.update_bar()  # type: ignore[attr-defined]
+        self.app.update_bar()
         table = self.query_one(DataTable)
         for label, key, width in (
             ("State", "state", 9),
@@ -133,15 +101,14 @@ class OutboxScreen(Screen[None]):
         ):
             table.add_column(label, key=key, width=width)
         table.focus()
-        writes = getattr(self.app.service, "writes", None)  # type: ignore[attr-defined]
-        if writes is None:
+        service = self.app.service
+        if service is None:
             self.query_one("#outbox-summary", Static).update("Not connected to the service yet.")
             return
-        self._access = OutboxAccess(writes, getattr(self.app.service, "connectivity", None))  # type: ignore[attr-defined]
+        self._access = service.outbox
         self.set_interval(EVENT_REDRAW, self._reload_if_dirty)
         self.set_interval(AGE_REFRESH, self.reload)
         self.reload()
-        self._follow_events()
 
     # -- loading ---------------------------------------------------------------------------
     @work(exclusive=True, group="outbox-load")
@@ -150,7 +117,7 @@ class OutboxScreen(Screen[None]):
             return
         self._dirty = False
         try:
-            records = await self._access.actions()
+            records = await self._access.list_actions()
         except Exception as exc:  # noqa: BLE001 - shown inline; the next refresh tries again
             self.query_one("#outbox-summary", Static).update(
                 Text(f"Cannot read the outbox: {clean(exc)}", style="red")
@@ -160,21 +127,9 @@ class OutboxScreen(Screen[None]):
         self.loaded = True
         self._draw()
 
-    @work(exclusive=True, group="outbox-events")
-    async def _follow_events(self) -> None:
-        events = self._access.events() if self._access is not None else None
-        if events is None:
-            return
-        try:
-            async for _event in events:
-                self._dirty = True
-        finally:
-            aclose = getattr(events, "aclose", None)
-            if aclose is not None:
-                try:
-                    await aclose()
-                except Exception:  # noqa: BLE001
-                    pass
+    def outbox_changed(self, event: ActionEvent) -> None:
+        """The engine moved an action: redraw on the next tick (bursts coalesce)."""
+        self._dirty = True
 
     def _reload_if_dirty(self) -> None:
         if self._dirty:
@@ -247,7 +202,7 @@ class OutboxScreen(Screen[None]):
     def _highlighted(self) -> None:
         self._draw_detail()
 
-    def selected(self) -> Any | None:
+    def selected(self) -> ActionRecord | None:
         key = selected_key(self.query_one(DataTable))
         return self._by_id.get(key) if key is not None else None
 
@@ -274,7 +229,7 @@ class OutboxScreen(Screen[None]):
         if self._access is None:
             self.app.notify("Not connected to the service yet.", severity="warning")
             return
-        if getattr(self.app, "offline", False):
+        if self.app.offline:
             self.app.notify(
                 "Offline mode: nothing is sent. Restart without --offline to sync.", severity="warning"
             )
@@ -290,25 +245,21 @@ class OutboxScreen(Screen[None]):
         except Exception as exc:  # noqa: BLE001
             self.app.notify(f"Sync failed: {clean(exc)}", severity="error")
             return
-        bar = getattr(self.app, "bar", None)
-        if bar is not None:
-            bar.last_sync = ui_now()
+        self.app.bar.last_sync = ui_now()
         await self._after_change()
         self.app.notify(f"Sync: {clean(summary)}")
 
     async def _after_change(self) -> None:
-        refresh = getattr(self.app, "refresh_outbox_counts", None)
-        if refresh is not None:
-            await refresh()
+        await self.app.refresh_outbox_counts()
         self.reload()
 
     def _refuse_read_only(self) -> bool:
-        if getattr(self.app, "read_only", False):
+        if self.app.read_only:
             self.app.notify("Read-only: the outbox can be read, not changed.", severity="warning")
             return True
         return False
 
-    def _chosen(self, states: tuple[str, ...], verb: str, done: str) -> Any | None:
+    def _chosen(self, states: tuple[str, ...], verb: str, done: str) -> ActionRecord | None:
         if self._refuse_read_only():
             return None
         record = self.selected()
@@ -345,7 +296,7 @@ class OutboxScreen(Screen[None]):
         if record is not None:
             self._confirm(record, "Discard this change?", "Discard", "discard")
 
-    def _confirm(self, record: Any, title: str, yes: str, change: str) -> None:
+    def _confirm(self, record: ActionRecord, title: str, yes: str, change: str) -> None:
         consequence = {
             "drop": "It will never be sent.",
             "discard": "The device keeps what it has now; this change is not sent.",
@@ -362,16 +313,16 @@ class OutboxScreen(Screen[None]):
         self.app.push_screen(ConfirmModal(title, body, yes=yes, no="Keep"), answered)
 
     @work(group="outbox-change")
-    async def _change(self, record: Any, change: str) -> None:
+    async def _change(self, record: ActionRecord, change: str) -> None:
         assert self._access is not None
-        operation = {
-            "retry": self._access.retry,
-            "drop": self._access.drop,
-            "apply": self._access.apply_anyway,
-            "discard": self._access.discard,
-        }[change]
         try:
-            await operation(record.id)
+            match change:
+                case "retry":
+                    await self._access.retry(record.id)
+                case "drop":
+                    await self._access.drop(record.id)
+                case _:
+                    await self._access.resolve_conflict(record.id, apply=change == "apply")
         except Exception as exc:  # noqa: BLE001 - the store's refusal, in its words
             self.app.notify(f"{change.capitalize()}: {clean(exc)}", severity="error")
             return

@@ -5,15 +5,17 @@ The change goes to the outbox; the technician sees it queued, then synced, faile
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
-from textual.app import App, ComposeResult
+from textual import events
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
+from fieldtui.service.api import DeviceView
 from fieldtui.ui.text import clean
 from fieldtui.ui.widgets.confirm import ConfirmModal
 
@@ -25,6 +27,9 @@ STATUSES = (
     ("retired", "Removed from the system (e.g. broken)"),
 )
 NEEDS_CONFIRMATION = {"quarantine", "retired"}
+
+if TYPE_CHECKING:
+    from fieldtui.ui.app import FieldApp
 
 
 class StatusModal(ModalScreen[str | None]):
@@ -52,7 +57,7 @@ class StatusModal(ModalScreen[str | None]):
         if self.current in ids:
             option_list.highlighted = ids.index(self.current)
 
-    def on_key(self, event: Any) -> None:
+    def on_key(self, event: events.Key) -> None:
         if event.character and event.character in "12345":
             self.query_one(OptionList).highlighted = int(event.character) - 1
             event.stop()
@@ -84,10 +89,10 @@ class StatusModal(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-def choose_status(app: App[Any], view: Any) -> None:
+def choose_status(app: FieldApp, view: DeviceView) -> None:
     device = view.device
-    current = getattr(device.installation_status, "value", device.installation_status)
-    if getattr(app, "read_only", False):
+    current = device.installation_status.value if device.installation_status else None
+    if app.read_only:
         app.notify("Read-only: installation status cannot be changed.", severity="warning")
         return
 
@@ -98,47 +103,39 @@ def choose_status(app: App[Any], view: Any) -> None:
     app.push_screen(StatusModal(device.id, current), chosen)
 
 
-async def _submit(app: App[Any], view: Any, status: str) -> None:
-    writes = getattr(app.service, "writes", None)  # type: ignore[attr-defined]
-    if writes is None:
+async def _submit(app: FieldApp, view: DeviceView, status: str) -> None:
+    service = app.service
+    if service is None:
         app.notify("Not connected to the service yet; try again in a moment.", severity="warning")
         return
     device = view.device
-    backend = _backend_for(app, view, "installation_status")
-    precondition = {
-        "installation_status": getattr(device.installation_status, "value", device.installation_status)
-    }
+    backend = backend_for(app, view, "installation_status")
+    current = device.installation_status
+    precondition = {"installation_status": current.value if current else None}
+    what = f"{clean(device.id)} → {status}"
     try:
-        outcome = await writes.set_installation_status(
+        record = await service.writes.set_installation_status(
             device.id, status, backend=backend, precondition=precondition
         )
     except Exception as exc:  # noqa: BLE001 - refused before queuing (read-only, bad input)
         app.notify(f"Not queued: {clean(exc)}", severity="error")
         return
-    app.notify(f"{clean(device.id)} → {status}: {clean(describe_outcome(outcome))}")
-    await app.refresh_outbox_counts()  # type: ignore[attr-defined]
+    app.track_write(record, what)
+    app.notify(f"{what}: queued")
+    await app.refresh_outbox_counts()
 
 
-def submit_status(app: App[Any], view: Any, status: str) -> None:
+def submit_status(app: FieldApp, view: DeviceView, status: str) -> None:
     app.run_worker(_submit(app, view, status), group="writes")
 
 
-def _backend_for(app: App[Any], view: Any, capability: str) -> str | None:
-    from fieldtui.ui.screens.device import capability_of
-
+def backend_for(app: FieldApp, view: DeviceView, capability: str) -> str | None:
+    """The first of the device's clouds that offers ``capability`` (None: resolved at sync)."""
+    service = app.service
+    if service is None:
+        return None
     for source in view.sources:
-        if capability_of(app.service, source.backend, capability)[0]:  # type: ignore[attr-defined]
-            return str(source.backend)
+        info = service.backend(source.backend)
+        if info is not None and info.why_not(capability) is None:
+            return source.backend
     return None
-
-
-def describe_outcome(outcome: Any) -> str:
-    """'synced', 'queued (why)', 'failed: words' from whatever the write path returns."""
-    if outcome is None:
-        return "queued"
-    state = getattr(outcome, "state", None)
-    state_text = str(getattr(state, "value", state) or "queued")
-    reason = getattr(outcome, "reason", None) or getattr(outcome, "last_error", None)
-    if state_text == "done":
-        return "synced"
-    return f"{state_text}" + (f" ({reason})" if reason else "")

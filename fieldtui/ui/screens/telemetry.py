@@ -10,10 +10,11 @@ Leaving the screen cancels the worker, which closes the stream.
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from rich.text import Text
-from textual import work
+from textual import getters, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
@@ -21,6 +22,7 @@ from textual.widgets import Log, Static
 from textual.worker import Worker
 
 from fieldtui.core.models import StreamEvent, StreamEventKind, TelemetrySample
+from fieldtui.ui.app import FieldApp
 from fieldtui.ui.text import clean
 from fieldtui.ui.widgets.footer import FieldFooter
 from fieldtui.ui.widgets.metric_panel import MetricPanel, TelemetryBuffer
@@ -36,6 +38,8 @@ LOG_BATCH = 40
 
 
 class TelemetryScreen(Screen[None]):
+    app = getters.app(FieldApp)
+
     BINDINGS = [
         Binding("p", "pause", "Pause/resume", id="telemetry_pause"),
         Binding("l", "toggle_log", "Messages", id="telemetry_log"),
@@ -82,7 +86,7 @@ class TelemetryScreen(Screen[None]):
         yield FieldFooter()
 
     def on_mount(self) -> None:
-        self.app.update_bar()  # type: ignore[attr-defined]
+        self.app.update_bar()
         self.set_interval(self.redraw_interval, self._tick)
         self._worker = self._stream()
         self._redraw()
@@ -98,7 +102,7 @@ class TelemetryScreen(Screen[None]):
     # -- the stream ----------------------------------------------------------------------
     @work(exclusive=True, group="telemetry-stream")
     async def _stream(self) -> None:
-        service = self.app.service  # type: ignore[attr-defined]
+        service = self.app.service
         if service is None:
             self._set_state("error", "still connecting to the clouds; leave and come back in a moment")
             return
@@ -117,10 +121,9 @@ class TelemetryScreen(Screen[None]):
             self.app.notify(f"Telemetry: {clean(exc)}", severity="error")
             return
         finally:
-            aclose = getattr(stream, "aclose", None)
-            if aclose is not None:
+            if isinstance(stream, AsyncGenerator):
                 try:
-                    await aclose()
+                    await stream.aclose()
                 except Exception:  # noqa: BLE001 - closing must not hide why we stopped
                     pass
         self._set_state("ended", "every cloud stopped sending; leave and reopen to try again")

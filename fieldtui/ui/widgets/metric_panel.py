@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
@@ -96,7 +96,7 @@ class TelemetryBuffer:
     started: float | None = None
 
     def add(
-        self, timestamp: datetime, backend: str, metrics: dict[str, object], now: float | None = None
+        self, timestamp: datetime, backend: str, metrics: Mapping[str, object], now: float | None = None
     ) -> None:
         now = time.monotonic() if now is None else now
         if self.started is None:
@@ -112,7 +112,7 @@ class TelemetryBuffer:
                 series.values.append(plotted)
                 series.plotted += 1
         self.arrivals.append(now)
-        self.recent.append(LoggedMessage(timestamp, backend, metrics))
+        self.recent.append(LoggedMessage(timestamp, backend, dict(metrics)))
         if len(self.recent) > self.log_keep:
             self.recent.popleft()
         self.total += 1

@@ -28,6 +28,8 @@ class BarState:
     failed: int = 0
     conflicts: int = 0
     last_sync: datetime | None = None
+    #: Why the last background sync could not send (None when it went through).
+    sync_error: str | None = None
     read_only: bool = False
     offline_mode: bool = False
 
@@ -58,4 +60,6 @@ class StatusBar(Static):
             text.append(f" ⚠{s.conflicts}", style="bold yellow")
         text.append(" │ sync ", style="dim")
         text.append(age(s.last_sync, now()) if s.last_sync else "never", style="dim")
+        if s.sync_error and s.pending:
+            text.append(" ⚠ sync failing", style="bold yellow")
         return text

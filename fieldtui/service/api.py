@@ -1,0 +1,294 @@
+"""The port: everything a face (the app, a CLI command) may ask of the service, as Protocols.
+
+The faces import this module and nothing else from ``fieldtui.service``: no connector, store,
+sync engine, config or secret reaches a screen. The session (:mod:`fieldtui.service.session`)
+is the one implementation over the real clouds, opened by one composition root
+(:func:`fieldtui.service.session.open_service`); tests of screens use an in-memory one.
+
+The value types named here are the service's own (device views, task views, outbox records,
+connectivity states); they are re-exported so a face needs no other import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from fieldtui.core.actions import ActionState, ActionType
+from fieldtui.core.capabilities import Capabilities
+from fieldtui.core.catalogue import CatalogueItem, CommandKind, GroupRules, TaskKind
+from fieldtui.core.models import (
+    BackendKind,
+    Device,
+    Group,
+    HistoryEntry,
+    InstallationStatus,
+    StreamEvent,
+    Task,
+    TelemetrySample,
+)
+from fieldtui.service.connectivity import BackendState, BackendStatus, ConnectivityChange
+from fieldtui.service.fleet import BackendFinished, FindMatch, FindResult, TaskView
+from fieldtui.service.merge import DeviceView, PendingChange, Source
+from fieldtui.service.overlay import heard
+from fieldtui.service.store import ActionRecord
+from fieldtui.service.sync import ActionEvent
+from fieldtui.service.writes import WriteOutcome
+
+TelemetryItem = TelemetrySample | StreamEvent
+Unsubscribe = Callable[[], None]
+
+
+class SyncMode(StrEnum):
+    """How a session sends what is queued."""
+
+    #: The app: the sync engine runs for the whole session and wakes when a cloud comes back.
+    BACKGROUND = "background"
+    #: ``set-status``, ``move`` and the other writing commands: one bounded attempt, then close.
+    ONCE = "once"
+    #: Reads: nothing is sent.
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class BackendInfo:
+    """One configured cloud as a face sees it: its name, kind and what it declares."""
+
+    name: str
+    kind: BackendKind
+    capabilities: Capabilities
+    #: The cloud's task kinds (what "create task" offers), in the order to show them.
+    task_kinds: tuple[TaskKind, ...] = ()
+    #: The commands the cloud accepts (what "send command" offers); empty: free text only.
+    command_kinds: tuple[CommandKind, ...] = ()
+    #: How the cloud names groups (None when it has no groups).
+    group_rules: GroupRules | None = None
+    #: Why it cannot be used now (its connector cannot be built: no secret...), else None.
+    unusable: str | None = None
+
+    def why_not(self, capability: str) -> str | None:
+        """None when the cloud offers ``capability``, else the reason in words."""
+        if self.unusable is not None:
+            return self.unusable
+        return self.capabilities.why_not(capability, self.kind.value)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupListing:
+    """A cloud's groups: fresh, or from the cache (``fetched_at`` set) with why."""
+
+    backend: str
+    groups: list[Group]
+    #: When the cached copy was fetched; None for a fresh answer.
+    fetched_at: datetime | None = None
+    #: Why the list is cached or empty (the cloud's error, "offline"), else None.
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupMember:
+    """One member of a group, with what a technician checks before moving it."""
+
+    id: str
+    name: str | None = None
+    installation_status: InstallationStatus | None = None
+    online: bool | None = None
+    battery: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryView:
+    """A device's timeline across clouds, newest first, with the clouds that could not be read."""
+
+    device: str
+    entries: list[HistoryEntry]
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxCounts:
+    queued: int = 0
+    sending: int = 0
+    failed: int = 0
+    conflict: int = 0
+    damaged: int = 0
+    #: When a sync last finished (background or asked for), None before the first.
+    last_sync: datetime | None = None
+    #: Why the last background sync could not send (None when it went through).
+    last_sync_error: str | None = None
+
+    @property
+    def pending(self) -> int:
+        return self.queued + self.sending
+
+
+class Reads(Protocol):
+    """What a face may read: never raises for one cloud's failure when others answered."""
+
+    @property
+    def offline(self) -> bool: ...
+
+    def backends(self) -> Sequence[BackendInfo]: ...
+
+    def backend(self, name: str) -> BackendInfo | None: ...
+
+    def find(self, query: str, *, limit: int | None = None) -> AsyncIterator[FindResult]: ...
+
+    async def device(self, device_id: str) -> DeviceView: ...
+
+    def device_updates(self, device_id: str, *, start: DeviceView | None = None) -> AsyncIterator[DeviceView]:
+        """The view as it grows: ``start`` (what a lookup found; its clouds are not asked
+        again) or the cache first, then one view per cloud's answer; the last is complete."""
+        ...
+
+    def known_devices(self) -> AsyncIterator[DeviceView]: ...
+
+    async def history(self, device_id: str) -> HistoryView: ...
+
+    def telemetry(self, device_id: str) -> AsyncIterator[TelemetryItem]: ...
+
+    async def task_view(self, device_id: str) -> TaskView: ...
+
+    def task_monitor(self, backend: str, device_id: str | None = None) -> AsyncIterator[list[Task]]: ...
+
+    async def groups(self, backend: str) -> GroupListing: ...
+
+    async def group_members(self, backend: str, group: str) -> list[GroupMember]: ...
+
+    async def catalogue(self, backend: str, source: str, *args: str) -> list[CatalogueItem]: ...
+
+
+class Writes(Protocol):
+    """Every change, outbox first: each returns the queued record; ``first_outcome`` waits a
+    bounded while for its first attempt."""
+
+    @property
+    def read_only(self) -> bool: ...
+
+    async def set_installation_status(
+        self,
+        device: str,
+        status: InstallationStatus | str,
+        *,
+        backend: str | None = None,
+        precondition: dict[str, Any] | None = None,
+    ) -> ActionRecord: ...
+
+    async def move_to_group(
+        self,
+        device: str,
+        group: str,
+        *,
+        backend: str | None = None,
+        precondition: dict[str, Any] | None = None,
+    ) -> ActionRecord: ...
+
+    async def create_task(
+        self, device: str, task_type: str, params: dict[str, Any] | None = None, *, backend: str | None = None
+    ) -> ActionRecord: ...
+
+    async def cancel_task(self, device: str, task_id: str, *, backend: str | None = None) -> ActionRecord: ...
+
+    async def delete_task(self, device: str, task_id: str, *, backend: str | None = None) -> ActionRecord: ...
+
+    async def send_command(
+        self, device: str, name: str, params: dict[str, Any] | None = None, *, backend: str | None = None
+    ) -> ActionRecord: ...
+
+    async def create_group(
+        self, backend: str, group: str, description: str | None = None
+    ) -> ActionRecord: ...
+
+    async def rename_group(self, backend: str, group: str, new_group: str) -> ActionRecord: ...
+
+    async def delete_group(self, backend: str, group: str) -> ActionRecord: ...
+
+    async def first_outcome(self, record: ActionRecord, timeout: float = 10.0) -> WriteOutcome: ...
+
+
+class Outbox(Protocol):
+    """The outbox as a face sees it: counts, records, their events, and what a technician may do."""
+
+    async def counts(self) -> OutboxCounts: ...
+
+    async def list_actions(self) -> list[ActionRecord]: ...
+
+    async def pending_for(self, device_id: str) -> list[ActionRecord]: ...
+
+    async def retry(self, action_id: str) -> ActionRecord: ...
+
+    async def drop(self, action_id: str) -> ActionRecord: ...
+
+    async def resolve_conflict(self, action_id: str, *, apply: bool) -> ActionRecord: ...
+
+    async def sync_now(self) -> str: ...
+
+    def on_change(self, callback: Callable[[ActionEvent], None]) -> Unsubscribe: ...
+
+
+class Connectivity(Protocol):
+    """Each cloud's state, and its changes."""
+
+    def snapshot(self) -> dict[str, BackendStatus]: ...
+
+    def on_change(self, callback: Callable[[ConnectivityChange], None]) -> Unsubscribe: ...
+
+    async def probe_now(self, backend: str) -> BackendState: ...
+
+
+class FieldService(Reads, Protocol):
+    """The whole port: reads, and the writes, outbox and connectivity beside them."""
+
+    @property
+    def writes(self) -> Writes: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    @property
+    def connectivity(self) -> Connectivity: ...
+
+    async def aclose(self) -> None: ...
+
+
+__all__ = [
+    "ActionEvent",
+    "ActionRecord",
+    "ActionState",
+    "ActionType",
+    "BackendFinished",
+    "BackendInfo",
+    "BackendState",
+    "BackendStatus",
+    "CatalogueItem",
+    "CommandKind",
+    "Connectivity",
+    "ConnectivityChange",
+    "Device",
+    "DeviceView",
+    "FieldService",
+    "FindMatch",
+    "FindResult",
+    "Group",
+    "GroupListing",
+    "GroupMember",
+    "GroupRules",
+    "HistoryEntry",
+    "HistoryView",
+    "Outbox",
+    "OutboxCounts",
+    "PendingChange",
+    "Reads",
+    "Source",
+    "SyncMode",
+    "TaskKind",
+    "TaskView",
+    "TelemetryItem",
+    "Unsubscribe",
+    "WriteOutcome",
+    "Writes",
+    "heard",
+]
