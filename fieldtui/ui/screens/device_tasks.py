@@ -76,6 +76,8 @@ class DeviceTasksScreen(Screen[None]):
         self.live: dict[str, list[Task]] = {}
         #: The device's commands in the outbox (queued, sending, refused; sent until the cloud lists them).
         self.records: dict[str, ActionRecord] = {}
+        #: How many listings a sent command has been in sight for (see ``reload``).
+        self._sent_listings: dict[str, int] = {}
         self.loaded = False
         self._note = "Loading tasks from the clouds…"
 
@@ -192,7 +194,8 @@ class DeviceTasksScreen(Screen[None]):
                 return
             self._show_sections()
             self._follow_live_commands()
-        started = ui_now()
+        # Sent before this listing is asked for: the listing holds it if the cloud lists it.
+        sent_before = {key for key, r in self.records.items() if r.state is ActionState.DONE}
         try:
             task_view = await service.task_view(self.device_id)
         except Exception as exc:  # noqa: BLE001 - shown inline, the next refresh tries again
@@ -203,13 +206,15 @@ class DeviceTasksScreen(Screen[None]):
             pending = await service.outbox.pending_for(self.device_id)
         except Exception:  # noqa: BLE001 - the cloud's lists are still true without the overlay
             pending = []
-        # Sent before this listing was asked for and still not in it: the cloud has no such
-        # entry to match, so the sent record is not kept for ever.
+        # A sent command two listings do not hold (under the id it was sent with) is left to
+        # the cloud's list: the outbox's "sent" is not kept for ever.
         self.records = {
-            r.id: r
-            for r in self.records.values()
-            if r.state is ActionState.DONE and (r.done_at is None or r.done_at >= started)
+            key: r
+            for key, r in self.records.items()
+            if r.state is ActionState.DONE and self._sent_listings.get(key, 0) < 2
         }
+        for key in sent_before & self.records.keys():
+            self._sent_listings[key] = self._sent_listings.get(key, 0) + 1
         self.records.update({r.id: r for r in pending})
         now = ui_now()
         notes = [f"{clean(s.backend)}: cached {age(s.fetched_at, now)}" for s in task_view.sources if s.stale]
