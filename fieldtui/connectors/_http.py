@@ -12,6 +12,7 @@ import re
 import ssl
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -66,6 +67,19 @@ def make_client(base_url: str, *, timeout: float, ca_bundle: str | None) -> http
         headers={"Accept": "application/json", "User-Agent": "fieldtui"},
         limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
     )
+
+
+def segment(value: str, backend: str) -> str:
+    """``value`` (an id) as exactly one URL path segment: every reserved character quoted.
+
+    A ``/`` would add segments, ``?`` and ``#`` would end the path, and a bare ``.`` or ``..``
+    would be removed by httpx as a dot segment (RFC 3986), so those dots are escaped too. An
+    empty id names nothing: asking for it would reach the collection route instead.
+    """
+    if not value:
+        raise NotFound("an empty id names nothing", backend=backend)
+    quoted = quote(value, safe="")
+    return quoted.replace(".", "%2E") if quoted in (".", "..") else quoted
 
 
 def route_of(method: str, path: str) -> str:
@@ -197,6 +211,7 @@ __all__ = [
     "make_client",
     "raise_for_status",
     "route_of",
+    "segment",
     "send",
     "short_text",
     "tls_context",

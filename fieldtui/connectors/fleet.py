@@ -28,7 +28,7 @@ import httpx
 
 from fieldtui.config import FleetBackend
 from fieldtui.connectors._bearer import BearerRestConnector
-from fieldtui.connectors._http import invalid_shape
+from fieldtui.connectors._http import invalid_shape, segment
 from fieldtui.connectors._wire_fleet import AttributeWire, FleetDeviceWire, PagingWire, to_device
 from fieldtui.connectors._wire_lenient import envelope, parse
 from fieldtui.connectors.search import SearchPage
@@ -89,6 +89,10 @@ class FleetConnector(BearerRestConnector):
         super().__init__(name, config, secret, client=client)
         self._page_size = page_size
 
+    def _device_path(self, device_id: str, *rest: str) -> str:
+        """``/devices/{serial}/...`` with the serial as one quoted segment (ids are data, not paths)."""
+        return "/".join(("/devices", segment(device_id.strip(), self.name), *rest))
+
     def _device(self, response: httpx.Response, body: Any) -> Device:
         data = envelope(body, response, self.name)
         if not isinstance(data, Mapping):
@@ -107,7 +111,7 @@ class FleetConnector(BearerRestConnector):
         await self._call("GET", "/devices", params={"page": 1, "per_page": 1})
 
     async def get_device(self, device_id: str) -> Device:
-        response, body = await self._call("GET", f"/devices/{device_id.strip()}")
+        response, body = await self._call("GET", self._device_path(device_id))
         return self._device(response, body)
 
     async def list_devices(
@@ -302,7 +306,7 @@ class FleetConnector(BearerRestConnector):
 
     async def get_attributes(self, device_id: str) -> dict[str, Any]:
         """The device's attributes, key to value."""
-        response, body = await self._call("GET", f"/devices/{device_id.strip()}/attributes")
+        response, body = await self._call("GET", self._device_path(device_id, "attributes"))
         return self._attributes(response, body)
 
     # -- writing ---------------------------------------------------------------------------
@@ -322,16 +326,16 @@ class FleetConnector(BearerRestConnector):
             raise Rejected(f"cannot change {', '.join(unknown)}; allowed: {allowed}", backend=self.name)
         if not fields:
             raise Rejected("nothing to change", backend=self.name)
-        response, body = await self._call("PATCH", f"/devices/{device_id.strip()}", body=dict(fields))
+        response, body = await self._call("PATCH", self._device_path(device_id), body=dict(fields))
         return self._device(response, body)
 
     async def delete_device(self, device_id: str) -> None:
-        await self._call("DELETE", f"/devices/{device_id.strip()}")
+        await self._call("DELETE", self._device_path(device_id))
 
     async def update_attributes(self, device_id: str, attributes: Mapping[str, Any]) -> dict[str, Any]:
         """Set each attribute (None removes it); returns every attribute after the change."""
         if not attributes:
             raise Rejected("no attributes to change", backend=self.name)
         items = [{"string_key": key, "value": value} for key, value in attributes.items()]
-        response, body = await self._call("PATCH", f"/devices/{device_id.strip()}/attributes", body=items)
+        response, body = await self._call("PATCH", self._device_path(device_id, "attributes"), body=items)
         return self._attributes(response, body)

@@ -325,8 +325,15 @@ class MqttConnector(Connector):
             )
 
     def _base(self, device_id: str) -> str:
-        if not device_id or any(ch in device_id for ch in "/+#\x00") or len(device_id) > 200:
-            raise NotFound(f"'{device_id}' is not an MQTT device id", backend=self.name)
+        # One topic level, never published or subscribed otherwise: "/" would add levels, "+"
+        # and "#" are wildcards (a subscription would take other devices' messages), and MQTT
+        # strings must not carry control characters.
+        if (
+            not device_id
+            or any(ch in "/+#" or ch < " " or "\x7f" <= ch <= "\x9f" for ch in device_id)
+            or len(device_id) > 200
+        ):
+            raise NotFound(f"{device_id!r} is not an MQTT device id", backend=self.name)
         return f"{TOPIC_PREFIX}{device_id}"
 
     async def _fence(self, link: _Link) -> str:

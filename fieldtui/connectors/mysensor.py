@@ -19,6 +19,7 @@ from fieldtui.connectors._bearer import BearerRestConnector
 from fieldtui.connectors._http import (
     body_as_text,
     invalid_shape,
+    segment,
     short_text,
 )
 from fieldtui.connectors._wire_lenient import parse
@@ -101,7 +102,7 @@ class MySensorConnector(BearerRestConnector):
             return
 
     async def get_device(self, device_id: str) -> Device:
-        response, body = await self._call("GET", f"/sensors/{device_id.strip()}")
+        response, body = await self._call("GET", f"/sensors/{segment(device_id.strip(), self.name)}")
         body = self._unwrap(body, "serial")
         if not isinstance(body, Mapping):
             raise invalid_shape(response, self.name, "expected a sensor object")
@@ -133,7 +134,7 @@ class MySensorConnector(BearerRestConnector):
         return list(tasks.values())
 
     async def get_task(self, device_id: str, task_id: str) -> Task:
-        response, body = await self._call("GET", f"/tasks/{task_id.strip()}")
+        response, body = await self._call("GET", f"/tasks/{segment(task_id.strip(), self.name)}")
         task = self._task(response, body, device_id.strip())
         if task.device != device_id.strip():
             raise NotFound(f"task {task_id} does not belong to sensor {device_id}", backend=self.name)
@@ -167,4 +168,4 @@ class MySensorConnector(BearerRestConnector):
         raise Unsupported("the mysensor API cannot cancel a task; delete it instead", backend=self.name)
 
     async def delete_task(self, device_id: str, task_id: str) -> None:
-        await self._call("DELETE", f"/tasks/{task_id.strip()}")
+        await self._call("DELETE", f"/tasks/{segment(task_id.strip(), self.name)}")

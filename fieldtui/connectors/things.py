@@ -24,6 +24,7 @@ from fieldtui.connectors._http import (
     invalid_shape,
     make_client,
     raise_for_status,
+    segment,
     send,
 )
 from fieldtui.connectors._wire_lenient import envelope, parse
@@ -200,6 +201,13 @@ class ThingsConnector(Connector):
         return wire.token
 
     # -- plumbing --------------------------------------------------------------------------
+    def _thing_path(self, tuid: str, *rest: str) -> str:
+        """``/things/{tuid}/...`` with the tuid as one quoted segment (ids are data, not paths)."""
+        return "/".join(("/things", segment(tuid, self.name), *rest))
+
+    def _group_path(self, group_id: str, *rest: str) -> str:
+        return "/".join(("/groups", segment(group_id, self.name), *rest))
+
     async def _send(
         self, token: str, method: str, path: str, params: dict[str, Any] | None, body: Any
     ) -> httpx.Response:
@@ -240,7 +248,7 @@ class ThingsConnector(Connector):
     async def get_device(self, device_id: str) -> Device:
         tuid = device_id.strip()
         info, history, group, alerts = await asyncio.gather(
-            self._call("GET", f"/things/{tuid}"),
+            self._call("GET", self._thing_path(tuid)),
             self._history_payload(tuid),
             self._group_payload(tuid),
             self._alerts_payload(tuid),
@@ -283,7 +291,7 @@ class ThingsConnector(Connector):
         )
 
     async def _alerts_payload(self, tuid: str) -> tuple[list[str], list[Any]]:
-        response, data = await self._call("GET", f"/things/{tuid}/alerts")
+        response, data = await self._call("GET", self._thing_path(tuid, "alerts"))
         items = self._items(response, data, "alerts")
         wires = [parse(ThingAlertWire, item, response, self.name) for item in items]
         return active_alert_types(wires, datetime.now(UTC), ALERT_ACTIVE_WINDOW), items
@@ -312,7 +320,7 @@ class ThingsConnector(Connector):
         self, tuid: str, limit: int | None = None
     ) -> list[tuple[InstallationRecord, dict[str, Any]]]:
         params = {"limit": limit} if limit is not None else None
-        response, data = await self._call("GET", f"/things/{tuid}/installations", params=params)
+        response, data = await self._call("GET", self._thing_path(tuid, "installations"), params=params)
         entries: list[tuple[InstallationRecord, dict[str, Any]]] = []
         for item in self._items(response, data, "installation entries"):
             record = to_record(parse(InstallationWire, item, response, self.name), self.name, tuid)
@@ -323,7 +331,7 @@ class ThingsConnector(Connector):
         return entries
 
     async def _group_payload(self, tuid: str) -> tuple[str, dict[str, Any]]:
-        response, data = await self._call("GET", f"/things/{tuid}/group")
+        response, data = await self._call("GET", self._thing_path(tuid, "group"))
         wire = parse(GroupOfThingWire, data, response, self.name)
         return wire.group_id, dict(data)
 
@@ -341,7 +349,7 @@ class ThingsConnector(Connector):
         ]
 
     async def group_members(self, group_id: str) -> list[str]:
-        response, data = await self._call("GET", f"/groups/{group_id}/things")
+        response, data = await self._call("GET", self._group_path(group_id, "things"))
         members: list[str] = []
         for item in self._items(response, data, "things"):
             if isinstance(item, str | int):
@@ -375,7 +383,7 @@ class ThingsConnector(Connector):
             params["from"] = since
         if until is not None:
             params["to"] = until
-        response, data = await self._call("GET", f"/things/{tuid}/messages", params=params)
+        response, data = await self._call("GET", self._thing_path(tuid, "messages"), params=params)
         items = self._items(response, data, "messages")
         if not all(isinstance(item, Mapping) for item in items):
             raise invalid_shape(response, self.name, "expected message objects")
@@ -426,7 +434,7 @@ class ThingsConnector(Connector):
     async def list_commands(self, device_id: str) -> list[Command]:
         """Commands sent to the thing, oldest first (the API lists only the allowed ids)."""
         tuid = device_id.strip()
-        response, data = await self._call("GET", f"/things/{tuid}/commands")
+        response, data = await self._call("GET", self._thing_path(tuid, "commands"))
         commands = []
         for item in self._items(response, data, "commands"):
             wire = parse(CommandRecordWire, item, response, self.name)
@@ -465,7 +473,7 @@ class ThingsConnector(Connector):
             command["transactionId"] = correlation
         tuid = device_id.strip()
         # Document 001: the body is an array of commands.
-        response, data = await self._call("POST", f"/things/{tuid}/commands", body=[command])
+        response, data = await self._call("POST", self._thing_path(tuid, "commands"), body=[command])
         sent = parse(SentCommandsWire, data, response, self.name)
         if not sent.commands:
             raise invalid_shape(response, self.name, "no command in the answer")
@@ -488,7 +496,7 @@ class ThingsConnector(Connector):
         tuid = device_id.strip()
         response, data = await self._call(
             "POST",
-            f"/things/{tuid}/installations",
+            self._thing_path(tuid, "installations"),
             body={"installation_status": InstallationStatus(status).value},
         )
         answer = parse(InstallationSetWire, data, response, self.name)
@@ -501,7 +509,7 @@ class ThingsConnector(Connector):
         """Moving to ``unassigned`` takes the thing out of its group."""
         gid = _valid_group_id(group_id, self.name, allow_unassigned=True)
         tuid = device_id.strip()
-        response, data = await self._call("POST", f"/things/{tuid}/group", body={"group_id": gid})
+        response, data = await self._call("POST", self._thing_path(tuid, "group"), body={"group_id": gid})
         parse(GroupOfThingWire, data, response, self.name)
 
     async def create_group(self, group_id: str, description: str | None = None) -> Group:
@@ -518,7 +526,7 @@ class ThingsConnector(Connector):
     async def rename_group(self, group_id: str, new_group_id: str) -> Group:
         old = _valid_group_id(group_id, self.name)
         new = _valid_group_id(new_group_id, self.name)
-        response, data = await self._call("POST", f"/groups/{old}/rename", body={"group_id": new})
+        response, data = await self._call("POST", self._group_path(old, "rename"), body={"group_id": new})
         wire = parse(RenamedWire, data, response, self.name)
         if not wire.renamed:
             raise Rejected(f"the server did not rename group {old!r} to {new!r}", backend=self.name)
@@ -526,7 +534,7 @@ class ThingsConnector(Connector):
 
     async def delete_group(self, group_id: str) -> None:
         gid = _valid_group_id(group_id, self.name)
-        response, data = await self._call("DELETE", f"/groups/{gid}")
+        response, data = await self._call("DELETE", self._group_path(gid))
         if not parse(DeletedWire, data, response, self.name).deleted:
             raise Rejected(f"the server did not delete group {gid!r}", backend=self.name)
 

@@ -23,6 +23,7 @@ from fieldtui.connectors.base import Connector
 from fieldtui.connectors.registry import build_connector
 from fieldtui.core.actions import Action, ActionState, ActionType
 from fieldtui.core.errors import ConfigError, Unsupported
+from fieldtui.core.ids import valid_id, valid_name
 from fieldtui.core.models import InstallationStatus
 from fieldtui.secrets import get_secret
 from fieldtui.service.store import ActionRecord, OutboxStore
@@ -97,6 +98,8 @@ class OutboxWrites:
         precondition: Mapping[str, Any] | None = None,
     ) -> ActionRecord:
         """``precondition``: ``{"group": ...}`` as the technician saw it (else from the cache)."""
+        # The group travels in a request body (DeviceHQ's are free text), not in a path.
+        group = valid_name(group, what="group")
         return await self._submit(ActionType.MOVE_TO_GROUP, device, backend, {"group": group}, precondition)
 
     async def create_task(
@@ -112,9 +115,11 @@ class OutboxWrites:
         )
 
     async def cancel_task(self, device: str, task_id: str, *, backend: str | None = None) -> ActionRecord:
+        task_id = valid_id(task_id, what="task id")
         return await self._submit(ActionType.CANCEL_TASK, device, backend, {"task_id": task_id}, None)
 
     async def delete_task(self, device: str, task_id: str, *, backend: str | None = None) -> ActionRecord:
+        task_id = valid_id(task_id, what="task id")
         return await self._submit(ActionType.DELETE_TASK, device, backend, {"task_id": task_id}, None)
 
     async def update_device(
@@ -147,16 +152,19 @@ class OutboxWrites:
 
     # -- group actions (always for one named backend) -------------------------------------------
     async def create_group(self, backend: str, group: str, description: str | None = None) -> ActionRecord:
+        group = valid_id(group, what="group id")
         return await self._submit(
             ActionType.CREATE_GROUP, None, backend, {"group": group, "description": description}, None
         )
 
     async def rename_group(self, backend: str, group: str, new_group: str) -> ActionRecord:
+        group, new_group = valid_id(group, what="group id"), valid_id(new_group, what="group id")
         return await self._submit(
             ActionType.RENAME_GROUP, None, backend, {"group": group, "new_group": new_group}, None
         )
 
     async def delete_group(self, backend: str, group: str) -> ActionRecord:
+        group = valid_id(group, what="group id")
         return await self._submit(ActionType.DELETE_GROUP, None, backend, {"group": group}, None)
 
     # -- outcome -------------------------------------------------------------------------------
@@ -228,6 +236,9 @@ class OutboxWrites:
             raise ReadOnlyError(
                 "read-only mode: changes are refused", hint="run without --read-only to queue this change"
             )
+        if device is not None:
+            # Refused before it reaches the cache lookup, the outbox or a URL.
+            device = valid_id(device)
         if backend is not None:
             self._check_backend(backend, action_type)
         elif device is not None:
