@@ -5,20 +5,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sqlite3
 import sys
-from datetime import datetime
+from collections import Counter
+from datetime import datetime, timedelta
 
+from fieldtui import paths
+from fieldtui.commands._errors import EXIT_CONFLICT_OR_FAILED, EXIT_LEFT_QUEUED
 from fieldtui.commands._output import clean_line
 from fieldtui.config import load_config
 from fieldtui.core.actions import ActionState
 from fieldtui.core.errors import ConfigError
-from fieldtui.service.store import ActionRecord, OutboxStore
-from fieldtui.service.sync import SyncSummary
+from fieldtui.service.store import OPEN_STATES, ActionRecord, OutboxStore, StorageFault, salvage
+from fieldtui.service.sync import ActionEvent, SyncSummary
 from fieldtui.service.writes import open_outbox
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+#: The outbox file cannot be used as it is (the message names it and the fix): as a config error.
+EXIT_STORAGE = 2
+#: How long `outbox sync` keeps retrying when not told (``--timeout``).
+DEFAULT_SYNC_TIMEOUT = 120.0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -51,25 +59,60 @@ def _line(record: ActionRecord) -> str:
 
 
 async def _list(args: argparse.Namespace) -> int:
-    async with await OutboxStore.open() as store:
-        records = await store.list_recent()
-        counts = await store.counts()
+    path = paths.outbox_path()
+    fault: StorageFault | None = None
+    note: str | None = None
+    try:
+        async with await OutboxStore.open(path) as store:
+            records = await store.list_recent()
+            counts = await store.counts()
+            damaged = await store.damaged()
+            lost = await store.losses()
+    except StorageFault as exc:
+        # The outbox cannot be opened as it should (read-only, damaged, a full disk): show what
+        # can still be read, and say what is wrong.
+        fault = exc
+        try:
+            found = await asyncio.to_thread(salvage, path)
+        except (OSError, sqlite3.Error):
+            raise exc from None
+        records, damaged, lost, note = found.records, found.damaged, found.losses, found.note
+        counts = Counter(r.state for r in records)
+        finished = [r for r in records if r.state not in OPEN_STATES][-20:]
+        records = sorted([r for r in records if r.state in OPEN_STATES] + finished, key=lambda r: r.seq)
     if args.json:
-        payload = {
+        payload: dict[str, object] = {
             "actions": [r.to_json() for r in records],
-            "counts": {state.value: counts.get(state, 0) for state in ActionState},
+            "counts": {state.value: counts.get(state, 0) for state in ActionState}
+            | {"damaged": len(damaged)},
+            "damaged": [d.to_json() for d in damaged],
+            "lost": [loss.to_json() for loss in lost],
         }
+        if fault is not None:
+            payload["error"] = {"message": str(fault), "partial": True, "note": note}
         print(json.dumps(payload, indent=2))
-        return EXIT_OK
-    if not records:
+        return EXIT_STORAGE if fault is not None else EXIT_OK
+    for loss in lost:
+        print(clean_line(loss.message()))
+    if fault is not None:
+        print(clean_line(f"fieldtui: {fault}"), file=sys.stderr)
+        print(f"showing what could be read from {path}" + (f" ({note})" if note else ""), file=sys.stderr)
+    if not records and not damaged and not lost:
         print("the outbox is empty")
-        return EXIT_OK
+        return EXIT_STORAGE if fault is not None else EXIT_OK
     for record in records:
         print(_line(record))
+    for row in damaged:
+        print(clean_line(row.line()))
     waiting = sum(counts.get(s, 0) for s in (ActionState.QUEUED, ActionState.SENDING))
     held = sum(counts.get(s, 0) for s in (ActionState.FAILED, ActionState.CONFLICT))
-    print(f"{waiting} waiting to sync, {held} failed or in conflict (need you)")
-    return EXIT_OK
+    summary = f"{waiting} waiting to sync, {held} failed or in conflict (need you)"
+    if damaged:
+        summary += f", {len(damaged)} damaged (set aside, never sent)"
+    if lost:
+        summary += f", {sum(loss.count for loss in lost)} lost"
+    print(summary)
+    return EXIT_STORAGE if fault is not None else EXIT_OK
 
 
 def _print_summary(summary: SyncSummary) -> None:
@@ -78,8 +121,13 @@ def _print_summary(summary: SyncSummary) -> None:
         print(f"failed   {_line(record)}", file=sys.stderr)
     for record in summary.conflicts:
         print(f"conflict {_line(record)}", file=sys.stderr)
-    for record in summary.deferred:
-        print(f"later    {_line(record)}")
+    for record in summary.left:
+        print(
+            clean_line(
+                f"left     {record.id[:8]}  {record.state.value:<9} {record.action.backend or '(any)':<10} "
+                f"{record.describe()}  {summary.reason(record)}"
+            )
+        )
     for backend, error in sorted(summary.unreachable.items()):
         print(clean_line(f"unreachable: {error if error.startswith(backend) else f'{backend}: {error}'}"))
     left = {state.value: n for state, n in summary.remaining.items() if n}
@@ -87,17 +135,99 @@ def _print_summary(summary: SyncSummary) -> None:
         print("left in the outbox: " + ", ".join(f"{n} {state}" for state, n in sorted(left.items())))
 
 
+class _Progress:
+    """Counts the engine's events and says, every few seconds on stderr, how the sync is going."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done = 0
+        self.failed = 0
+        self.retrying: set[str] = set()
+        self._said = ""
+
+    def hear(self, event: ActionEvent) -> None:
+        if event.previous is not ActionState.SENDING:
+            return
+        match event.state:
+            case ActionState.DONE:
+                self.done += 1
+                self.retrying.discard(event.record.id)
+            case ActionState.FAILED | ActionState.CONFLICT:
+                self.failed += 1
+                self.retrying.discard(event.record.id)
+            case ActionState.QUEUED:
+                self.retrying.add(event.record.id)
+            case _:
+                pass
+
+    def line(self) -> str:
+        to_go = max(self.total - self.done - self.failed, 0)
+        return (
+            f"sync: {self.done} of {self.total} synced, {self.failed} failed or in conflict, "
+            f"{to_go} to go ({len(self.retrying)} waiting to be tried again)"
+        )
+
+    async def report(self, every: float = 2.0) -> None:
+        while True:
+            await asyncio.sleep(every)
+            self.say()
+
+    def say(self) -> None:
+        line = self.line()
+        if line != self._said:
+            print(line, file=sys.stderr, flush=True)
+            self._said = line
+
+
 async def _sync(args: argparse.Namespace) -> int:
     loaded = load_config(args.config, args.profile)
+    timeout = float(getattr(args, "timeout", None) or DEFAULT_SYNC_TIMEOUT)
+    if not 0 < timeout < 10**7:
+        raise ConfigError(f"--timeout {timeout:g}: give a number of seconds above 0")
     async with open_outbox(loaded) as outbox:
+        lost = await outbox.store.losses()
+        damaged = await outbox.store.damaged()
+        # Before anything else: changes the outbox lost are what the technician must redo.
+        for loss in lost:
+            print(clean_line(loss.message()), file=sys.stderr if args.json else sys.stdout, flush=True)
+        if damaged:
+            print(
+                f"fieldtui: {len(damaged)} damaged action(s) set aside, never sent (see `fieldtui outbox list`)",
+                file=sys.stderr,
+            )
         # Asked for by hand: every queued action is tried now, not when its backoff ends.
         await outbox.store.make_due()
-        summary = await outbox.engine.drain()
+        counts = await outbox.store.counts()
+        total = counts.get(ActionState.QUEUED, 0) + counts.get(ActionState.SENDING, 0)
+        until = (datetime.now() + timedelta(seconds=timeout)).strftime("%H:%M:%S")
+        print(
+            f"sync: {total} change(s) to send; retrying until {until} at the latest (--timeout {timeout:g})",
+            file=sys.stderr,
+            flush=True,
+        )
+        progress = _Progress(total)
+        unsubscribe = outbox.engine.subscribe(progress.hear)
+        reporter = asyncio.create_task(progress.report())
+        try:
+            summary = await outbox.engine.drain(timeout=timeout)
+        finally:
+            reporter.cancel()
+            unsubscribe()
+        progress.say()
     if args.json:
-        print(json.dumps(summary.to_json(), indent=2))
+        document = summary.to_json()
+        document["lost"] = [loss.to_json() for loss in lost]
+        document["damaged"] = [row.to_json() for row in damaged]
+        print(json.dumps(document, indent=2))
     else:
         _print_summary(summary)
-    return EXIT_OK if summary.ok else EXIT_FAILURE
+        if summary.timed_out:
+            print(
+                f"stopped at the deadline ({timeout:g} s): run `fieldtui outbox sync` again, or --timeout longer"
+            )
+    if not summary.ok:
+        return EXIT_CONFLICT_OR_FAILED
+    return EXIT_OK if summary.drained else EXIT_LEFT_QUEUED
 
 
 async def _retry(args: argparse.Namespace) -> int:
@@ -118,11 +248,9 @@ async def _drop(args: argparse.Namespace) -> int:
         assert record is not None
         if not args.yes:
             if not sys.stdin.isatty():
-                print(
-                    "fieldtui: refusing to drop an action without a terminal to confirm on; pass --yes",
-                    file=sys.stderr,
+                raise ConfigError(
+                    "refusing to drop an action without a terminal to confirm on", hint="pass --yes"
                 )
-                return EXIT_USAGE
             answer = await asyncio.to_thread(
                 input, f"Drop {record.id[:8]} ({record.describe()}, {record.state.value})? [y/N] "
             )

@@ -58,6 +58,14 @@ CAPABILITY: dict[ActionType, str] = {
 
 #: A server clock may run a little behind ours: how far back a "created since" check looks.
 CLOCK_SKEW = timedelta(seconds=120)
+#: The longest wait between two tries of one action inside a bounded drain (``outbox sync``).
+DRAIN_BACKOFF_CAP = 4.0
+#: A cloud that failed this many times in a drain without a single answer is not tried again in it.
+DRAIN_GIVE_UP_AFTER = 12
+#: Connection errors in a row before a cloud is paused (skipped until its backoff ends).
+DOWN_AFTER_STREAK = 3
+#: A drain does not start a wait it cannot finish: it ends this close to its deadline.
+DRAIN_SLACK = 0.05
 
 
 def supports(connector: Connector, action_type: ActionType) -> bool:
@@ -108,6 +116,27 @@ class SyncSummary:
     remaining: dict[ActionState, int] = field(default_factory=dict)
     #: Backends found unreachable during the drain, with the error.
     unreachable: dict[str, str] = field(default_factory=dict)
+    #: Every action still queued or sending when the drain ended (its last_error says why).
+    left: list[ActionRecord] = field(default_factory=list)
+    #: Backends not tried again in this drain (credentials refused, no answer at all), and why.
+    given_up: dict[str, str] = field(default_factory=dict)
+    #: The drain stopped at its deadline with actions still due.
+    timed_out: bool = False
+
+    @property
+    def drained(self) -> bool:
+        """True when nothing is left queued or sending: the sync is done."""
+        return not (self.remaining.get(ActionState.QUEUED) or self.remaining.get(ActionState.SENDING))
+
+    def reason(self, record: ActionRecord) -> str:
+        """Why ``record`` is left, and when it will be tried, in words."""
+        backend = record.action.backend
+        why = self.given_up.get(backend or "") or record.last_error or "not tried yet"
+        if record.state is ActionState.SENDING:
+            when = "checked once its sender's lease ends"
+        else:
+            when = "next try " + record.next_attempt_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+        return f"{why}; {when} (by `fieldtui outbox sync` or the app)"
 
     @property
     def ok(self) -> bool:
@@ -127,6 +156,10 @@ class SyncSummary:
             "deferred": [r.to_json() for r in self.deferred],
             "remaining": {state.value: n for state, n in self.remaining.items()},
             "unreachable": self.unreachable,
+            "left": [{**r.to_json(), "reason": self.reason(r)} for r in self.left],
+            "given_up": self.given_up,
+            "timed_out": self.timed_out,
+            "drained": self.drained,
             "ok": self.ok,
         }
 
@@ -198,6 +231,7 @@ class SyncEngine:
         store_poll: float = 2.0,
         profile: str | None = None,
         request_timeouts: Mapping[str, float] | None = None,
+        down_after: int = DOWN_AFTER_STREAK,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -234,6 +268,16 @@ class SyncEngine:
         self._down: dict[str, tuple[float, str]] = {}
         self._summary: SyncSummary | None = None
         self._pump_lock = asyncio.Lock()
+        #: When the running drain must end (epoch seconds); None outside a bounded drain.
+        self._drain_end: float | None = None
+        #: backend -> connection errors in a row: one dropped connection does not pause a cloud,
+        #: ``down_after`` in a row do (it is skipped until its backoff ends or it is back online).
+        self._conn_streak: dict[str, int] = {}
+        self.down_after = down_after
+        #: backend -> [answers, transient failures] in the running drain.
+        self._run_tally: dict[str, list[int]] = {}
+        #: backend -> why it is not tried again in the running drain.
+        self._given_up: dict[str, str] = {}
 
     # -- events ------------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -300,22 +344,63 @@ class SyncEngine:
         return {name: error for name, (until, error) in self._down.items() if until > now}
 
     # -- running -----------------------------------------------------------------------------
-    async def drain(self) -> SyncSummary:
-        """Send every action that can be sent now; return what happened and what is left.
+    async def drain(self, timeout: float | None = None) -> SyncSummary:
+        """Send every action that can be sent; return what happened and what is left.
 
-        Not while ``run()`` is running in the same engine (use ``sync_now()`` then). An action that meets a transient error goes back to the queue for a later attempt
-        (not retried within this drain), so a drain always ends.
+        Not while ``run()`` is running in the same engine (use ``sync_now()`` then). Without
+        ``timeout``: one pass over what is due now (a transient error goes back to the queue
+        for later). With it: everything that can be drained within ``timeout`` seconds is:
+        transient failures are retried per action with a short, bounded backoff
+        (``DRAIN_BACKOFF_CAP``), until nothing is left, only what cannot be sent in this run
+        (credentials refused, a quota held, a cloud that never answers) is left, or the
+        deadline passes.
         """
         summary = SyncSummary()
         async with self._pump_lock:
             self._summary = summary
+            self._drain_end = None if timeout is None else time.time() + timeout
+            self._run_tally.clear()
+            self._given_up.clear()
             try:
-                await self._pump(until_idle=True)
+                while True:
+                    await self._pump(until_idle=True)
+                    wait = await self._drain_wait()
+                    if wait is None:
+                        break
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), wait)
+                    self._wake.clear()
             finally:
                 self._summary = None
+                end, self._drain_end = self._drain_end, None
         summary.remaining = {state: n for state, n in (await self.store.counts()).items() if state in _OPEN}
         summary.unreachable = self.unreachable_backends()
+        summary.given_up = dict(self._given_up)
+        if not summary.drained:
+            summary.left = await self.store.list_actions([ActionState.QUEUED, ActionState.SENDING])
+            summary.timed_out = end is not None and time.time() >= end - DRAIN_SLACK
         return summary
+
+    async def _drain_wait(self) -> float | None:
+        """How long a bounded drain waits for its next due action; None: the drain is over."""
+        end = self._drain_end
+        if end is None:
+            return None
+        now = time.time()
+        if now >= end - DRAIN_SLACK:
+            return None
+        due = await self.store.next_due(exclude_backends=set(self._given_up))
+        if due is None:
+            return None
+        wake_at = due.timestamp()
+        if wake_at <= now:
+            # Due, yet not claimed: its cloud is paused after errors in a row, or another
+            # process holds it. Look again when the pause ends, or soon.
+            pauses = [until for until, _error in self._down.values() if until > now]
+            wake_at = min(pauses) if pauses else now + 0.25
+        if wake_at >= end:
+            return None
+        return max(0.05, wake_at - now)
 
     async def run(self, online: Callable[[], Awaitable[str | None]] | None = None) -> None:
         """Send as actions become due, until ``stop()`` (or cancellation).
@@ -377,6 +462,7 @@ class SyncEngine:
     def _excluded_backends(self) -> set[str]:
         now = time.time()
         excluded = {name for name, (until, _error) in self._down.items() if until > now}
+        excluded.update(self._given_up)
         if self._is_reachable is not None:
             excluded.update(name for name in self.connectors if not self._is_reachable(name))
         return excluded
@@ -552,12 +638,32 @@ class SyncEngine:
             raise _DeferError(str(exc), uncertain=False, backend=backend) from None
 
     def _tell(self, backend: str | None, error: BaseException | None) -> None:
+        if backend is not None:
+            self._count(backend, error)
         if self._report is None or backend is None:
             return
         try:
             self._report(backend, error)
         except Exception:  # a broken reporter must not stop the sync
             log.exception("outbox: reporting %s's state failed", backend)
+
+    def _count(self, backend: str, error: BaseException | None) -> None:
+        """Keep the tallies behind pausing a cloud and giving up on it within a drain."""
+        if isinstance(error, ConnectionError_):
+            self._conn_streak[backend] = self._conn_streak.get(backend, 0) + 1
+        elif error is None:
+            self._conn_streak.pop(backend, None)
+        if self._drain_end is None:
+            return
+        tally = self._run_tally.setdefault(backend, [0, 0])
+        if error is None:
+            tally[0] += 1
+        elif isinstance(error, BackendError) and error.transient:
+            tally[1] += 1
+            if tally[0] == 0 and tally[1] >= DRAIN_GIVE_UP_AFTER:
+                self._given_up.setdefault(
+                    backend, f"{backend} did not answer once in this run ({tally[1]} tries; last: {error})"
+                )
 
     async def _handle_error(
         self, record: ActionRecord, backend: str | None, exc: BackendError | Unsupported
@@ -573,13 +679,16 @@ class SyncEngine:
         elif isinstance(exc, AuthError):
             # Not the action's fault: keep it queued (the request was refused, so nothing can
             # have applied) until the credentials are fixed; retried with backoff meanwhile.
-            await self._defer(
-                record, _DeferError(self._auth_message(backend, exc), uncertain=False, backend=backend)
-            )
+            message = self._auth_message(backend, exc)
+            if backend is not None and self._drain_end is not None:
+                self._given_up.setdefault(backend, message)  # more tries in this run cannot help
+            await self._defer(record, _DeferError(message, uncertain=False, backend=backend))
         else:
             # 429 is refused before doing anything; other transient errors may have applied.
             refused = isinstance(exc, ServerError) and exc.status_code == 429
-            down = backend if isinstance(exc, ConnectionError_) else None
+            # One dropped connection is one request's bad luck; several in a row, a cloud down.
+            streak = self._conn_streak.get(backend or "", 0)
+            down = backend if isinstance(exc, ConnectionError_) and streak >= self.down_after else None
             late = isinstance(exc, TimeoutError_)
             await self._defer(
                 record, _DeferError(message, uncertain=not refused, backend=down, in_flight=late)
@@ -632,6 +741,14 @@ class SyncEngine:
             delay = self.backoff.hold_delay(record.attempts, self._rng)
         else:
             delay = self.backoff.delay(record.attempts, self._rng)
+        if self._drain_end is not None:
+            # Inside a bounded drain: a transient failure is tried again soon, within the run;
+            # what cannot succeed in this run (a held quota, a cloud given up) waits past it.
+            later = defer.hold or (record.action.backend or "") in self._given_up
+            if later:
+                delay = max(delay, self._drain_end - time.time())
+            elif defer.wait is None:
+                delay = min(delay, DRAIN_BACKOFF_CAP * (0.5 + self._rng.random() / 2))
         if defer.backend is not None:
             self._down[defer.backend] = (time.time() + delay, defer.message)
         if defer.in_flight:
