@@ -3,12 +3,19 @@
 Vendor text (names, statuses, error words) is untrusted: a device named ``"\\x1b]52;..."``
 must not reach the terminal as an escape sequence. Human output drops C0/C1 control
 characters (newline aside, where a value may span lines); JSON output escapes them, so it
-stays valid JSON and stays inert on a terminal.
+stays valid JSON and stays inert on a terminal. Unicode format characters (a right-to-left
+override, zero-width characters) are treated the same way.
+
+JSON output is strict (RFC 8259), for every ``--json`` document and every NDJSON line: a number
+a float cannot hold (``NaN``, ``Infinity``, an integer beyond the float range) is printed as
+``null``, and the text it stood for is kept in the document's top-level ``raw`` object, keyed
+by the value's JSON Pointer (``{"raw": {"/device/battery": "Infinity"}}``).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import textwrap
 import unicodedata
@@ -17,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fieldtui.core.models import Device, StreamEvent, Task, TelemetrySample
-from fieldtui.core.text import strip_controls
+from fieldtui.core.text import is_format_char, strip_controls
 from fieldtui.service.merge import DeviceView, Source
 
 WIDTH = 80
@@ -36,12 +43,107 @@ def clean_line(text: object) -> str:
     return " ".join(clean(text).split("\n"))
 
 
-def dumps(document: Any) -> str:
-    """Compact, valid JSON on one line; control characters (C1 and DEL too) escaped as ``\\uXXXX``."""
-    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-    # json.dumps escapes C0 itself; DEL and C1 can only occur inside strings, so escaping them
-    # here keeps the JSON valid while no 8-bit control (0x9b is CSI) reaches a terminal raw.
-    return _C1_OR_DEL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+#: Where the text of numbers printed as ``null`` goes, at the top of a JSON document.
+RAW_KEY = "raw"
+#: A JSON document may carry ``raw`` of its own (a device's vendor payload sits lower, but a
+#: caller's top level could): the numbers' text then goes here instead.
+RAW_KEY_FALLBACK = "raw_numbers"
+
+
+def _pointer_part(key: object) -> str:
+    return str(key).replace("~", "~0").replace("/", "~1")
+
+
+def _number_text(value: float | int) -> str:
+    if isinstance(value, float):
+        if value != value:
+            return "NaN"
+        return "Infinity" if value > 0 else "-Infinity"
+    try:
+        return str(value)
+    except ValueError:  # beyond Python's int-to-text limit; json.loads never makes one
+        return f"an integer of {value.bit_length()} bits"
+
+
+def _unholdable(value: object) -> bool:
+    """A number strict JSON (or a reader's float) cannot hold: NaN, +-Infinity, a huge int."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, int):
+        try:
+            float(value)
+        except OverflowError:
+            return True
+    return False
+
+
+def _key_text(key: object) -> str:
+    if isinstance(key, float | int) and _unholdable(key):
+        return _number_text(key)
+    return str(key)
+
+
+def strict(document: Any) -> Any:
+    """``document`` ready for strict JSON: unholdable numbers as ``None``, their text in ``raw``.
+
+    Walked with a stack, not recursion: a vendor payload nested as deep as ``json.loads``
+    allows must not end a command in ``RecursionError``. Containers are copied, never changed.
+    """
+    raw: dict[str, str] = {}
+    root: list[Any] = [document]
+    stack: list[tuple[dict[str, Any] | list[Any], Any, str]] = [(root, 0, "")]
+    while stack:
+        container, slot, pointer = stack.pop()
+        value = container[slot]
+        if _unholdable(value):
+            raw[pointer or "/"] = _number_text(value)
+            container[slot] = None
+        elif isinstance(value, dict):
+            copied: dict[str, Any] = {}
+            for key, item in value.items():
+                name = key if isinstance(key, str) else _key_text(key)
+                copied[name] = item
+            container[slot] = copied
+            # Reversed onto the stack, so ``raw`` lists the numbers in document order.
+            stack.extend((copied, name, f"{pointer}/{_pointer_part(name)}") for name in reversed(copied))
+        elif isinstance(value, list | tuple):
+            items = list(value)
+            container[slot] = items
+            stack.extend((items, index, f"{pointer}/{index}") for index in reversed(range(len(items))))
+    cleaned = root[0]
+    if raw and isinstance(cleaned, dict):
+        cleaned[RAW_KEY if RAW_KEY not in cleaned else RAW_KEY_FALLBACK] = raw
+    return cleaned
+
+
+def _escaped(char: str) -> str:
+    # An astral character is written as its UTF-16 surrogate pair, as JSON spells it.
+    code = ord(char)
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def _escape_format(text: str) -> str:
+    if text.isascii():
+        return text
+    return "".join(_escaped(char) if is_format_char(char) else char for char in text)
+
+
+def dumps(document: Any, *, indent: int | None = None) -> str:
+    """Strict, valid JSON (one line unless ``indent``): unholdable numbers as ``null`` with their
+    text in ``raw``, control and format characters escaped as ``\\uXXXX``."""
+    separators = (",", ":") if indent is None else (",", ": ")
+    text = json.dumps(
+        strict(document), ensure_ascii=False, allow_nan=False, separators=separators, indent=indent
+    )
+    # json.dumps escapes C0 itself; DEL, C1 and format characters can only occur inside strings,
+    # so escaping them here keeps the JSON valid while no 8-bit control (0x9b is CSI) nor a
+    # right-to-left override reaches a terminal raw.
+    return _escape_format(_C1_OR_DEL.sub(lambda m: _escaped(m.group()), text))
 
 
 # -- measuring -----------------------------------------------------------------------------

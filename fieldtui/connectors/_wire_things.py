@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -169,27 +170,58 @@ def to_group(wire: GroupWire, backend: str) -> Group:
     )
 
 
+def _holdable(value: int | float) -> bool:
+    """A number a float can hold: ``1e999`` arrives from ``json.loads`` as infinity and a
+    400-digit integer as an int no chart, sum or ``float()`` can take."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
+
+
 def metrics_of(message: Mapping[str, Any]) -> dict[str, MetricValue]:
-    """The dynamic attributes of a message: numbers, strings and booleans only."""
+    """The dynamic attributes of a message: numbers, strings and booleans only.
+
+    A number no float can hold is skipped (as an unreadable measurement), like MQTT's.
+    """
     metrics: dict[str, MetricValue] = {}
     for key, value in message.items():
         if key.startswith(_MESSAGE_META_PREFIX) or key in _MESSAGE_META_KEYS:
             continue
-        if isinstance(value, bool | int | float | str):
+        if isinstance(value, bool | str) or (isinstance(value, int | float) and _holdable(value)):
             metrics[key] = value
     return metrics
 
 
+def _seconds(value: int | float) -> int | None:
+    """Whole unix seconds, or None when no date can carry them (infinite, NaN, past year 9999)."""
+    if not _holdable(value):
+        return None
+    try:
+        whole = int(value)
+        datetime.fromtimestamp(whole, UTC)
+    except (OverflowError, ValueError, OSError):
+        return None
+    return whole
+
+
 def message_time(message: Mapping[str, Any]) -> int | None:
-    """``tsmTs`` as whole unix seconds (numbers or numeric strings), None when unreadable."""
+    """``tsmTs`` as whole unix seconds (numbers or numeric strings), None when unreadable.
+
+    A message whose time is unreadable is skipped by its readers, never an error that a
+    telemetry poll would meet again on every retry.
+    """
     value = message.get("tsmTs")
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return int(value)
+        return _seconds(value)
     if isinstance(value, str):
         try:
-            return int(float(value.strip()))
+            return _seconds(float(value.strip()))
         except ValueError:
             return None
     return None

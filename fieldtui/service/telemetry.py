@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from fieldtui.connectors.base import Connector
 from fieldtui.core.errors import AuthError, NotFound, SessionLost, Unsupported
 from fieldtui.core.models import StreamEvent, StreamEventKind, TelemetrySample
-from fieldtui.service.connectivity import Connectivity, reason
+from fieldtui.service.connectivity import Connectivity, describe
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,34 @@ def _gives_up(error: BaseException) -> bool:
     if isinstance(error, SessionLost):
         return False
     return isinstance(error, NotFound | Unsupported | AuthError)
+
+
+#: Errors that come from the data, not the connection: reading the same messages again meets
+#: them again, so one that repeats with no sample in between ends that backend's stream.
+_DATA_ERRORS = (ArithmeticError, ValueError, TypeError, LookupError)
+
+
+def _holdable(value: object) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            float(value)
+        except OverflowError:
+            return False
+    return True
+
+
+def _readable(sample: TelemetrySample) -> TelemetrySample:
+    """``sample`` without numbers a float cannot hold (NaN, infinities, huge integers).
+
+    Checked here, once for every connector: a chart, a sum or a JSON line downstream never
+    meets one (``float(10**400)`` raises ``OverflowError``).
+    """
+    if all(_holdable(value) for value in sample.metrics.values()):
+        return sample
+    kept = {name: value for name, value in sample.metrics.items() if _holdable(value)}
+    return sample.model_copy(update={"metrics": kept})
 
 
 def _event(device: str, backend: str, kind: StreamEventKind, message: str) -> StreamEvent:
@@ -71,6 +100,8 @@ async def _follow(
     since: datetime | None = None
     attempt = 0
     announce = True
+    #: The last data error met since a sample arrived (a repeat ends the stream).
+    data_error: str | None = None
     while True:
         stream: AsyncIterator[TelemetrySample] | None = None
         try:
@@ -84,8 +115,9 @@ async def _follow(
                     if connectivity is not None:
                         connectivity.record_success(backend)
                 attempt = 0
+                data_error = None
                 since = sample.timestamp
-                out.put_nowait(sample)
+                out.put_nowait(_readable(sample))
             error_text = "the stream ended"
         except asyncio.CancelledError:
             raise
@@ -93,9 +125,15 @@ async def _follow(
             if connectivity is not None:
                 connectivity.record_failure(backend, exc)
             if _gives_up(exc):
-                out.put_nowait(_event(device_id, backend, StreamEventKind.ERROR, reason(exc)))
+                out.put_nowait(_event(device_id, backend, StreamEventKind.ERROR, describe(exc)))
                 return
-            error_text = reason(exc)
+            error_text = describe(exc)
+            if isinstance(exc, _DATA_ERRORS):
+                if error_text == data_error:
+                    message = f"stopped: the cloud keeps sending data fieldtui cannot read ({error_text})"
+                    out.put_nowait(_event(device_id, backend, StreamEventKind.ERROR, message))
+                    return
+                data_error = error_text
         finally:
             await _close(stream)
         delay = backoff.delay(attempt, rng)
