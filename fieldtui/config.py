@@ -6,6 +6,7 @@ Every error names the file, the key and what is allowed; nothing here prints a t
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +18,7 @@ from fieldtui import paths
 from fieldtui.core.errors import ConfigError
 from fieldtui.core.models import BackendKind
 from fieldtui.keymap import check_keymap
+from fieldtui.logging_setup import redact
 
 KINDS = ", ".join(kind.value for kind in BackendKind)
 
@@ -27,8 +29,15 @@ class _Strict(BaseModel):
 
 class _BackendBase(_Strict):
     timeout: float = Field(default=10.0, gt=0, le=300)
+    #: A PEM file of CA certificates; checked when the config is loaded (``_check_files``).
     ca_bundle: str | None = None
     poll_interval: float = Field(default=5.0, gt=0, le=3600)
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _home(cls, value: str | None) -> str | None:
+        # ``~/certs/site.pem`` as a shell would read it: TLS libraries take the path literally.
+        return str(Path(value).expanduser()) if value else value
 
 
 class _RestBackend(_BackendBase):
@@ -135,19 +144,114 @@ def _describe_error(path: Path, error: Mapping[str, Any]) -> str:
         expected = error.get("ctx", {}).get("expected", "")
         return f"{path}: '{key}' has a bad value {error.get('input')!r}; allowed: {expected}"
     message = str(error.get("msg", "invalid value"))
-    return f"{path}: '{key}' {message[0].lower() + message[1:]} (got {error.get('input')!r})"
+    # The bad value is quoted, minus any credential a URL carries (the message may be pasted).
+    return f"{path}: '{key}' {message[0].lower() + message[1:]} (got {redact(repr(error.get('input')))})"
+
+
+#: Deeper than this is not a fieldtui config (one needs two or three levels): refused before
+#: parsing, so a hostile or broken file cannot reach the parser's recursion limit.
+MAX_NESTING = 32
+#: Where brackets may open or close, strings start and comments begin.
+_TOML_TOKEN = re.compile(r"\"\"\"|'''|[\"'#\[\]{}]")
+
+
+def _string_end(text: str, start: int, quote: str) -> int:
+    """The index just past the string opened before ``start`` with ``quote``."""
+    escapes = quote.startswith('"')  # literal strings ('...') have no escapes
+    pos = start
+    while True:
+        end = text.find(quote, pos)
+        if end < 0:
+            return len(text)  # unterminated: the parser reports it
+        backslashes = 0
+        while escapes and end - backslashes - 1 >= start and text[end - backslashes - 1] == "\\":
+            backslashes += 1
+        if backslashes % 2 == 0:
+            return end + len(quote)
+        pos = end + 1
+
+
+def nesting_depth(text: str, limit: int = MAX_NESTING) -> int:
+    """How deep arrays and inline tables nest in TOML ``text`` (strings and comments skipped).
+
+    Counting stops once past ``limit``: a 5,000-deep array costs a scan, never a deep parse.
+    """
+    depth = deepest = 0
+    pos = 0
+    while (match := _TOML_TOKEN.search(text, pos)) is not None:
+        token, pos = match.group(), match.end()
+        if token in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                break
+        elif token in "]}":
+            depth = max(0, depth - 1)
+        elif token == "#":
+            newline = text.find("\n", pos)
+            pos = len(text) if newline < 0 else newline + 1
+        else:
+            pos = _string_end(text, pos, token)
+    return deepest
+
+
+_PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
+#: A CA bundle larger than this is not one (the system bundle is about 200 kB).
+_MAX_BUNDLE = 16 * 1024 * 1024
+
+
+def _bundle_problem(bundle: str) -> str | None:
+    """Why ``bundle`` cannot be a CA bundle, or None when it holds a PEM certificate."""
+    where = Path(bundle)
+    if not where.exists():
+        return "names a file that does not exist"
+    if not where.is_file():
+        return "names a directory or device, not a file"
+    try:
+        with where.open("rb") as handle:
+            content = handle.read(_MAX_BUNDLE)
+    except OSError as exc:
+        return f"names a file that cannot be read ({exc.strerror or exc})"
+    if _PEM_CERTIFICATE not in content:
+        return "names a file with no PEM certificate in it (no '-----BEGIN CERTIFICATE-----' block)"
+    return None
+
+
+def _check_files(config: Config, path: Path) -> None:
+    """Files the config names exist and are what they should be: said now, naming the key,
+    rather than as a bare ``FileNotFoundError`` at the first connection."""
+    problems = []
+    for profile_name, profile in config.profiles.items():
+        for backend_name, backend in profile.backends.items():
+            if backend.ca_bundle is None:
+                continue
+            problem = _bundle_problem(backend.ca_bundle)
+            if problem is not None:
+                key = f"profiles.{profile_name}.backends.{backend_name}.ca_bundle"
+                problems.append(f"{path}: '{key}' {problem}: {backend.ca_bundle}")
+    if problems:
+        raise ConfigError(
+            "\n".join(problems), hint="point ca_bundle at your CA's certificate file (PEM), or remove it"
+        )
 
 
 def parse_config(text: str, path: Path) -> Config:
+    if nesting_depth(text) > MAX_NESTING:
+        raise ConfigError(
+            f"{path}: not a fieldtui config: arrays or tables nested more than {MAX_NESTING} levels deep"
+        )
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:  # the depth check above should make this unreachable
+        raise ConfigError(f"{path}: not a fieldtui config: nested too deep to read") from None
     try:
         config = Config.model_validate(raw)
     except ValidationError as exc:
         messages = [_describe_error(path, err) for err in exc.errors()]
         raise ConfigError("\n".join(messages)) from None
+    _check_files(config, path)
     check_keymap(config.keymap, path)
     return config
 

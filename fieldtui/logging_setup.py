@@ -38,8 +38,11 @@ _SECRET_NAMES = (
     r"api[_-]?key|apikey|access[_-]?key|access[_-]?token|auth[_-]?token|token|client[_-]?secret"
     r"|secret|password|passwd"
 )
-#: ``?api_key=...`` / ``&token=...`` in a URL or a query string.
-_QUERY = rf"(?i)([?&;](?:{_SECRET_NAMES})=)[^&#\s'\"<>]+"
+#: ``?api_key=...`` / ``&token=...`` / ``&x_session_token=...`` in a URL or a query string: any
+#: parameter whose name holds one of the secret words.
+_QUERY = rf"(?i)([?&;][\w.-]*(?:{_SECRET_NAMES})[\w.-]*=)[^&#\s'\"<>]+"
+#: ``https://user:pass@host`` (or a token as the user): the URL's user information.
+_USERINFO = r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/?#\s@'\"<>]+(?=@)"
 #: ``Authorization: Bearer x``, ``'X-API-KEY': 'x'``, ``x-auth-token=x`` in any quoting.
 _HEADER = (
     r"(?i)((?:authorization|proxy-authorization|x-api-key|x-auth-token|access_key)['\"]?\s*[:=,]\s*['\"]?)"
@@ -52,7 +55,7 @@ _JSON_FIELD = rf"(?i)(['\"](?:{_SECRET_NAMES})['\"]\s*:\s*['\"])[^'\"]*"
 @functools.cache
 def _patterns() -> tuple[re.Pattern[str], ...]:
     """The patterns above, compiled when something is first redacted (not by every command)."""
-    return tuple(re.compile(pattern) for pattern in (_QUERY, _HEADER, _JSON_FIELD))
+    return tuple(re.compile(pattern) for pattern in (_QUERY, _HEADER, _JSON_FIELD, _USERINFO))
 
 
 def _secrets_from_env() -> list[str]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import sys
 from typing import Any
 
 from fieldtui import paths
 from fieldtui.config import LoadedConfig, MqttBackend, load_config, resolve_config_path
 from fieldtui.core.errors import ConfigError
+from fieldtui.core.text import strip_controls
+from fieldtui.logging_setup import redact
 from fieldtui.secrets import env_var_name, keyring_backend_name, require_keyring, store_secret
 
 
@@ -32,11 +33,18 @@ def _backend_rows(loaded: LoadedConfig) -> list[dict[str, Any]]:
             {
                 "name": name,
                 "kind": backend.kind,
-                "url": where,
+                # A URL may carry a credential (``https://user:pass@host``, ``?api_key=...``):
+                # info is pasted into tickets and chats, so it never shows one.
+                "url": redact(where),
                 "secret_env": env_var_name(loaded.profile_name, name),
             }
         )
     return rows
+
+
+def _shown(value: object) -> str:
+    """A config-derived value for the terminal: no escapes, no bidi overrides, no credentials."""
+    return redact(strip_controls(value))
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -49,7 +57,8 @@ def _info(args: argparse.Namespace) -> int:
         try:
             loaded = load_config(args.config, args.profile)
         except ConfigError as exc:
-            config_problem = str(exc)
+            # The message may quote a bad value, URL and all.
+            config_problem = redact(str(exc))
     else:
         config_problem = "not found (fieldtui demo needs none)"
     info: dict[str, Any] = {
@@ -64,19 +73,25 @@ def _info(args: argparse.Namespace) -> int:
         "backends": _backend_rows(loaded) if loaded else [],
     }
     if args.json:
-        print(json.dumps(info, indent=2))
+        # Imported here: the human output (the common case) does not pay for it.
+        from fieldtui.commands._output import dumps
+
+        print(dumps(info, indent=2))
         return 0
-    print(f"fieldtui {info['version']}")
-    print(f"config file   {info['config_file']}" + (f"  ({config_problem})" if config_problem else ""))
-    print(f"profile       {info['profile'] or '-'}")
-    print(f"data dir      {info['data_dir']}")
-    print(f"outbox        {info['outbox']}")
-    print(f"log dir       {info['log_dir']}")
-    print(f"keyring       {info['keyring_backend']}")
+    print(f"fieldtui {_shown(info['version'])}")
+    print(
+        f"config file   {_shown(info['config_file'])}"
+        + (f"  ({_shown(config_problem)})" if config_problem else "")
+    )
+    print(f"profile       {_shown(info['profile'] or '-')}")
+    print(f"data dir      {_shown(info['data_dir'])}")
+    print(f"outbox        {_shown(info['outbox'])}")
+    print(f"log dir       {_shown(info['log_dir'])}")
+    print(f"keyring       {_shown(info['keyring_backend'])}")
     if info["backends"]:
         print("backends")
         for row in info["backends"]:
-            print(f"  {row['name']:<12} {row['kind']:<9} {row['url']}")
+            print(f"  {_shown(row['name']):<12} {_shown(row['kind']):<9} {_shown(row['url'])}")
     return 2 if config_problem and config_file.exists() else 0
 
 

@@ -241,7 +241,7 @@ def _plant_format_characters(sim: Any) -> str:
             )
 
     asyncio.run(go())
-    return gateway
+    return str(gateway)
 
 
 def test_format_characters_from_a_cloud_are_dropped_on_the_terminal_and_encoded_in_json(
