@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sqlite3
 import sys
 from collections import Counter
@@ -12,7 +11,7 @@ from datetime import datetime, timedelta
 
 from fieldtui import paths
 from fieldtui.commands._errors import EXIT_CONFLICT_OR_FAILED, EXIT_LEFT_QUEUED
-from fieldtui.commands._output import clean_line
+from fieldtui.commands._output import clean_line, dumps
 from fieldtui.config import load_config
 from fieldtui.core.actions import ActionState
 from fieldtui.core.errors import ConfigError
@@ -90,7 +89,7 @@ async def _list(args: argparse.Namespace) -> int:
         }
         if fault is not None:
             payload["error"] = {"message": str(fault), "partial": True, "note": note}
-        print(json.dumps(payload, indent=2))
+        print(dumps(payload, indent=2))
         return EXIT_STORAGE if fault is not None else EXIT_OK
     for loss in lost:
         print(clean_line(loss.message()))
@@ -218,7 +217,7 @@ async def _sync(args: argparse.Namespace) -> int:
         document = summary.to_json()
         document["lost"] = [loss.to_json() for loss in lost]
         document["damaged"] = [row.to_json() for row in damaged]
-        print(json.dumps(document, indent=2))
+        print(dumps(document, indent=2))
     else:
         _print_summary(summary)
         if summary.timed_out:
@@ -234,7 +233,7 @@ async def _retry(args: argparse.Namespace) -> int:
     async with await OutboxStore.open() as store:
         record = await store.retry(args.action_id)
     if args.json:
-        print(json.dumps({"action": record.to_json()}, indent=2))
+        print(dumps({"action": record.to_json()}, indent=2))
     else:
         print(f"queued again: {_line(record)}")
         print("it is sent by `fieldtui outbox sync` or by the app")
@@ -259,7 +258,7 @@ async def _drop(args: argparse.Namespace) -> int:
                 return EXIT_OK
         dropped = await store.drop(full)
     if args.json:
-        print(json.dumps({"action": dropped.to_json()}, indent=2))
+        print(dumps({"action": dropped.to_json()}, indent=2))
     else:
         print(f"dropped: {_line(dropped)}")
     return EXIT_OK

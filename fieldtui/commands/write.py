@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import sys
 
 from fieldtui.commands._errors import EXIT_CONFLICT_OR_FAILED, EXIT_NOT_FOUND, EXIT_OK
-from fieldtui.commands._output import clean_line
+from fieldtui.commands._output import clean_line, dumps
 from fieldtui.config import load_config
 from fieldtui.core.errors import DeviceNotFound
 from fieldtui.service.store import ActionRecord
@@ -65,7 +64,7 @@ def _report(outcome: WriteOutcome, as_json: bool) -> int:
         )
         raise DeviceNotFound(outcome.reason)
     if as_json:
-        print(json.dumps(outcome.to_json(), indent=2))
+        print(dumps(outcome.to_json(), indent=2))
     else:
         # The server's words and the typed names are shown without their control characters.
         reason = clean_line(outcome.reason)
