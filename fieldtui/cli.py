@@ -37,6 +37,7 @@ COMMAND_MODULES: dict[str, str] = {
     "status": "read",
     "watch": "read",
     "tasks": "read",
+    "history": "read",
     "set-status": "write",
     "move": "write",
     "outbox": "outbox",
@@ -68,6 +69,7 @@ _QUICK_COMMANDS: dict[str, str] = {
     "status": "show one device across every cloud",
     "watch": "stream a device's telemetry (NDJSON with --json) until Ctrl-C",
     "tasks": "list a device's tasks",
+    "history": "a device's timeline across clouds: installation status (who, when), check-ins, tasks, commands",
 }
 #: Global options that take a value (as the next argument or after ``=``).
 _VALUE_OPTIONS = ("--config", "--profile")

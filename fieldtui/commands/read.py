@@ -1,10 +1,11 @@
-"""``fieldtui status|watch|tasks DEVICE [--json]``: the quick reads, for a shell or a script.
+"""``fieldtui status|watch|tasks|history DEVICE [--json]``: the quick reads, for a shell or a script.
 
 These must answer in about a second over a slow link on a jump host: they import neither
-Textual nor (when the secret is in the environment) keyring, build only the connectors they
-ask, and, when the read cache knows which clouds hold the device, ask only those.
-Errors propagate to ``fieldtui.cli``, which maps them to the exit codes (2 config, 3 device
-not found, 4 nothing reachable and nothing cached).
+Textual nor (when the secret is in the environment) keyring, and open a read session through
+the one composition root (no sync engine; every configured cloud that could hold the device is
+asked, the read cache answering for the ones that cannot be reached). Errors propagate to
+``fieldtui.cli``, which maps them to the exit codes (2 config, 3 device not found, 4 nothing
+reachable and nothing cached).
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ import sys
 from collections.abc import AsyncIterator
 
 from fieldtui import paths
+from fieldtui.commands import _device_output as device_out
 from fieldtui.commands import _output as out
 from fieldtui.config import LoadedConfig, load_config
 from fieldtui.core.models import StreamEvent
-from fieldtui.service.factory import build_fleet_service
-from fieldtui.service.fleet import FleetService
-from fieldtui.service.store import OutboxStore
+from fieldtui.service.api import FieldService, SyncMode
+from fieldtui.service.session import open_service
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,23 +36,21 @@ def run(args: argparse.Namespace) -> int:
             return 0  # Ctrl-C is how a watch ends
     if args.command == "tasks":
         return asyncio.run(_tasks(loaded, offline, args.device, json_output=args.json))
+    if args.command == "history":
+        return asyncio.run(_history(loaded, offline, args.device, json_output=args.json))
     return asyncio.run(_status(loaded, offline, args.device, json_output=args.json))
 
 
 @contextlib.asynccontextmanager
-async def _service(loaded: LoadedConfig, offline: bool) -> AsyncIterator[FleetService]:
-    """The fleet over the profile's backends, with the read cache when it can be opened."""
+async def _service(loaded: LoadedConfig, offline: bool) -> AsyncIterator[FieldService]:
+    """A read session over the profile's backends (the read cache when it can be opened)."""
+    session = await open_service(
+        loaded, sync=SyncMode.NONE, offline=offline, path=paths.outbox_path(), on_cache_error=_warn
+    )
     try:
-        cache: OutboxStore | None = await OutboxStore.open(paths.outbox_path())
-    except Exception as exc:  # noqa: BLE001 - a broken cache must not stop a live read
-        _warn(f"the read cache cannot be used: {exc}")
-        cache = None
-    try:
-        async with build_fleet_service(loaded, cache=cache, offline=offline) as service:
-            yield service
+        yield session
     finally:
-        if cache is not None:
-            await cache.close()
+        await session.aclose()
 
 
 def _warn(message: str) -> None:
@@ -70,8 +69,23 @@ async def _status(loaded: LoadedConfig, offline: bool, device_id: str, *, json_o
         for backend, reason in view.errors.items():
             _warn(f"{backend}: {reason}")
     else:
-        for line in out.status_lines(view):
+        for line in out.status_lines(view) + device_out.extra_status_lines(view):
             _emit(line)
+    return 0
+
+
+async def _history(loaded: LoadedConfig, offline: bool, device_id: str, *, json_output: bool) -> int:
+    async with _service(loaded, offline) as service:
+        if not offline:
+            await service.device(device_id)  # not found anywhere: exit 3, not an empty history
+        history = await service.history(device_id)
+    if json_output:
+        _emit(device_out.history_json(history))
+    else:
+        for line in device_out.history_lines(history):
+            _emit(line)
+    for backend, reason in history.errors.items():
+        _warn(f"{backend}: {reason}")
     return 0
 
 

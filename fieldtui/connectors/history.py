@@ -12,7 +12,7 @@ from fieldtui.core.errors import NotFound, Unsupported
 from fieldtui.core.models import BackendKind, Command, HistoryEntry, HistoryKind, Task
 
 #: DeviceHQ check-ins are many (one per schedule slot): the newest this many are shown.
-CHECKINS_SHOWN = 20
+CHECKINS_SHOWN = 5
 
 
 def task_entry(task: Task) -> HistoryEntry:
@@ -29,6 +29,7 @@ def task_entry(task: Task) -> HistoryEntry:
         summary=task.type,
         state=state,
         detail=task.detail,
+        ref=task.id,
     )
 
 
@@ -45,6 +46,7 @@ def command_entry(command: Command, *, who: str | None = None) -> HistoryEntry:
         if command.status == command.state.value
         else f"{command.state.value} ({command.status})",
         detail=command.message,
+        ref=command.id,
     )
 
 

@@ -176,6 +176,8 @@ class HistoryEntry(_Model):
     #: A task's or command's state ("done", "failed: low battery"); None for plain events.
     state: str | None = None
     detail: str | None = None
+    #: The task's or command's own id (None for plain events).
+    ref: str | None = None
 
     @field_validator("timestamp")
     @classmethod

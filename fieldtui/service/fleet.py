@@ -636,6 +636,8 @@ class FleetService:
         for backend, result in results.items():
             kind = self.kind(backend)
             if isinstance(result, list):
+                if self._keeps_no_history(backend):
+                    result = _with_remembered(result, cached_lists, backend)
                 tasks += result
                 sources.append(Source(backend, kind, fetched_at))
                 if self.cache is not None:
@@ -657,6 +659,18 @@ class FleetService:
             await self.device(device_id)
         tasks.sort(key=lambda t: t.updated or t.created or datetime.min.replace(tzinfo=UTC), reverse=True)
         return TaskView(tasks=tasks, sources=tuple(sources), errors=errors)
+
+    async def _remember_commands(self, backend: str, device_id: str, current: Mapping[str, Task]) -> None:
+        """The broker keeps no history: what the device said is remembered in the cache, so
+        `fieldtui tasks` and `history` in another process still show it."""
+        if self.cache is not None:
+            tasks = list(current.values())
+            await self._store("commands", self.cache.store_tasks(backend, device_id, tasks, _now()))
+
+    def _keeps_no_history(self, backend: str) -> bool:
+        """True for a cloud that forgets finished commands (MQTT: the broker keeps nothing)."""
+        slot = self._slots[backend]
+        return slot.connector is not None and isinstance(slot.connector, LiveCommandStatus)
 
     async def _cached_tasks(self, device_id: str) -> list[Cached[list[Task]]]:
         if self.cache is None:
@@ -697,9 +711,13 @@ class FleetService:
         self, backend: str, source: LiveCommandStatus, device_id: str
     ) -> AsyncIterator[list[Task]]:
         current: dict[str, Task] = {}
+        for remembered in await self._cached_tasks(device_id):
+            if remembered.backend == backend:
+                current.update((task.id, task) for task in remembered.value)
         with contextlib.suppress(BackendError):
             for known in await self._call(backend, lambda c: c.list_commands(device_id)):
                 current[known.id] = command_as_task(known)
+        await self._remember_commands(backend, device_id, current)
         yield _newest_first(current.values())
         attempt = 0
         while True:
@@ -710,6 +728,7 @@ class FleetService:
                     self.connectivity.record_success(backend)
                     task = command_as_task(command)
                     current[task.id] = task
+                    await self._remember_commands(backend, device_id, current)
                     yield _newest_first(current.values())
             except asyncio.CancelledError:
                 raise
@@ -722,6 +741,13 @@ class FleetService:
                         await aclose()
             await asyncio.sleep(self.telemetry_backoff.delay(attempt, _RNG))
             attempt += 1
+
+
+def _with_remembered(fresh: list[Task], cached: Sequence[Cached[list[Task]]], backend: str) -> list[Task]:
+    """``fresh`` plus the commands remembered in the cache for ``backend`` (fresh wins by id)."""
+    merged = {task.id: task for c in cached if c.backend == backend for task in c.value}
+    merged.update((task.id, task) for task in fresh)
+    return _newest_first(merged.values())
 
 
 def _newest_first(tasks: Iterable[Task]) -> list[Task]:

@@ -73,11 +73,14 @@ async def _own_record(
     mqtt = {name for name in fleet.backends if fleet.kind(name) is BackendKind.MQTT}
     entries: list[HistoryEntry] = []
     seen = {(e.backend, e.summary, e.timestamp) for e in listed}
-    ids: set[str] = set()
+    listed_refs = {e.ref for e in listed if e.ref}
+    ids: set[str] = set(listed_refs)
     for cached in await store.cached_tasks(device_id):
         if cached.backend not in mqtt:
             continue
         for task in cached.value:
+            if task.id in listed_refs:
+                continue
             ids.add(task.id)
             entry = HistoryEntry(
                 device=device_id,
@@ -87,6 +90,7 @@ async def _own_record(
                 summary=task.type,
                 state=task.state.value,
                 detail=task.detail,
+                ref=task.id,
             )
             if (entry.backend, entry.summary, entry.timestamp) not in seen:
                 entries.append(entry)

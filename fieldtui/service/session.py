@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -214,8 +215,11 @@ class ServiceSession:
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
-        """Start probing (every cloud asked once now, so the header is true from the start)
-        and, in background mode, the sync engine."""
+        """In background mode (the app): probe every cloud once now, so the header is true
+        from the start, keep probing the ones that are down, and run the sync engine. The
+        other modes start nothing: a command asks what it needs and closes."""
+        if self.sync is not SyncMode.BACKGROUND:
+            return
         self.fleet.start()
         if self._offline:
             return
@@ -227,10 +231,9 @@ class ServiceSession:
         )
         if self.engine is not None:
             self._unheard = self.engine.subscribe(self._writes.heard)
-            if self.sync is SyncMode.BACKGROUND:
-                self._runner = asyncio.get_running_loop().create_task(
-                    self.engine.run(online=self._next_online), name="outbox-sync"
-                )
+            self._runner = asyncio.get_running_loop().create_task(
+                self.engine.run(online=self._next_online), name="outbox-sync"
+            )
 
     async def _next_online(self) -> str | None:
         async for change in self.fleet.connectivity.subscribe():
@@ -419,10 +422,23 @@ async def open_service(
     read_only: bool = False,
     path: Path | None = None,
     probe_interval: float | None = None,
+    on_cache_error: Callable[[str], None] | None = None,
 ) -> ServiceSession:
     """The composition root: open the outbox (default: the data dir), build the service and,
-    by ``sync``, its engine; start probing. Close with ``aclose()``."""
-    store = await OutboxStore.open(path)
+    by ``sync``, its engine; start probing. Close with ``aclose()``.
+
+    A read session (``SyncMode.NONE``) whose outbox cannot be opened still answers from the
+    clouds, over a throwaway cache; ``on_cache_error`` hears why (a broken cache must not stop
+    a live read). A writing session refuses: nothing may be queued where it could be lost.
+    """
+    try:
+        store = await OutboxStore.open(path)
+    except Exception as exc:
+        if sync is not SyncMode.NONE or on_cache_error is None:
+            raise
+        on_cache_error(f"the read cache cannot be used: {exc}")
+        scratch = Path(tempfile.mkdtemp(prefix="fieldtui-cache-"))
+        store = await OutboxStore.open(scratch / "cache.db")
     try:
         fleet = build_fleet_service(loaded, cache=store, offline=offline)
         if probe_interval is not None:

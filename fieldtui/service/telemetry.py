@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from fieldtui.connectors.base import Connector
 from fieldtui.core.errors import AuthError, NotFound, SessionLost, Unsupported
 from fieldtui.core.models import StreamEvent, StreamEventKind, TelemetrySample
-from fieldtui.service.connectivity import Connectivity, describe
+from fieldtui.service.connectivity import Connectivity, reason
 
 log = logging.getLogger(__name__)
 
@@ -125,9 +125,9 @@ async def _follow(
             if connectivity is not None:
                 connectivity.record_failure(backend, exc)
             if _gives_up(exc):
-                out.put_nowait(_event(device_id, backend, StreamEventKind.ERROR, describe(exc)))
+                out.put_nowait(_event(device_id, backend, StreamEventKind.ERROR, reason(exc)))
                 return
-            error_text = describe(exc)
+            error_text = reason(exc)
             if isinstance(exc, _DATA_ERRORS):
                 if error_text == data_error:
                     message = f"stopped: the cloud keeps sending data fieldtui cannot read ({error_text})"

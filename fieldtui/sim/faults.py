@@ -17,6 +17,8 @@ The faults, in the order a request meets them:
   client gives up (closes the connection) or 60 s have passed, whichever is first: an answer that
   arrives later than any client timeout, i.e. never.
 * ``malformed`` (flag): 2xx bodies arrive as broken JSON (a trailing comma).
+* ``reworded`` (flag): error answers keep their status and JSON shape, but every string in them
+  is replaced by words no client can have anticipated (clients must decide by behaviour).
 
 Lost and late answers are only dealt to changes, so reads stay usable for the client's "did it
 take effect?" check while the faults are on.

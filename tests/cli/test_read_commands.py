@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
@@ -14,26 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from fieldtui.commands import _output
 from fieldtui.core.models import BackendKind, Device
 from fieldtui.secrets import env_var_name
 from fieldtui.service.merge import Source, SourcedDevice, merge_devices
-
-
-@pytest.fixture
-def cli_env(sim: Any, tmp_path: Path) -> dict[str, str]:
-    config, _ = sim.write_config(tmp_path / "config.toml")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FIELDTUI_")}
-    env.update(sim.env())
-    env.update(
-        FIELDTUI_CONFIG=str(config),
-        FIELDTUI_DATA_DIR=str(tmp_path / "data"),
-        FIELDTUI_LOG_DIR=str(tmp_path / "log"),
-        PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring",
-    )
-    return env
 
 
 def fieldtui(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

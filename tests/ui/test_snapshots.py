@@ -19,8 +19,8 @@ from textual.widgets import DataTable
 from ui_helpers import press_from_lookup, service_ready, wait_for
 
 import fieldtui.core.actions as actions_module
-from fieldtui.ui.screens.device import DeviceScreen
 from fieldtui.ui.modals.group_picker import GroupPickerModal
+from fieldtui.ui.screens.device import DeviceScreen
 from fieldtui.ui.screens.groups import GroupsScreen
 from fieldtui.ui.screens.help import HelpScreen
 from fieldtui.ui.screens.install import InstallScreen, SkipReasonModal
