@@ -343,6 +343,46 @@ class SyncEngine:
         now = time.time()
         return {name: error for name, (until, error) in self._down.items() if until > now}
 
+    # -- asking the cloud ---------------------------------------------------------------------
+    async def check_applied(self, record: ActionRecord) -> bool | None:
+        """Did ``record``'s action take effect on its cloud? Asked before an uncertain action
+        is dropped (its last attempt got no answer): "cancelled, not sent" must not be said of
+        a change the cloud did apply.
+
+        True: the cloud shows it applied. False: the cloud shows it was not (a device now in
+        another state than the action asked for is that too). None: cannot tell: the action
+        has no backend yet, the cloud did not answer, or it shows nothing to compare with.
+        The same check the engine runs before it sends an uncertain action again; it never
+        sends anything and changes nothing in the outbox.
+        """
+        action = record.action
+        backend = action.backend
+        if backend is None or backend not in self.connectors:
+            return None
+        try:
+            connector = self._connector(backend)
+            if not supports(connector, action.type):
+                return None
+            if action.type is ActionType.DELETE_TASK:
+                try:
+                    await connector.get_task(action.device or "", action.params["task_id"])
+                except NotFound:
+                    return True
+                return False
+            if action.type is ActionType.UPDATE_DEVICE:
+                shown = shown_fields(await connector.get_device(action.device or ""))
+                fields: Mapping[str, Any] = action.params.get("fields") or {}
+                if any(key not in shown for key in fields):
+                    return None
+                return all(_same_value(shown[key], target) for key, target in fields.items())
+            found = await self._already_applied(connector, record)
+        except _SettledError as settled:
+            # A conflict: the device is in neither the state seen nor the one asked for.
+            return settled.state is ActionState.DONE
+        except (_DeferError, FieldtuiError):
+            return None
+        return found is not None and found.state is ActionState.DONE
+
     # -- running -----------------------------------------------------------------------------
     async def drain(self, timeout: float | None = None) -> SyncSummary:
         """Send every action that can be sent; return what happened and what is left.
