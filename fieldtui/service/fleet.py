@@ -495,13 +495,11 @@ class FleetService:
                     f"no backend could be reached to look up {device_id}",
                     hint="; ".join(describe(e) for e in failed.values()),
                 )
-            invalid = {n: e for n, e in failed.items() if isinstance(e, InvalidResponse)}
+            invalid = [e for e in failed.values() if isinstance(e, InvalidResponse)]
             if invalid:
-                raise BackendError(
-                    f"{device_id}: " + "; ".join(describe(e) for e in invalid.values()),
-                    hint="that cloud answered with something fieldtui cannot read; try again, "
-                    "or report it with the log",
-                )
+                # A cloud that answered with something unreadable may well hold the device: that
+                # is its invalid answer, never "not found".
+                raise invalid[0]
             hint = None
             if failed:
                 # Why each was not asked, and its fix: an unknown secret is not "unreachable".
