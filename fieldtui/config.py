@@ -66,6 +66,12 @@ class DeviceHQBackend(_RestBackend):
 
 class FleetBackend(_RestBackend):
     kind: Literal["fleet"]
+    #: How the secret is sent: ``bearer`` (the simulator; Memfault's organization auth tokens
+    #: today) or ``basic`` (Memfault's HTTP Basic: ``username`` a user's email with their API
+    #: key as the secret, or no username for an organization auth token).
+    auth: Literal["bearer", "basic"] = "bearer"
+    #: HTTP Basic cannot carry a colon in the user name (RFC 7617), nor spaces in an email.
+    username: str = Field(default="", pattern=r"^[^:\s]*$")
 
 
 class MqttBackend(_BackendBase):

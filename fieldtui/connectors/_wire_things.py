@@ -1,4 +1,11 @@
-"""Wire models of the things API (vendor document 001) and their mapping into core types."""
+"""Wire models of the things API (vendor document 001) and their mapping into core types.
+
+Each model reads the document's shape and the one Haltian's own public apps depend on (sources
+in :mod:`fieldtui.connectors.things`'s docstring): a group's members as the document-less list
+of ``{"group_id", "tuid"}`` entries (the simulator's reading) or bare tuids, or as Haltian's
+``{"group_id", "tuids": [...]}`` object; extra fields (``group_id`` in an installation answer,
+command parameters such as ``mode``) are kept, never refused.
+"""
 
 from __future__ import annotations
 
@@ -80,6 +87,39 @@ class InstallationWire(WireModel):
 class GroupOfThingWire(WireModel):
     group_id: str
     tuid: SoftStr = None
+
+
+class GroupMembersWire(WireModel):
+    """Haltian's apps read ``GET /groups/{id}/things`` as ``{"group_id", "tuids": [...]}``."""
+
+    group_id: SoftStr = None
+    tuids: list[str] = Field(default_factory=list)
+
+
+def member_tuids(data: Any) -> list[str] | None:
+    """A group's tuids from either reading of ``GET /groups/{id}/things``; None when neither fits.
+
+    A list holds bare tuids or ``{"tuid": ...}`` objects (the simulator); an object holds
+    ``tuids`` (Haltian's installer apps)."""
+    if isinstance(data, Mapping):
+        if not isinstance(data.get("tuids"), list):
+            return None
+        try:
+            wire = GroupMembersWire.model_validate(data)
+        except ValueError:
+            return None
+        return [str(tuid) for tuid in wire.tuids]
+    if not isinstance(data, list):
+        return None
+    members: list[str] = []
+    for item in data:
+        if isinstance(item, str | int) and not isinstance(item, bool):
+            members.append(str(item))
+        elif isinstance(item, Mapping) and isinstance(item.get("tuid"), str):
+            members.append(item["tuid"])
+        else:
+            return None
+    return members
 
 
 class GroupWire(WireModel):

@@ -1,11 +1,41 @@
 """The fleet connector (vendor document 004): devices by serial, filters, CRUD and attributes.
 
-Authentication is a static token sent as ``Authorization: Bearer <secret>``. The document names
-fields, filters and operations but no paths or envelopes; this follows the simulator's reading
-(relative to the configured URL): ``/devices`` (list, create), ``/devices/{serial}`` (get,
-patch, delete), ``/devices/{serial}/attributes`` (get, patch); single resources come as
-``{"data": {...}}``, lists as ``{"data": [...], "paging": {...}}`` with ``page``/``per_page``.
-List filters repeat a key (``release=1.2.3&release=1.2.4``).
+Authentication is a static token sent as ``Authorization: Bearer <secret>`` (or HTTP Basic, see
+below). The document names fields, filters and operations but no paths or envelopes; this
+follows the simulator's reading (relative to the configured URL): ``/devices`` (list, create),
+``/devices/{serial}`` (get, patch, delete), ``/devices/{serial}/attributes`` (get, patch);
+single resources come as ``{"data": {...}}``, lists as ``{"data": [...], "paging": {...}}``
+with ``page``/``per_page``. List filters repeat a key (``release=1.2.3&release=1.2.4``).
+
+Readings taken outside the document (document 004 is an older page of Memfault's Devices API,
+still published as https://docs.memfault.com/api/devices):
+
+- Paths: Memfault serves the same routes under
+  ``https://api.memfault.com/api/v0/organizations/{org}/projects/{project}`` (``/devices``,
+  ``/devices/{device_serial}``, ``/devices/{device_serial}/attributes``), so that prefix is the
+  configured ``url`` and no path changes. Sources: Memfault's tutorial "Adding a Device to a
+  Cohort - API" (repo rksawyer/memfault-docs, a copy of Memfault's docs site) and Nordic's
+  Memfault integration, NordicSemiconductor/asset-tracker-cloud-memfault-aws-js,
+  lambda/updateMemfaultDeviceInfo.ts.
+- Auth: an organization auth token as ``Authorization: Bearer <token>``
+  (https://docs.memfault.com/api, https://docs.memfault.com/docs/platform/organization-auth-tokens);
+  older pages and Nordic's client send it as HTTP Basic with an empty user name
+  (https://docs.memfault.com/docs/ci/authentication: ``curl -u ":$TOKEN"``; the .ts file above),
+  and a user's API key goes as Basic ``email:key``. ``auth = "basic"`` (with ``username``, the
+  email, or empty for a token) selects Basic; ``bearer`` stays the default.
+- The device body today (Nordic's features/UpdateHardwareRevision.feature, 2022):
+  ``hardware_version`` is an object ``{"name": ...}``, the release seen is
+  ``last_seen_software_version`` (``version``, ``software_type``), and ``nickname``,
+  ``description``, ``project`` are added; the 2019 tutorial's body adds ``cohort.count_devices``,
+  ``latest_install``, ``latest_trace`` and sends ``owner_ref: ""`` and ``last_seen: null``. Both
+  are read (``_wire_fleet``); PATCH may answer 202 with the device, and a POST of an existing
+  serial 409 (tutorial).
+- Paging: ``{"item_count", "page", "page_count", "per_page", "total_count"}`` (Nordic's feature
+  files, a ``?page=1&per_page=5000`` listing); read beside the simulator's ``total``/``total_pages``.
+- Errors: ``{"error": {"code", "http_code", "message", "type"}}`` (same feature file); the
+  message is what a technician reads.
+- Not found in public material: the current list filters and sort keys (the document's are
+  sent as they are), and the attribute bodies (the simulator's reading is kept).
 
 The API has no search. A search asks for the exact serial (``GET /devices/{serial}``) and the
 exact owner (``owner_ref=`` filter) at once; only when neither matches does it list devices and
@@ -17,6 +47,7 @@ then saying how much of the fleet it looked at).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import re
 import time
@@ -87,7 +118,17 @@ class FleetConnector(BearerRestConnector):
         page_size: int = PAGE_SIZE,
     ) -> None:
         super().__init__(name, config, secret, client=client)
+        self._config_fleet = config
         self._page_size = page_size
+
+    def _headers(self) -> dict[str, str]:
+        if self._config_fleet.auth == "bearer":
+            return super()._headers()
+        # Memfault's Basic: ``email:api-key`` for a user, ``:token`` for an organization token.
+        pair = f"{self._config_fleet.username}:{self._secret or ''}"
+        if not self._secret:
+            super()._headers()  # the same clear "no API token configured" refusal
+        return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode("ascii")}
 
     def _device_path(self, device_id: str, *rest: str) -> str:
         """``/devices/{serial}/...`` with the serial as one quoted segment (ids are data, not paths)."""

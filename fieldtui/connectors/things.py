@@ -5,6 +5,35 @@ Authentication is a client token from ``POST /auth/client-token`` (``client_id``
 config, ``client_secret`` the stored secret). A token lives 15 minutes: it is renewed shortly
 before it expires and once when a request is refused with 401, behind one lock, so concurrent
 requests share one renewal. Telemetry is polled from the thing's messages.
+
+Readings taken outside the document (document 001 is Haltian's Thingsee Open Services API;
+Haltian's public installer apps show what they depend on):
+
+- Sources: github.com/haltian/ThingseeInstaller, thingsee_installer/lib/thingsee_network_apis.dart
+  (2021), and github.com/haltian/Thingsee-Toolbox, lib/constants/installer_constants.dart,
+  lib/logic/*_backend.dart and lib/protocol/*.g.dart (its JSON models).
+- Paths and auth are the document's: ``auth/client-token`` with ``client_id``/``client_secret``
+  answering ``{"data": {"token"}}``, then ``Authorization: Bearer <token>`` on ``things/{tuid}``,
+  ``things/{tuid}/installations[?limit=1]``, ``things/{tuid}/group``, ``things/{tuid}/messages``,
+  ``things/{tuid}/commands[?limit=N]``, ``groups/``, ``groups/{id}``, ``groups/{id}/rename``,
+  ``groups/{id}/things``; every answer is wrapped in ``data``.
+- A group's members: both apps read ``GET /groups/{id}/things`` as ``{"data": {"group_id",
+  "tuids": [...]}}`` (the document shows no body); read beside the simulator's list of
+  ``{"group_id", "tuid"}`` (``_wire_things.member_tuids``).
+- Groups: ``GET /groups/`` is a list of ``{"group_id", "group_description"}`` with no member
+  count (the count stays unknown); a delete answers ``{"group_id", "deleted"}``.
+- Thing info: ``battery_level`` and ``timestamp`` as integers, ``gateway_tuid``, ``version``;
+  the Toolbox reads no ``location``, so a thing without one is normal.
+- Installation status: ``?limit=1`` takes ``data[0]`` as the current status (newest first); the
+  Toolbox's model of an installation entry also carries ``group_id``.
+- Commands: the Toolbox posts an array of ``{"tsmId", "tsmEv", "tsmDstTuid", ...parameters}``
+  and reads the answer's ``data.commands``; a listing entry is ``{"tuid", "timestamp",
+  "responsible", "command"}`` as documented (``limit=0`` asks for all).
+- Errors: the Toolbox reads ``{"statusCode", "error", "message"}``; ``message`` is shown.
+- Not found in public material: ``transactionId``. Neither app sends or reads it; document
+  001's sample body is the only source. The client sends it and matches it when echoed; a
+  server that drops it leaves the already-sent check (service/sync.py) without a match after a
+  lost answer, so such a command would be sent again rather than lost.
 """
 
 from __future__ import annotations
@@ -43,6 +72,7 @@ from fieldtui.connectors._wire_things import (
     ThingWire,
     TokenWire,
     active_alert_types,
+    member_tuids,
     message_time,
     to_command,
     to_group,
@@ -350,14 +380,11 @@ class ThingsConnector(Connector):
 
     async def group_members(self, group_id: str) -> list[str]:
         response, data = await self._call("GET", self._group_path(group_id, "things"))
-        members: list[str] = []
-        for item in self._items(response, data, "things"):
-            if isinstance(item, str | int):
-                members.append(str(item))
-            elif isinstance(item, Mapping) and isinstance(item.get("tuid"), str):
-                members.append(item["tuid"])
-            else:
-                raise invalid_shape(response, self.name, "expected tuids or objects with 'tuid'")
+        members = member_tuids(data)
+        if members is None:
+            raise invalid_shape(
+                response, self.name, "expected tuids, objects with 'tuid', or an object with 'tuids'"
+            )
         return members
 
     async def messages(
