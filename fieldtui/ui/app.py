@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
@@ -59,6 +60,7 @@ class FieldApp(App[int]):
         Binding("ctrl+g,g", "groups", "Groups", key_display="^G", id="groups"),
         Binding("ctrl+n,i", "install", "Install", key_display="^N", id="install"),
         Binding("ctrl+t", "fleet_tasks", "Fleet tasks", show=False, id="fleet_tasks"),
+        Binding("colon", "command_line", "Cmd", key_display=":", id="command_line"),
         Binding("escape", "back", "Back", show=False, id="back"),
         Binding("ctrl+q,q", "quit", "Quit", key_display="^Q", id="quit"),
     ]
@@ -246,6 +248,74 @@ class FieldApp(App[int]):
 
         self.push_screen(DeviceScreen(device_id, view))
 
+    def go_to_device(self, device_id: str) -> None:
+        """Open a device from anywhere (palette, ``:device``, a scan): the stack is cut back to
+        the lookup first, so Escape returns to the lookup, not through unrelated screens."""
+        self.action_lookup()
+        self.open_device(device_id)
+
+    def _go_to(self, screen: Screen[Any]) -> None:
+        """A view named on the command line replaces everything above the lookup."""
+        self.action_lookup()
+        self.push_screen(screen)
+
+    def action_command_line(self) -> None:
+        from fieldtui.ui.modals.command_line import CommandLineModal
+
+        self.push_screen(CommandLineModal(), self.run_command_line)
+
+    def run_command_line(self, line: str | None) -> None:
+        """Run a ``:`` line (``outbox``, ``device SERIAL``, ``q``...); a wrong one says what is known."""
+        from fieldtui.ui.commandline import parse_command_line
+
+        if line is None:
+            return
+        command = parse_command_line(line)
+        if command.problem is not None:
+            self.notify(command.problem, severity="warning", timeout=8)
+            return
+        name = command.name
+        if name == "lookup":
+            self.action_lookup()
+        elif name == "device":
+            self.go_to_device(command.argument)
+        elif name == "outbox":
+            from fieldtui.ui.screens.outbox import OutboxScreen
+
+            self._go_to(OutboxScreen())
+        elif name == "groups":
+            from fieldtui.ui.screens.groups import GroupsScreen
+
+            self._go_to(GroupsScreen())
+        elif name == "tasks":
+            from fieldtui.ui.screens.fleet_tasks import FleetTasksScreen
+
+            self._go_to(FleetTasksScreen())
+        elif name == "install":
+            from fieldtui.ui.screens.install import InstallScreen
+
+            self._go_to(InstallScreen())
+        elif name == "alerts":
+            self.action_alerts()
+        elif name == "sync":
+            self.action_sync_now()
+        elif name == "help":
+            self.action_help()
+        elif name == "quit":
+            self.call_later(self.action_quit)
+
+    def action_alerts(self) -> None:
+        """The alerts view, where this build has one."""
+        try:
+            module = importlib.import_module("fieldtui.ui.screens.alerts")
+        except ImportError:
+            module = None
+        screen = module.AlertsScreen() if module is not None else None
+        if not isinstance(screen, Screen):
+            self.notify("No alerts view in this version: try `fieldtui alerts`.", severity="warning")
+            return
+        self._go_to(screen)
+
     def move_devices(self, device_ids: list[str]) -> None:
         from fieldtui.ui.moves import move_devices
 
@@ -264,7 +334,9 @@ class FieldApp(App[int]):
     def action_help(self) -> None:
         from fieldtui.ui.screens.help import HelpScreen
 
-        self.push_screen(HelpScreen())
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(self.screen))
 
     def action_outbox(self) -> None:
         from fieldtui.ui.screens.outbox import OutboxScreen

@@ -7,10 +7,14 @@ Pure Python with no Textual: the lookup screen shows at most ``limit`` of the ma
 
 from __future__ import annotations
 
+import difflib
+import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from fieldtui.core.models import InstallationStatus
 
 FILTER_KEYS = ("cloud", "group", "status", "online", "alerting")
 
@@ -143,28 +147,70 @@ class Query:
         )
 
 
+#: A word, a quoted phrase, or ``key:value`` with a quoted value (``group:"Plant room"``).
+_TOKEN = re.compile(
+    r"""(?P<key>[A-Za-z]+):(?P<q>["'])(?P<quoted>.*?)(?P=q)"""
+    r"""|(?P<q2>["'])(?P<phrase>.*?)(?P=q2)"""
+    r"""|(?P<word>\S+)"""
+)
+
+
+def _tokens(raw: str) -> list[tuple[str, bool]]:
+    """Words of ``raw`` and whether each was quoted (an unclosed quote is an ordinary word)."""
+    out: list[tuple[str, bool]] = []
+    for match in _TOKEN.finditer(raw):
+        if match.group("key") is not None:
+            out.append((f"{match.group('key')}:{match.group('quoted')}", True))
+        elif match.group("q2") is not None:
+            out.append((match.group("phrase"), True))
+        else:
+            out.append((match.group("word"), False))
+    return out
+
+
 def parse_query(raw: str) -> Query:
     """``"74162 cloud:things status:installed online alerting"`` -> a Query.
 
     Words with a known ``key:`` prefix (or the bare words online/offline/alerting) filter;
     the rest is the text matched against id and name. A scanned serial is a single word.
+    A value with spaces is quoted: ``group:"Plant room"``.
     """
     text: list[str] = []
     values: dict[str, object] = {}
-    for word in raw.split():
+    for word, quoted in _tokens(raw):
         lowered = word.lower()
-        if lowered in ("online", "offline"):
+        if not quoted and lowered in ("online", "offline"):
             values["online"] = lowered == "online"
             continue
-        if lowered == "alerting":
+        if not quoted and lowered == "alerting":
             values["alerting"] = True
             continue
         key, sep, value = word.partition(":")
         if sep and key.lower() in ("cloud", "group", "status") and value:
             values[key.lower()] = value
             continue
-        text.append(word)
+        if word:
+            text.append(word)
     return Query(text=" ".join(text), **values)  # type: ignore[arg-type]
+
+
+STATUSES = tuple(status.value for status in InstallationStatus)
+
+
+def filter_problems(query: Query, clouds: Iterable[str]) -> list[str]:
+    """Why a filter can match nothing: a cloud that is not configured, a status word that is
+    not one (``status:installd``), each with the values that are valid."""
+    problems: list[str] = []
+    names = list(clouds)
+    if query.cloud is not None and names and query.cloud not in names:
+        near = difflib.get_close_matches(query.cloud, names, n=1)
+        hint = f" (did you mean {near[0]}?)" if near else ""
+        problems.append(f"no cloud {query.cloud!r}{hint}; clouds: {', '.join(names)}")
+    if query.status is not None and query.status not in STATUSES:
+        near = difflib.get_close_matches(query.status, STATUSES, n=1)
+        hint = f" (did you mean {near[0]}?)" if near else ""
+        problems.append(f"no status {query.status!r}{hint}; statuses: {', '.join(STATUSES)}")
+    return problems
 
 
 class DeviceIndex:

@@ -12,6 +12,19 @@ if TYPE_CHECKING:
     from fieldtui.ui.app import FieldApp
 
 
+#: Scores: every command above every device hit; an exact serial above other devices.
+COMMAND_RANK = 10.0
+EXACT_DEVICE_RANK = 0.9
+DEVICE_RANK = 0.6
+ASK_RANK = 0.5
+
+
+def _open_alerts(app: FieldApp) -> None:
+    from fieldtui.ui.screens.alerts import AlertsScreen
+
+    app.push_screen(AlertsScreen())
+
+
 class FieldCommands(Provider):
     @property
     def field_app(self) -> FieldApp:
@@ -29,8 +42,10 @@ class FieldCommands(Provider):
             ("Sync now", "Send every queued change that can be sent", app.action_sync_now),
             ("Groups", "Groups and their members", app.action_groups),
             ("Fleet tasks", "Each cloud's task queue", app.action_fleet_tasks),
+            ("Alerts", "What is alerting now across the clouds", partial(_open_alerts, app)),
             ("Guided installation", "Scan, check, group, install, confirm", app.action_install),
-            ("Keys", "Help: keys and filters", app.action_help),
+            ("Help", "Keys of this screen, then every key and filter", app.action_help),
+            ("Command line", ":outbox :groups :device SERIAL :q", app.action_command_line),
         ]
 
     async def discover(self) -> Hits:
@@ -42,7 +57,9 @@ class FieldCommands(Provider):
         for name, help_text, callback in self._commands():
             score = matcher.match(name)
             if score > 0:
-                yield Hit(score, matcher.highlight(name), callback, help=help_text)
+                # A command named by the words typed outranks any device whose name holds them
+                # ("Outbox" + Enter opens the outbox, not a device called "Outbox room").
+                yield Hit(COMMAND_RANK + score, matcher.highlight(name), callback, help=help_text)
         text = query.strip()
         if not text:
             return
@@ -54,15 +71,15 @@ class FieldCommands(Provider):
         for row in rows:
             label = f"Go to device {row.id}"
             yield Hit(
-                90 if row.id == text else 60,
+                EXACT_DEVICE_RANK if row.id == text else DEVICE_RANK,
                 matcher.highlight(label),
-                partial(app.open_device, row.id),
+                partial(app.go_to_device, row.id),
                 help=f"{row.name} · {','.join(row.clouds)}",
             )
         if index.get(text) is None:
             yield Hit(
-                50,
+                ASK_RANK,
                 f"Go to device {text} (ask every cloud)",
-                partial(app.open_device, text),
+                partial(app.go_to_device, text),
                 help="look it up on every configured cloud",
             )

@@ -121,7 +121,7 @@ async def test_create_group_refuses_whitespace_then_creates_and_moves(
         offered = [options.get_option_at_index(i).id for i in range(options.option_count)]
         assert offered == ["group:unassigned"]  # picked from the list, never created
         await pilot.press("ctrl+u")
-        await pilot.press(*"roof-top", "enter")
+        await pilot.press(*"roof-top", "enter", "y")  # a new group is confirmed first
         await wait_until(pilot, lambda: _moved(sim_clean, [device], "roof-top"), what="the move")
         assert "roof-top" in sim_clean.admin("GET", "/_sim/inspect/things/" + device).json()["group"]
         assert screen is not None

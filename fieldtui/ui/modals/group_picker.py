@@ -21,6 +21,7 @@ from textual.widgets.option_list import Option
 from fieldtui.service.api import Group, GroupRules
 from fieldtui.ui.app import FieldApp
 from fieldtui.ui.text import age, clean
+from fieldtui.ui.widgets.confirm import ConfirmModal
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +140,10 @@ class GroupPickerModal(ModalScreen[GroupChoice | None]):
             shown.append(Option(Text(f"  {clean(label)}", style="italic"), id="group:" + rules.reserved))
         options.add_options(shown)
         if shown:
-            options.highlighted = 0
+            # A prefix of an existing group picks that group: creating one is never the
+            # default while the typed words match something that exists.
+            creating = (shown[0].id or "").startswith("create:")
+            options.highlighted = 1 if creating and len(shown) > 1 else 0
 
     @on(Input.Submitted, "#group-search")
     def _search_submitted(self) -> None:
@@ -165,12 +169,27 @@ class GroupPickerModal(ModalScreen[GroupChoice | None]):
             if problem is not None:
                 self._say(problem)
                 return
-            self.dismiss(GroupChoice(self.backend, group, create=True))
+            self._confirm_create(group)
             return
         if group == self.current and len(self.device_ids) == 1:
             self._say(f"Already in {group}: pick another group, or Esc.")
             return
         self.dismiss(GroupChoice(self.backend, group))
+
+    def _confirm_create(self, group: str) -> None:
+        """A new group is a change on the cloud: the technician says yes to it first."""
+        count = len(self.device_ids)
+        what = clean(self.device_ids[0], 40) if count == 1 else f"{count} devices"
+        verb = "Create" if self.rules.management_refused is None else "Start"
+        body = f"{verb} the new group {clean(group, 40)} on {clean(self.backend)} and move {what} into it?"
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.dismiss(GroupChoice(self.backend, group, create=True))
+            else:
+                self._say("Not created: pick a group from the list, or type another id.")
+
+        self.app.push_screen(ConfirmModal("New group?", body, yes="Create", no="Back"), answered)
 
     def action_to_list(self) -> None:
         self.query_one("#group-options", OptionList).focus()

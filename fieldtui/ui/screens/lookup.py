@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from textual import getters, on, work
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -19,7 +20,7 @@ from textual.widgets import DataTable, Input, Static
 
 from fieldtui.service.api import BackendFinished
 from fieldtui.ui.app import FieldApp
-from fieldtui.ui.index import DeviceRow, parse_query
+from fieldtui.ui.index import DeviceRow, filter_problems, parse_query
 from fieldtui.ui.text import age, clean, yes_no
 from fieldtui.ui.text import now as ui_now
 from fieldtui.ui.widgets.footer import FieldFooter
@@ -27,6 +28,29 @@ from fieldtui.ui.widgets.status_bar import StatusBar
 
 MAX_ROWS = 200
 REMOTE_DEBOUNCE = 0.35
+#: (label, key, width): 62 cells of text + 2 of padding per column + the scrollbar = 80.
+COLUMNS = (
+    ("", "mark", 1),
+    ("Device", "id", 16),
+    ("Name", "name", 10),
+    ("Clouds", "clouds", 8),
+    ("Group", "group", 8),
+    ("Status", "status", 11),
+    ("On", "online", 2),
+    ("Seen", "seen", 5),
+)
+WIDTH = {key: width for _, key, width in COLUMNS}
+
+
+class QueryInput(Input):
+    """The lookup box. It gives up "?" (help: no serial holds one) and, while it is empty, ":"
+    (the command line; a filter's colon comes after a word), so those keys reach their
+    bindings instead of being typed."""
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        if character == "?" or (character == ":" and not self.value.strip()):
+            return False
+        return super().check_consume_key(key, character)
 
 
 class LookupScreen(Screen[None]):
@@ -37,7 +61,17 @@ class LookupScreen(Screen[None]):
         Binding("enter", "open_selected", "Open", show=False, id="lookup_open"),
         Binding("space", "toggle_mark", "Mark", id="lookup_mark"),
         Binding("m", "move_marked", "Move marked", id="lookup_move_marked"),
+        # Priority over the query box, which lets these two keys through (QueryInput).
+        Binding("question_mark", "app.help", "Help", show=False, priority=True, id="lookup_help"),
+        Binding("colon", "command_line", "Cmd", show=False, priority=True, id="lookup_command_line"),
     ]
+
+    HELP = """
+Type, paste or scan a serial, tuid or name; Enter opens the best match (a scanner's exact
+serial opens at once). Filters go after the words or alone: `cloud:NAME`, `group:NAME`
+(quote a name with spaces: `group:"Plant room"`), `status:installed`, `online`, `offline`,
+`alerting`. `:` in an empty box opens the command line.
+"""
 
     def __init__(self) -> None:
         super().__init__()
@@ -48,7 +82,7 @@ class LookupScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status-bar")
         with Vertical(id="lookup"):
-            yield Input(
+            yield QueryInput(
                 placeholder="Serial, tuid or name (filters: cloud: group: status: online alerting)",
                 id="query",
             )
@@ -59,14 +93,10 @@ class LookupScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#results", DataTable)
-        table.add_column("", key="mark", width=1)
-        table.add_column("Device", key="id", width=18)
-        table.add_column("Name", key="name", width=16)
-        table.add_column("Clouds", key="clouds", width=12)
-        table.add_column("Group", key="group", width=12)
-        table.add_column("Status", key="status", width=11)
-        table.add_column("On", key="online", width=3)
-        table.add_column("Seen", key="seen", width=8)
+        # Eight columns fit 80 cells with their padding and the scrollbar: the On and Seen
+        # columns stay in sight, "uninstalled" and "183d" whole.
+        for label, key, width in COLUMNS:
+            table.add_column(label, key=key, width=width)
         self.query_one("#query", Input).focus()
         self.refresh_results()
 
@@ -112,11 +142,11 @@ class LookupScreen(Screen[None]):
         for row in rows:
             table.add_row(
                 "✓" if row.id in self.marked else "",
-                clean(row.id, 18),
-                clean(row.name, 16),
-                clean(",".join(row.clouds), 12),
-                clean(row.group, 12),
-                clean(row.installation_status, 11),
+                clean(row.id, WIDTH["id"]),
+                clean(row.name, WIDTH["name"]),
+                clean(",".join(row.clouds), WIDTH["clouds"]),
+                clean(row.group, WIDTH["group"]),
+                clean(row.installation_status, WIDTH["status"]),
                 yes_no(row.online, "●", "○"),
                 ("~" if row.stale else "") + age(row.last_seen, now).replace(" ago", ""),
                 key=row.id,
@@ -124,10 +154,20 @@ class LookupScreen(Screen[None]):
         summary = self.query_one("#lookup-summary", Static)
         known = len(self.app.index)
         shown = f"{len(rows)} of {total}" if total > len(rows) else f"{total}"
+        problems = filter_problems(query, self._cloud_names())
+        if problems:
+            summary.update(" " + clean("; ".join(problems), 300))
+            return
         summary.update(
             f" {shown} match{'es' if total != 1 else ''} · {known} devices known"
             + (" · marked: " + str(len(self.marked)) if self.marked else "")
         )
+
+    def _cloud_names(self) -> list[str]:
+        service = self.app.service
+        if service is not None:
+            return [info.name for info in service.backends()]
+        return list(self.app.bar.backends)
 
     # -- the clouds ----------------------------------------------------------------------
     @work(exclusive=True, group="lookup-remote")
@@ -171,6 +211,18 @@ class LookupScreen(Screen[None]):
             )
 
     # -- actions -------------------------------------------------------------------------
+    def on_screen_resume(self) -> None:
+        """Back from a device: the old query is selected, so the next scan replaces it."""
+        box = self.query_one("#query", Input)
+        if box.value and self.focused is box:
+            box.select_all()
+
+    def action_command_line(self) -> None:
+        box = self.query_one("#query", Input)
+        if self.focused is box and box.value.strip():
+            raise SkipAction()  # a ":" inside a query is a filter's colon
+        self.app.action_command_line()
+
     def action_focus_filter(self) -> None:
         self.query_one("#query", Input).focus()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
@@ -28,8 +29,10 @@ class ConfirmModal(ModalScreen[bool]):
             yield Static(self._title, classes="modal-title")
             yield Static(self._body)
             with Horizontal(classes="modal-buttons"):
-                yield Button(f"{self._no} [n]", id="no")
-                yield Button(f"{self._yes} [y]", id="yes", variant="warning")
+                # Labels are markup: the key hint is escaped, else "[n]" is read as a tag and
+                # vanishes ("Keep / Cancel" with no hint of which key does what).
+                yield Button(f"{escape(self._no)} \\[n]", id="no")
+                yield Button(f"{escape(self._yes)} \\[y]", id="yes", variant="warning")
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()

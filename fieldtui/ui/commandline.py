@@ -1,0 +1,52 @@
+"""The k9s-style ``:`` command line: a word names a view (``:outbox``), ``:device SERIAL`` opens a
+device, ``:q`` quits. Pure parsing here; the app runs what it names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: command -> (what it does, words that also name it). Order is the order help lists them in.
+COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "lookup": ("the lookup (home) screen", ("home", "l")),
+    "device": ("open a device: :device SERIAL", ("dev", "d")),
+    "outbox": ("queued, failed and conflicting changes", ("o",)),
+    "groups": ("groups and their members", ("group", "g")),
+    "tasks": ("each cloud's task queue", ("t",)),
+    "alerts": ("devices with alerts", ("alert", "a")),
+    "install": ("guided installation", ("i",)),
+    "sync": ("send the outbox now", ("s",)),
+    "help": ("keys of this screen, then every key", ("h", "?")),
+    "quit": ("quit (the outbox is kept on disk)", ("q", "q!", "exit")),
+}
+
+_ALIASES = {alias: name for name, (_, aliases) in COMMANDS.items() for alias in (name, *aliases)}
+
+
+@dataclass(frozen=True, slots=True)
+class CommandLine:
+    """A parsed line: the command's name and its argument (``device``'s serial), or a problem."""
+
+    name: str | None
+    argument: str = ""
+    problem: str | None = None
+
+
+def parse_command_line(line: str) -> CommandLine:
+    """``":device 74162"`` -> CommandLine("device", "74162"); an unknown word says which are known."""
+    words = line.strip().removeprefix(":").split(maxsplit=1)
+    if not words:
+        return CommandLine(None)
+    word = words[0].lower()
+    argument = words[1].strip() if len(words) > 1 else ""
+    name = _ALIASES.get(word)
+    if name is None:
+        return CommandLine(None, argument, f"No command :{word}. Known: {known_commands()}")
+    if name == "device" and not argument:
+        return CommandLine(name, problem="Which device? Type :device SERIAL")
+    if name != "device" and argument:
+        return CommandLine(name, problem=f":{name} takes no argument (did you mean :device {argument}?)")
+    return CommandLine(name, argument)
+
+
+def known_commands() -> str:
+    return " ".join(f":{name}" for name in COMMANDS)
