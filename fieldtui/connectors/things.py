@@ -28,12 +28,22 @@ Haltian's public installer apps show what they depend on):
   Toolbox's model of an installation entry also carries ``group_id``.
 - Commands: the Toolbox posts an array of ``{"tsmId", "tsmEv", "tsmDstTuid", ...parameters}``
   and reads the answer's ``data.commands``; a listing entry is ``{"tuid", "timestamp",
-  "responsible", "command"}`` as documented (``limit=0`` asks for all).
+  "responsible", "command"}`` as documented (``limit=0`` asks for all). Haltian's command
+  spec (https://support.haltian.com/knowledgebase/thingsee-message-commands,
+  https://developer.haltian.io/thingsee-iot/apis/message-profiles/message-commands) calls
+  ``tsmDstTuid`` the target and required, so the client sends it too (the path's tuid).
 - Errors: the Toolbox reads ``{"statusCode", "error", "message"}``; ``message`` is shown.
-- Not found in public material: ``transactionId``. Neither app sends or reads it; document
-  001's sample body is the only source. The client sends it and matches it when echoed; a
-  server that drops it leaves the already-sent check (service/sync.py) without a match after a
-  lost answer, so such a command would be sent again rather than lost.
+- ``transactionId``: Haltian's command spec (the two pages above) says it is allocated by the
+  client and returned by the sensor when it has handled the command (its response message,
+  ``tsmEv`` 31 for a configuration, 36 for a command). Neither installer app sends or reads
+  it. The client sends it and matches it where the command listing echoes it (document 001's
+  sample); a listing without it leaves the already-sent check (service/sync.py) without a
+  match after a lost answer, so such a command would be sent again rather than lost.
+- Message times: ``tsmTs`` may carry milliseconds as a decimal
+  (https://developer.haltian.io/thingsee-iot/apis/message-profiles/message-header); whole
+  seconds are read. The base URL is per deployment,
+  ``https://{apiId}.execute-api.{region}.amazonaws.com/prod/v1/``
+  (https://developer.haltian.io/thingsee-iot/apis/open-service-api), the configured ``url``.
 """
 
 from __future__ import annotations
@@ -495,10 +505,12 @@ class ThingsConnector(Connector):
         event = params.get("tsmEv")
         if isinstance(event, bool) or not isinstance(event, int | str) or not str(event).strip().isdigit():
             raise Rejected("a command needs an event id (tsmEv, a number)", backend=self.name)
-        command = {**params, "tsmId": message_id, "tsmEv": int(event)}
+        tuid = device_id.strip()
+        # ``tsmDstTuid`` as Haltian's command spec and Toolbox send it (the path's thing, never
+        # one named in ``params``).
+        command = {**params, "tsmId": message_id, "tsmEv": int(event), "tsmDstTuid": tuid}
         if correlation is not None:
             command["transactionId"] = correlation
-        tuid = device_id.strip()
         # Document 001: the body is an array of commands.
         response, data = await self._call("POST", self._thing_path(tuid, "commands"), body=[command])
         sent = parse(SentCommandsWire, data, response, self.name)

@@ -340,7 +340,8 @@ async def test_an_allowed_command_is_sent_as_an_array_and_listed(
     assert command.id in [c.id for c in listed]
     assert all(c.name in {"1500", "1501", "12200", "13200"} for c in listed)
     sent = mutations(sim_clean)
-    assert [m["body"] for m in sent] == [[{"tsmId": 1500, "tsmEv": 1, "profileId": 2}]]
+    # The target named as Haltian's command spec asks (tsmDstTuid), beside the document's fields.
+    assert [m["body"] for m in sent] == [[{"tsmId": 1500, "tsmEv": 1, "profileId": 2, "tsmDstTuid": tuid}]]
 
 
 async def test_a_forbidden_command_never_reaches_the_cloud(

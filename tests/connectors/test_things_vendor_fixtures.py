@@ -27,6 +27,7 @@ from fieldtui.connectors._wire_things import (
     SentCommandsWire,
     ThingWire,
     member_tuids,
+    message_time,
     to_command,
     to_group,
     to_record,
@@ -168,3 +169,27 @@ async def test_group_members_in_an_unknown_shape_are_an_invalid_response(stub: S
             await things.group_members("pumproom")
     assert caught.value.route == "GET /v1/groups/pumproom/things"
     assert "tuids" in str(caught.value)
+
+
+async def test_a_command_names_its_target_and_carries_the_transaction_id_haltian_specifies(
+    stub: Stub,
+) -> None:
+    """Sources: https://support.haltian.com/knowledgebase/thingsee-message-commands and
+    https://developer.haltian.io/thingsee-iot/apis/message-profiles/message-commands
+    (``tsmDstTuid`` the target, ``transactionId`` allocated by the client), and
+    haltian/Thingsee-Toolbox lib/logic/send_command_backend.dart (posts ``tsmDstTuid``)."""
+    stub.answer("POST", f"/v1/things/{TUID}/commands", 200, load("send_command_response.json"))
+    config = ThingsBackend(kind="things", url=stub.url + "/v1", client_id="installer", timeout=30)
+    params = {"tsmEv": 30, "measurementInterval": 300, "tsmDstTuid": "TSPD0199999999"}
+    async with ThingsConnector("things", config, "secret") as things:
+        command = await things.send_command(TUID, "1500", params, correlation=4242)
+    [sent] = stub.seen[-1].body
+    assert sent["tsmDstTuid"] == TUID  # the path's thing, never one named in the parameters
+    assert (sent["tsmId"], sent["tsmEv"], sent["transactionId"]) == (1500, 30, 4242)
+    assert command.device == TUID
+
+
+def test_a_message_time_with_decimal_milliseconds_reads_as_its_second() -> None:
+    """Source: https://developer.haltian.io/thingsee-iot/apis/message-profiles/message-header
+    (``tsmTs``: milliseconds may come as a decimal)."""
+    assert message_time({"tsmId": 1110, "tsmEv": 36, "tsmTs": 1492603998.725}) == 1492603998
