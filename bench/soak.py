@@ -1,6 +1,6 @@
 """Chaos soak: a technician's session against the simulated clouds while everything goes wrong.
 
-    python bench/soak.py              # short mode (CI): about two minutes
+    python bench/soak.py              # short mode (CI): about a minute
     python bench/soak.py --long       # fifteen minutes of chaos
     python bench/soak.py --seed 42    # another fault schedule (the same seed replays the same one)
 
@@ -9,13 +9,26 @@ What runs:
 * the simulator (``fieldtui sim``) in a subprocess, on free ports, its config written to a
   temporary directory;
 * a *sync worker* subprocess (this file with ``--sync-worker``: the product's outbox and sync
-  engine, run until killed) that is SIGKILLed at random moments and restarted;
+  engine, run until killed) that is SIGKILLed at random moments and restarted, and now and then
+  SIGSTOPped past its lease (shortened to ``LEASE_SECONDS`` through
+  ``FIELDTUI_OUTBOX_LEASE_SECONDS``) while the app syncs, then SIGCONTed: it must send nothing
+  the app took over;
+* the app (``FieldApp``, headless, driven by Textual's pilot: this file with ``--app-worker``),
+  whose background sync shares the outbox with the worker, SIGKILLed and restarted too;
 * in this process, a scripted technician: device lookups and task lists through FleetService,
   status changes, group moves, description updates and task creation through OutboxWrites,
   and a telemetry watch on an MQTT device that runs the whole time;
-* a seeded fault schedule: clouds unreachable, slow, answering 5xx, dropping connections or
-  sending malformed bodies; client tokens and DeviceHQ sessions expired; the MQTT broker
-  restarted or stopped for a while.
+* a seeded fault schedule: clouds unreachable, slow, answering 5xx, dropping connections,
+  sending malformed bodies, applying a change and losing its answer (``answer_lost``) or
+  answering after the client gave up (``lands_late``); client tokens and DeviceHQ sessions
+  expired; the MQTT broker restarted or stopped for a while;
+* storage faults: outbox rows whose stored data cannot be read (as bit rot or a broken writer
+  leaves them) appear in the file while everything runs: each must be set aside as damaged,
+  never sent, and stop nobody.
+
+Every action type the clouds take is queued: things status changes, moves and commands
+(``transactionId``), DeviceHQ moves and description updates, fleet updates (checked against
+the value the technician saw), mysensor tasks.
 
 At the end the faults are lifted, the worker drains the outbox, and everything is checked
 against the simulator's OWN state (its mutation log and ``/_sim/inspect``), not against what
@@ -46,7 +59,7 @@ from typing import Any
 
 import httpx
 
-SHORT_CHAOS_SECONDS = 75.0
+SHORT_CHAOS_SECONDS = 40.0
 LONG_CHAOS_SECONDS = 900.0
 SETTLE_SECONDS = 90.0
 #: Telemetry must flow again within this long after the broker is back.
@@ -54,6 +67,10 @@ TELEMETRY_RESUME_SECONDS = 20.0
 #: Broker restarts are spaced so each one's recovery can be seen on its own.
 BROKER_SPACING = TELEMETRY_RESUME_SECONDS + 5.0
 FAULT_BACKENDS = ("sensors", "things", "gateways", "fleet")
+#: The outbox lease in the soak: a paused worker is taken over after this long.
+LEASE_SECONDS = 4.0
+#: The clients' request timeout in the soak: a late answer is given up after this long.
+REQUEST_TIMEOUT = 3.0
 THINGS_STATUSES = ("installed", "uninstalled", "quarantine", "retired", "new")
 
 #: Effects of actions the engine may send again after an uncertain attempt (UPDATE_DEVICE).
@@ -61,6 +78,7 @@ IDEMPOTENT_EFFECTS = frozenset({"description"})
 THINGS_PREFIX = "/things/prod/v1"
 DEVICEHQ_PREFIX = "/devicehq/api/v2"
 MYSENSOR_PREFIX = "/mysensor/api"
+FLEET_PREFIX = "/fleet/api/v0"
 
 
 # -- the sync worker (a separate process, killed and restarted) ----------------------------------
@@ -95,6 +113,42 @@ def run_sync_worker() -> int:
     return 0
 
 
+def run_app_worker() -> int:
+    """The app, headless and driven by Textual's pilot, until killed: its background sync sends
+    the outbox as the app does for a technician (config from env)."""
+    from fieldtui.config import load_config
+    from fieldtui.logging_setup import configure_logging
+    from fieldtui.service.session import open_session
+    from fieldtui.ui.app import FieldApp
+
+    configure_logging()
+    loaded = load_config(None, None)
+
+    async def service() -> Any:
+        return await open_session(loaded)
+
+    async def main() -> None:
+        app = FieldApp(service, profile=loaded.profile_name, keymap=dict(loaded.config.keymap))
+        async with app.run_test(headless=True, size=(100, 30)):
+            await asyncio.Event().wait()
+
+    asyncio.run(main())
+    return 0
+
+
+def _insert_row(path: Path, row: tuple[Any, ...]) -> None:
+    """Write an outbox row as a broken writer would (parameters that are not a JSON object)."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as conn, conn:
+        conn.execute(
+            "INSERT INTO actions (id, type, device, backend, queue_key, params, precondition,"
+            " state, next_attempt_at, created_at, updated_at)"
+            " VALUES (?, 'set_installation_status', ?, 'things', ?, ?, '{}', 'queued', ?, ?, ?)",
+            row,
+        )
+
+
 # -- bookkeeping ---------------------------------------------------------------------------------
 @dataclass
 class Tally:
@@ -104,6 +158,10 @@ class Tally:
     faults: Counter[str] = field(default_factory=Counter)
     kills: int = 0
     worker_starts: int = 0
+    app_kills: int = 0
+    app_starts: int = 0
+    pauses: int = 0
+    damaged: int = 0
     broker_restarts: int = 0
     samples: int = 0
     violations: list[str] = field(default_factory=list)
@@ -143,6 +201,12 @@ class Soak:
         self.sim_proc: subprocess.Popen[str] | None = None
         self.worker: subprocess.Popen[bytes] | None = None
         self.worker_logs: list[Path] = []
+        self.app: subprocess.Popen[bytes] | None = None
+        #: Cleared while the sync worker is stopped (SIGSTOP): not killed then, so it does resume.
+        self.not_paused = asyncio.Event()
+        self.not_paused.set()
+        #: Ids of the unreadable rows put into the outbox file.
+        self.damaged_ids: list[str] = []
         self.broker_up = True
         #: (monotonic time the broker was back, or None while it is down)
         self.broker_events: list[float] = []
@@ -216,6 +280,13 @@ class Soak:
             name, _, value = line.partition("=")
             if name:
                 self.env[name] = value
+        # A short request timeout, so late answers are given up (and checked) within the run.
+        text = config.read_text(encoding="utf-8")
+        config.write_text(
+            re.sub(r'^(kind = "[a-z]+")$', rf"\1\ntimeout = {REQUEST_TIMEOUT}", text, flags=re.M),
+            encoding="utf-8",
+        )
+        self.env["FIELDTUI_OUTBOX_LEASE_SECONDS"] = str(LEASE_SECONDS)
         os.environ.update(self.env)  # this process's FleetService and outbox read the same
 
     def stop_simulator(self) -> None:
@@ -263,9 +334,88 @@ class Soak:
                 await asyncio.wait_for(self.stop_chaos.wait(), self.rng.uniform(0.8, 5.0))
             if self.stop_chaos.is_set():
                 break
+            await self.not_paused.wait()
             self.kill_worker()
             await asyncio.sleep(self.rng.uniform(0.0, 0.6))
             self.start_worker()
+
+    # -- the app ------------------------------------------------------------------------------
+    def start_app(self) -> None:
+        log_path = self.workdir / f"app-{self.tally.app_starts:03d}.err"
+        self.worker_logs.append(log_path)
+        with log_path.open("wb") as err:
+            self.app = subprocess.Popen(
+                [sys.executable, str(Path(__file__).resolve()), "--app-worker"],
+                env=self.env,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
+        self.tally.app_starts += 1
+
+    def kill_app(self, *, chaos: bool = True) -> None:
+        if self.app is not None and self.app.poll() is None:
+            self.app.send_signal(signal.SIGKILL)
+            self.app.wait()
+            self.tally.app_kills += chaos
+        elif self.app is not None and self.app.returncode not in (None, 0, -signal.SIGKILL):
+            self.tally.violation(f"the app exited by itself with {self.app.returncode}")
+        self.app = None
+
+    async def app_loop(self) -> None:
+        rng = random.Random(self.seed * 13 + 5)
+        self.start_app()
+        while not self.stop_chaos.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop_chaos.wait(), rng.uniform(3.0, 9.0))
+            if self.stop_chaos.is_set():
+                break
+            self.kill_app()
+            await asyncio.sleep(rng.uniform(0.0, 1.0))
+            self.start_app()
+        self.kill_app(chaos=False)
+
+    # -- SIGSTOP past the lease ---------------------------------------------------------------------
+    async def pause_loop(self) -> None:
+        """Ctrl-Z on the sync worker for longer than its lease while the app syncs, then SIGCONT:
+        what the app took over meanwhile must not be sent again by the worker."""
+        rng = random.Random(self.seed * 17 + 7)
+        while not self.stop_chaos.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop_chaos.wait(), rng.uniform(6.0, 16.0))
+            worker = self.worker
+            if self.stop_chaos.is_set() or worker is None or worker.poll() is not None:
+                continue
+            self.not_paused.clear()
+            try:
+                worker.send_signal(signal.SIGSTOP)
+                self.say("sync worker stopped past its lease")
+                await asyncio.sleep(LEASE_SECONDS + rng.uniform(1.0, 3.0))
+                worker.send_signal(signal.SIGCONT)
+                self.tally.pauses += 1
+                await asyncio.sleep(rng.uniform(0.5, 2.0))  # it runs on (and sends nothing taken over)
+            finally:
+                self.not_paused.set()
+
+    # -- storage faults -----------------------------------------------------------------------
+    async def damage_loop(self, device: str) -> None:
+        """Rows that cannot be read appear in the outbox file while everything runs."""
+        import uuid
+
+        rng = random.Random(self.seed * 19 + 11)
+        path = self.workdir / "data" / "outbox.sqlite3"
+        while not self.stop_chaos.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop_chaos.wait(), rng.uniform(5.0, 15.0))
+            if self.stop_chaos.is_set():
+                break
+            action_id = str(uuid.uuid4())
+            now = time.time()
+            params = rng.choice(['{"status": "retired"', "not json {", "[]"])
+
+            row = (action_id, device, f"device:{device}", params, now, now, now)
+            await asyncio.to_thread(_insert_row, path, row)
+            self.damaged_ids.append(action_id)
+            self.tally.damaged += 1
 
     # -- the fault schedule -------------------------------------------------------------------
     async def admin(self, client: httpx.AsyncClient, method: str, path: str, body: Any = None) -> Any:
@@ -290,8 +440,18 @@ class Soak:
             if self.stop_chaos.is_set():
                 break
             kind = rng.choices(
-                ["unreachable", "latency", "error_rate", "drop_rate", "malformed", "expire", "broker"],
-                weights=[3, 3, 3, 3, 2, 2, 4],
+                [
+                    "unreachable",
+                    "latency",
+                    "error_rate",
+                    "drop_rate",
+                    "answer_lost",
+                    "lands_late",
+                    "malformed",
+                    "expire",
+                    "broker",
+                ],
+                weights=[3, 3, 3, 3, 3, 3, 2, 2, 4],
             )[0]
             backend = rng.choice(FAULT_BACKENDS)
             duration = rng.uniform(1.0, 4.0)
@@ -357,12 +517,14 @@ class Soak:
         status = dict(plan["status"])
         group = dict(plan["group"])
         dhq_group = dict(plan["dhq_group"])
+        owner = dict(plan["owner"])
         counter = 0
         while not self.stop_chaos.is_set():
             await asyncio.sleep(rng.uniform(0.15, 0.6))
             counter += 1
             op = rng.choices(
-                ["lookup", "tasks", "status", "move", "dhq_move", "dhq_desc", "task"], [3, 1, 3, 3, 2, 1, 2]
+                ["lookup", "tasks", "status", "move", "dhq_move", "dhq_desc", "task", "command", "fleet"],
+                [3, 1, 3, 3, 2, 1, 2, 2, 2],
             )[0]
             try:
                 if op == "lookup":
@@ -406,6 +568,25 @@ class Soak:
                     text = f"soak description {counter}"
                     record = await writes.update_device(device, {"description": text}, backend="gateways")
                     self.plan_action(record.id, "gateways", device, ("description", text))
+                elif op == "command":
+                    device = rng.choice(things)
+                    record = await writes.send_command(
+                        device, "1500", {"tsmEv": 1, "profileId": counter}, backend="things"
+                    )
+                    self.plan_action(
+                        record.id, "things", device, ("command", record.action.params["correlation"])
+                    )
+                elif op == "fleet":
+                    device = rng.choice(plan["fleet"])
+                    new = f"soak-owner-{counter}"
+                    record = await writes.update_device(
+                        device,
+                        {"owner_ref": new},
+                        backend="fleet",
+                        precondition={"fields": {"owner_ref": owner[device]}},
+                    )
+                    owner[device] = new
+                    self.plan_action(record.id, "fleet", device, ("owner_ref", new))
                 else:
                     device = rng.choice(sensors)
                     file_id = 1_600_000 + counter
@@ -487,6 +668,9 @@ class Soak:
                 tasks = [
                     asyncio.create_task(self.chaos(client)),
                     asyncio.create_task(self.kill_loop()),
+                    asyncio.create_task(self.app_loop()),
+                    asyncio.create_task(self.pause_loop()),
+                    asyncio.create_task(self.damage_loop(plan["damaged_device"])),
                     asyncio.create_task(self.technician(service, outbox.writes, plan)),
                 ]
                 self.say(f"chaos for {self.chaos_seconds:.0f} s")
@@ -503,7 +687,11 @@ class Soak:
                     await watcher
                 self.stop_worker()
                 records = {r.id: r for r in await outbox.store.list_actions()}
+                damaged = {row.id for row in await outbox.store.damaged()}
             await self.verify(client, plan, records)
+            for action_id in self.damaged_ids:
+                if action_id not in damaged:
+                    self.tally.violation(f"the unreadable row {action_id[:8]} was not set aside as damaged")
         self.check_cli()
         self.check_worker_logs()
         return self.report()
@@ -534,6 +722,8 @@ class Soak:
         sensors_all = sorted(r["id"] for r in by_kind["mysensor"])
         sensors, refused_device = sensors_all[:3], sensors_all[3]
         mqtt = sorted(r["id"] for r in by_kind["mqtt"] if r["online"])[:1]
+        fleet_devices = sorted(r["id"] for r in by_kind["fleet"])[:3]
+        damaged_device = things[7]["id"]
         plan: dict[str, Any] = {
             "things": chosen_things,
             "gateways": gateways,
@@ -543,6 +733,9 @@ class Soak:
             "external_group": external_group,
             "conflict_device": conflict_device,
             "refused_device": refused_device,
+            "fleet": fleet_devices,
+            "damaged_device": damaged_device,
+            "owner": {},
             "status": {},
             "group": {},
             "dhq_group": {},
@@ -559,6 +752,9 @@ class Soak:
         for device in [*sensors, refused_device]:
             state = (await client.get(f"/_sim/inspect/sensors/{device}")).json()
             plan["before"][device] = len(state["tasks"])
+        for device in fleet_devices:
+            shown = (await client.get(f"/_sim/inspect/fleet/{device}")).json()["device"]
+            plan["owner"][device] = shown.get("owner_ref")
         return plan
 
     async def settle(self, store: Any) -> None:
@@ -670,11 +866,14 @@ class Soak:
         """What each cloud's mutation log says was changed, per (backend, device), in order."""
         out: dict[tuple[str, str], list[tuple[str, Any]]] = defaultdict(list)
         for m in (await client.get("/_sim/mutations?backend=things")).json():
-            match = re.fullmatch(rf"{THINGS_PREFIX}/things/([^/]+)/(installations|group)", m["path"])
-            if not match:
+            match = re.fullmatch(rf"{THINGS_PREFIX}/things/([^/]+)/(installations|group|commands)", m["path"])
+            if not match or m["method"] != "POST":
                 continue
             body = m["body"] or {}
-            if match.group(2) == "installations":
+            if match.group(2) == "commands":
+                for command in body if isinstance(body, list) else []:
+                    out[("things", match.group(1))].append(("command", command.get("transactionId")))
+            elif match.group(2) == "installations":
                 out[("things", match.group(1))].append(("status", body.get("installation_status")))
             else:
                 out[("things", match.group(1))].append(("group", body.get("group_id")))
@@ -693,6 +892,13 @@ class Soak:
                 continue
             body = m["body"] or {}
             out[("sensors", str(body.get("sensor_serial")))].append(("task", body.get("file_id")))
+        for m in (await client.get("/_sim/mutations?backend=fleet")).json():
+            match = re.fullmatch(rf"{FLEET_PREFIX}/projects/[^/]+/devices/([^/]+)", m["path"])
+            if not match or m["method"] != "PATCH":
+                continue
+            body = m["body"] or {}
+            if "owner_ref" in body:
+                out[("fleet", match.group(1))].append(("owner_ref", body["owner_ref"]))
         return out
 
     async def _ids(self, client: httpx.AsyncClient, kind: str) -> list[str]:
@@ -747,6 +953,13 @@ class Soak:
             if len(state["tasks"]) != plan["before"][device] + done:
                 self.tally.violation(
                     f"sensors {device}: {len(state['tasks'])} tasks, expected {plan['before'][device]} + {done}"
+                )
+        for device in plan["fleet"]:
+            shown = (await client.get(f"/_sim/inspect/fleet/{device}")).json()["device"]
+            want = last_done(("fleet", device), "owner_ref") or plan["owner"][device]
+            if shown.get("owner_ref") != want:
+                self.tally.violation(
+                    f"fleet {device}: owner_ref {shown.get('owner_ref')!r}, expected {want!r}"
                 )
         conflict = (await client.get(f"/_sim/inspect/things/{plan['conflict_device']}")).json()
         if conflict["group"] != plan["external_group"]:
@@ -816,6 +1029,11 @@ class Soak:
             + f", {t.broker_restarts} broker restarts)"
         )
         print(f"  kills       {t.kills} (sync worker started {t.worker_starts} times)")
+        print(f"  app kills   {t.app_kills} (app started {t.app_starts} times)")
+        print(
+            f"  pauses      {t.pauses} (sync worker stopped past its {LEASE_SECONDS:g} s lease, then resumed)"
+        )
+        print(f"  damaged     {t.damaged} unreadable rows put in the outbox file, each set aside")
         print(f"  telemetry   {t.samples} samples")
         print(
             f"  duplicates  {self.duplicates} (idempotent updates re-sent after an uncertain attempt: {self.resends})"
@@ -835,9 +1053,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the working directory")
     parser.add_argument("--verbose", "-v", action="store_true")
     parser.add_argument("--sync-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--app-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.sync_worker:
         return run_sync_worker()
+    if args.app_worker:
+        return run_app_worker()
     seconds = args.seconds or (LONG_CHAOS_SECONDS if args.long else SHORT_CHAOS_SECONDS)
     workdir = Path(tempfile.mkdtemp(prefix="fieldtui-soak-"))
     soak = Soak(args.seed, seconds, workdir, args.verbose)
@@ -845,9 +1066,10 @@ def main(argv: list[str] | None = None) -> int:
         soak.start_simulator()
         status = asyncio.run(soak.run())
     finally:
-        if soak.worker is not None and soak.worker.poll() is None:
-            soak.worker.kill()
-            soak.worker.wait()
+        for proc in (soak.worker, soak.app):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
         soak.stop_simulator()
         if args.keep or (soak.tally.violations and args.verbose):
             print(f"  workdir     {workdir}")

@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
+import os
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -66,6 +68,24 @@ DRAIN_GIVE_UP_AFTER = 12
 DOWN_AFTER_STREAK = 3
 #: A drain does not start a wait it cannot finish: it ends this close to its deadline.
 DRAIN_SLACK = 0.05
+#: How long a claimed action is held for its sender before another process may take it over.
+LEASE_SECONDS = 30.0
+#: Shortens the lease for tests and soaks: a process paused past it is taken over sooner.
+LEASE_ENV = "FIELDTUI_OUTBOX_LEASE_SECONDS"
+#: A cloud that answered this recently is still there: the background sync retries a transient
+#: failure of one request as soon as ``outbox sync`` would, instead of backing off for minutes.
+ANSWERED_RECENTLY = 60.0
+
+
+def default_lease_seconds() -> float:
+    """The lease (``LEASE_SECONDS``, or ``FIELDTUI_OUTBOX_LEASE_SECONDS`` when it is a number
+    of at least one second: a test knob, so a bad value falls back to the default)."""
+    raw = os.environ.get(LEASE_ENV, "")
+    try:
+        value = float(raw)
+    except ValueError:
+        return LEASE_SECONDS
+    return value if math.isfinite(value) and value >= 1.0 else LEASE_SECONDS
 
 
 def supports(connector: Connector, action_type: ActionType) -> bool:
@@ -221,7 +241,7 @@ class SyncEngine:
         connectors: Mapping[str, Connector],
         *,
         concurrency: int = 8,
-        lease_seconds: float = 30.0,
+        lease_seconds: float | None = None,
         backoff: Backoff | None = None,
         is_reachable: Callable[[str], bool] | None = None,
         owner: str | None = None,
@@ -239,7 +259,7 @@ class SyncEngine:
         #: May be lazy (built on first use): only the backends actually sent to are built.
         self.connectors = connectors
         self.concurrency = concurrency
-        self.lease_seconds = lease_seconds
+        self.lease_seconds = default_lease_seconds() if lease_seconds is None else lease_seconds
         self.backoff = backoff or Backoff()
         self.owner = owner or new_owner_id()
         self._is_reachable = is_reachable
@@ -278,6 +298,8 @@ class SyncEngine:
         self._run_tally: dict[str, list[int]] = {}
         #: backend -> why it is not tried again in the running drain.
         self._given_up: dict[str, str] = {}
+        #: backend -> when it last answered a request of this engine (epoch seconds).
+        self._answered_at: dict[str, float] = {}
 
     # -- events ------------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -693,6 +715,8 @@ class SyncEngine:
             self._conn_streak[backend] = self._conn_streak.get(backend, 0) + 1
         elif error is None:
             self._conn_streak.pop(backend, None)
+        if error is None:
+            self._answered_at[backend] = time.time()
         if self._drain_end is None:
             return
         tally = self._run_tally.setdefault(backend, [0, 0])
@@ -789,6 +813,11 @@ class SyncEngine:
                 delay = max(delay, self._drain_end - time.time())
             elif defer.wait is None:
                 delay = min(delay, DRAIN_BACKOFF_CAP * (0.5 + self._rng.random() / 2))
+        elif defer.wait is None and not defer.hold and defer.backend is None and self._answering(record):
+            # The background sync (the app) keeps ``outbox sync``'s pace: one request's 503 or
+            # dropped connection, from a cloud that is answering others, is tried again within
+            # seconds. A cloud that stopped answering altogether still backs off in full.
+            delay = min(delay, DRAIN_BACKOFF_CAP * (0.5 + self._rng.random() / 2))
         if defer.backend is not None:
             self._down[defer.backend] = (time.time() + delay, defer.message)
         if defer.in_flight:
@@ -802,6 +831,11 @@ class SyncEngine:
             return
         self._note(new)
         self.publish(new, ActionState.SENDING, defer.message)
+
+    def _answering(self, record: ActionRecord) -> bool:
+        """Has the action's cloud answered this engine recently (``ANSWERED_RECENTLY``)?"""
+        answered = self._answered_at.get(record.action.backend or "")
+        return answered is not None and time.time() - answered < ANSWERED_RECENTLY
 
     def _note(self, record: ActionRecord) -> None:
         summary = self._summary
@@ -1030,8 +1064,9 @@ def _same_values(shown: Mapping[str, Any], asked: Mapping[str, Any]) -> bool:
 def _comparable(value: Any) -> str:
     """A value in the form clouds show it: a list as comma-separated text (DeviceHQ queues
     ``config_ids`` as a list and shows them as ``"a,b"``), nothing as empty text, a reference
-    object (a fleet cohort ``{"id", "name", "slug"}``) by its slug or id, a place as
-    ``lat,lon``, anything else as its text."""
+    object (a fleet cohort ``{"id", "name", "slug"}``) by its slug or id, else its name
+    (Memfault's ``hardware_version`` ``{"name"}``), a place as ``lat,lon``, anything else as
+    its text."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -1041,7 +1076,7 @@ def _comparable(value: Any) -> str:
     if isinstance(value, Mapping):
         if "lat" in value and "lon" in value:
             return f"{_comparable(value['lat'])},{_comparable(value['lon'])}"
-        for key in ("slug", "id"):
+        for key in ("slug", "id", "name"):
             if value.get(key) is not None:
                 return _comparable(value[key])
         return json.dumps(value, sort_keys=True)
