@@ -19,12 +19,13 @@ import pytest
 from pydantic import ValidationError
 from vendor_stub import Seen, Stub, vendor_stub
 
-from fieldtui.config import FleetBackend
+from fieldtui.config import Config, FleetBackend, LoadedConfig, Profile
 from fieldtui.connectors._http import raise_for_status
 from fieldtui.connectors._wire_fleet import FleetDeviceWire, PagingWire, to_device
 from fieldtui.connectors._wire_lenient import parse
 from fieldtui.connectors.fleet import FleetConnector
 from fieldtui.core.errors import AuthError, NotFound
+from fieldtui.service.writes import open_outbox
 
 FIXTURES = Path(__file__).parent / "fixtures" / "memfault"
 PREFIX = "/api/v0/organizations/acme/projects/pumps"
@@ -152,3 +153,31 @@ async def test_a_listing_follows_memfaults_page_count_even_when_pages_are_short(
     assert [d.id for d in devices] == [f"NRF-000{i}" for i in range(1, 6)]
     assert [s.query["page"] for s in stub.seen] == [["1"], ["2"], ["3"]]  # stops at page_count
     assert all(d.model == "evt" and d.firmware == "1.0.0" for d in devices)
+
+
+async def test_a_hardware_version_memfault_shows_as_an_object_is_found_applied(
+    stub: Stub, tmp_path: Path
+) -> None:
+    """Source: Nordic's features/UpdateHardwareRevision.feature: Memfault PATCHes
+    ``{"hardware_version": "<name>"}`` and shows ``"hardware_version": {"name": "<name>"}``. The
+    outbox's "already applied?" check must read the object by its name, or a change whose answer
+    was lost is sent again and one that did land is reported as not applied."""
+    stub.answer("GET", f"{PREFIX}/devices/NRF-0042", 200, load("device_2022.json"))
+    backend = FleetBackend(kind="fleet", url=stub.url + PREFIX, timeout=30)
+    profile = Profile(backends={"memfault": backend})
+    loaded = LoadedConfig(
+        path=tmp_path / "config.toml", config=Config(profiles={"field": profile}), profile_name="field"
+    )
+    async with (
+        FleetConnector("memfault", backend, "oat_secret") as fleet,
+        open_outbox(
+            loaded, offline=True, path=tmp_path / "outbox.sqlite", connectors={"memfault": fleet}
+        ) as outbox,
+    ):
+        landed = await outbox.writes.update_device(
+            "NRF-0042", {"hardware_version": "nrf9160dk_nrf9160"}, backend="memfault"
+        )
+        assert await outbox.engine.check_applied(landed) is True
+        other = await outbox.writes.update_device("NRF-0042", {"hardware_version": "dvt"}, backend="memfault")
+        assert await outbox.engine.check_applied(other) is False
+    assert [seen.method for seen in stub.seen] == ["GET", "GET"]  # asking sent nothing
