@@ -3,9 +3,13 @@
 ``make_app`` builds :class:`FieldApp` over the real service (``open_session``: FleetService,
 outbox, sync engine) for the session simulator, with its outbox in ``tmp_path``.
 
-``frozen_sim`` is a second simulator for snapshots and screenshots: its fleet is generated at a
-fixed instant and its clock stands still, so every timestamp and age on screen is the same on
-every run; the UI clock (``fieldtui.ui.text.now``) is frozen to the same instant.
+``frozen_sim`` is a second simulator for screenshots: its fleet is generated at a fixed instant
+and its clock stands still, so every timestamp and age on screen is the same on every run; the UI
+clock (``fieldtui.ui.text.now``) is frozen to the same instant.
+
+``make_fake_app`` builds the app over :class:`fakes.fake_service.FakeService` (the port in
+memory: no network, no threads) with the UI clock frozen at the fake's own instant: screens and
+snapshots run on it, fast and the same on every date.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from fakes.fake_service import FIXED_NOW, FakeService
 from textual.widgets import Input
 
 import fieldtui.sim.runner as sim_runner
@@ -206,3 +211,30 @@ def make_frozen_app(
     sessions: list[AppSession] = []
     yield _factory(_config(frozen_sim, tmp_path, monkeypatch), tmp_path, sessions)
     _close_all(sessions)
+
+
+FakeAppFactory = Callable[..., FieldApp]
+
+
+@pytest.fixture
+def fake_clock() -> Iterator[datetime]:
+    """The UI clock stands at the fake's instant, so ages on screen never follow the real date."""
+    text.set_clock(lambda: FIXED_NOW)
+    try:
+        yield FIXED_NOW
+    finally:
+        text.set_clock(None)
+
+
+@pytest.fixture
+def make_fake_app(fake_clock: datetime) -> FakeAppFactory:
+    """``make_fake_app(fake, read_only=False, offline=False)``: the app over ``fake`` (the test
+    keeps ``fake`` as the clouds' hands: apply, fail, push telemetry, set a cloud's state)."""
+
+    def make(fake: FakeService, *, read_only: bool = False, offline: bool = False) -> FieldApp:
+        async def service() -> FakeService:
+            return fake
+
+        return _ClosingApp(service, profile="sim", read_only=read_only, offline=offline)
+
+    return make

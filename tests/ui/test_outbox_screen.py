@@ -1,32 +1,20 @@
-"""The outbox screen against the simulated clouds: queued while unreachable, synced, dropped,
-and conflicts settled by the technician."""
+"""The outbox screen over the in-memory port: queued while a cloud is unreachable, synced by
+Sync now, dropped, and conflicts settled by the technician (the test plays the clouds)."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
 from typing import Any
 
+from fakes.fake_service import FakeService, Ids
+from ui_helpers import service_ready, wait_for
+
 from fieldtui.core.actions import ActionState
+from fieldtui.service.api import BackendState
 from fieldtui.service.session import outcome_summary
-from fieldtui.ui.app import FieldApp
 from fieldtui.ui.screens.outbox import OutboxScreen
 from fieldtui.ui.widgets.confirm import ConfirmModal
 
 SIZE = (80, 24)
-
-
-async def until(check: Callable[[], Any], timeout: float = 20.0, step: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        await asyncio.sleep(step)
-    raise AssertionError(f"not true within {timeout} s")
 
 
 def rows(screen: OutboxScreen) -> list[list[str]]:
@@ -35,136 +23,130 @@ def rows(screen: OutboxScreen) -> list[list[str]]:
 
 
 def row_for(screen: OutboxScreen, device: str) -> list[str] | None:
-    return next((r for r in rows(screen) if r[3] == device), None)
+    """The row of ``device`` (its Device column may be shortened at 80 columns)."""
+    return next((r for r in rows(screen) if r[3] and device.startswith(r[3].rstrip("…"))), None)
+
+
+def state_of(screen: OutboxScreen, device: str) -> str | None:
+    row = row_for(screen, device)
+    return row[0] if row else None
 
 
 def select(screen: OutboxScreen, device: str) -> None:
     table = screen.query_one("#outbox-table")
     table.focus()
-    table.move_cursor(row=next(i for i, r in enumerate(rows(screen)) if r[3] == device))
+    table.move_cursor(row=rows(screen).index(row_for(screen, device)))
 
 
-def things_devices(sim: Any, count: int, start: int = 0) -> list[str]:
-    return sorted(sim.fleet.of("things"))[start : start + count]
+def group_of(fake: FakeService, device: str) -> str | None:
+    return fake.cloud.copies[device]["things"].group
 
 
-def sim_group(sim: Any, tuid: str) -> str:
-    return str(sim.admin("GET", f"/_sim/inspect/things/{tuid}").json()["group"])
-
-
-def other_group(sim: Any, *not_these: str) -> str:
-    return next(g for g in sorted(sim.fleet.groups) if g not in not_these)
-
-
-async def open_outbox(app: FieldApp, pilot: Any) -> OutboxScreen:
+async def open_outbox(pilot: Any) -> OutboxScreen:
+    app = pilot.app
+    await service_ready(pilot)
     app.action_outbox()
-    screen = await until(lambda: app.screen if isinstance(app.screen, OutboxScreen) else None)
-    await until(lambda: screen.loaded)
+    await wait_for(pilot, lambda: isinstance(app.screen, OutboxScreen) and app.screen.loaded, what="outbox")
+    screen = app.screen
+    assert isinstance(screen, OutboxScreen)
     return screen
 
 
-async def service_up(app: FieldApp) -> Any:
-    return await until(lambda: app.service)
-
-
-async def test_queued_while_unreachable_then_synced_by_sync_now(sim_clean: Any, make_clean_app: Any) -> None:
-    (device,) = things_devices(sim_clean, 1)
-    app = make_clean_app()
+async def test_queued_while_unreachable_then_synced_by_sync_now(make_fake_app: Any) -> None:
+    fake = FakeService()
+    app = make_fake_app(fake)
     async with app.run_test(size=SIZE) as pilot:
-        service = await service_up(app)
-        sim_clean.admin("PUT", "/_sim/faults/things", {"unreachable": True})
-        record = await service.writes.set_installation_status(device, "quarantine", backend="things")
-        outcome = await service.writes.first_outcome(record, timeout=10)
-        assert outcome.status == "queued"
-        screen = await open_outbox(app, pilot)
-        row = await until(lambda: (r := row_for(screen, device)) and r[0] == "queued" and r[6] and r)
-        assert row[2] == "1" and row[5] == "things"
-        assert "quarantine" in row[4]
-        summary = str(screen.query_one("#outbox-summary").content)
-        assert "1 queued" in summary
+        await service_ready(pilot)
+        fake.connectivity.set_state("things", BackendState.OFFLINE)
+        record = await fake.writes.set_installation_status(Ids.THING, "quarantine", backend="things")
+        fake.apply_pending()  # the cloud cannot be reached: it waits, with why
+        assert (await fake.writes.first_outcome(record)).status == "queued"
+        screen = await open_outbox(pilot)
+        await wait_for(pilot, lambda: state_of(screen, Ids.THING) == "queued", what="queued")
+        row = row_for(screen, Ids.THING)
+        assert row is not None and row[5] == "things" and "quarantine" in row[4]
+        assert "1 queued" in str(screen.query_one("#outbox-summary").content)
 
-        sim_clean.admin("DELETE", "/_sim/faults")
+        fake.connectivity.set_state("things", BackendState.ONLINE)
         await pilot.press("s")
-        await until(lambda: (r := row_for(screen, device)) and r[0] == "done", timeout=15)
+        await wait_for(pilot, lambda: state_of(screen, Ids.THING) == "done", what="synced")
         assert any("Sync: 1 synced" in n for n in app.notified)
-        inspected = sim_clean.admin("GET", f"/_sim/inspect/things/{device}").json()
-        assert inspected["installation_status"] == "quarantine"
-        assert app.bar.pending == 0
+        assert fake.cloud.copies[Ids.THING]["things"].installation_status == "quarantine"
+        await wait_for(pilot, lambda: app.bar.pending == 0, what="the bar's count")
 
 
-async def test_drop_asks_first_and_the_change_is_never_sent(sim_clean: Any, make_clean_app: Any) -> None:
-    (device,) = things_devices(sim_clean, 1, start=1)
-    before = sim_group(sim_clean, device)
-    target = other_group(sim_clean, before)
-    app = make_clean_app()
+async def test_drop_asks_first_and_the_change_is_never_sent(make_fake_app: Any) -> None:
+    fake = FakeService()
+    before = group_of(fake, Ids.THING)
+    app = make_fake_app(fake)
     async with app.run_test(size=SIZE) as pilot:
-        service = await service_up(app)
-        sim_clean.admin("PUT", "/_sim/faults/things", {"unreachable": True})
-        await service.writes.move_to_group(device, target, backend="things")
-        screen = await open_outbox(app, pilot)
-        await until(lambda: (r := row_for(screen, device)) and r[0] == "queued")
-        select(screen, device)
+        await service_ready(pilot)
+        await fake.writes.move_to_group(Ids.THING, "tower-lobby", backend="things")
+        screen = await open_outbox(pilot)
+        await wait_for(pilot, lambda: state_of(screen, Ids.THING) == "queued", what="queued")
+        select(screen, Ids.THING)
         await pilot.press("d")
-        confirm = await until(lambda: app.screen if isinstance(app.screen, ConfirmModal) else None)
-        assert "Drop this change?" in str(confirm.query_one(".modal-title").content)
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the confirmation")
+        assert "Drop this change?" in str(app.screen.query_one(".modal-title").content)
         await pilot.press("n")
         await pilot.pause()
-        assert row_for(screen, device)[0] == "queued"
+        assert state_of(screen, Ids.THING) == "queued"
         await pilot.press("d")
-        await until(lambda: isinstance(app.screen, ConfirmModal))
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the confirmation")
         await pilot.press("y")
-        await until(lambda: (r := row_for(screen, device)) and r[0] == "cancelled")
-        sim_clean.admin("DELETE", "/_sim/faults")
+        await wait_for(pilot, lambda: state_of(screen, Ids.THING) == "cancelled", what="dropped")
         await pilot.press("s")
-        await until(lambda: any(n.startswith("Sync:") for n in app.notified))
-        assert sim_group(sim_clean, device) == before
+        await wait_for(pilot, lambda: any(n.startswith("Sync:") for n in app.notified), what="the sync")
+        assert group_of(fake, Ids.THING) == before
         # `/` filters the table by any of its words.
         await pilot.press("slash")
         screen.query_one("#outbox-filter").value = "no-such-device"
-        await until(lambda: screen.query_one("#outbox-table").row_count == 0)
-        screen.query_one("#outbox-filter").value = device
-        await until(lambda: screen.query_one("#outbox-table").row_count == 1)
+        await wait_for(pilot, lambda: screen.query_one("#outbox-table").row_count == 0, what="no rows")
+        screen.query_one("#outbox-filter").value = Ids.THING
+        await wait_for(pilot, lambda: screen.query_one("#outbox-table").row_count == 1, what="one row")
 
 
-async def test_conflict_applied_anyway_or_discarded(sim_clean: Any, make_clean_app: Any) -> None:
-    applied, discarded = things_devices(sim_clean, 2, start=2)
-    groups = {d: sim_group(sim_clean, d) for d in (applied, discarded)}
-    seen = other_group(sim_clean, *groups.values())
-    target = other_group(sim_clean, *groups.values(), seen)
-    app = make_clean_app()
+async def test_conflict_applied_anyway_or_discarded(make_fake_app: Any) -> None:
+    fake = FakeService()
+    applied, discarded = Ids.THING, Ids.ALERTING
+    before = {d: group_of(fake, d) for d in (applied, discarded)}
+    app = make_fake_app(fake)
     async with app.run_test(size=SIZE) as pilot:
-        service = await service_up(app)
-        # The technician saw each device in `seen`; they are elsewhere now: a conflict.
+        await service_ready(pilot)
+        # The technician saw each device elsewhere: the cloud finds it moved, a conflict.
         for device in (applied, discarded):
-            record = await service.writes.move_to_group(
-                device, target, backend="things", precondition={"group": seen}
+            record = await fake.writes.move_to_group(
+                device, "tower-lobby", backend="things", precondition={"group": "old-place"}
             )
-            assert (await service.writes.first_outcome(record, timeout=10)).status == "conflict"
-        screen = await open_outbox(app, pilot)
-        await until(
-            lambda: all((r := row_for(screen, d)) and r[0] == "conflict" for d in (applied, discarded))
+            fake.conflict(record.id)
+        screen = await open_outbox(pilot)
+        await wait_for(
+            pilot,
+            lambda: all(state_of(screen, d) == "conflict" for d in (applied, discarded)),
+            what="two conflicts",
         )
-        assert app.bar.conflicts == 2
+        await wait_for(pilot, lambda: app.bar.conflicts == 2, what="the bar's count")
 
         select(screen, applied)
         await pilot.pause()
         assert "a: apply anyway" in str(screen.query_one("#outbox-detail").content)
         await pilot.press("a")
-        confirm = await until(lambda: app.screen if isinstance(app.screen, ConfirmModal) else None)
-        assert "Apply anyway?" in str(confirm.query_one(".modal-title").content)
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the confirmation")
+        assert "Apply anyway?" in str(app.screen.query_one(".modal-title").content)
         await pilot.press("y")
-        await until(lambda: (r := row_for(screen, applied)) and r[0] == "done", timeout=15)
-        assert sim_group(sim_clean, applied) == target
+        await wait_for(pilot, lambda: state_of(screen, applied) == "queued", what="queued again")
+        fake.apply_pending()
+        await wait_for(pilot, lambda: state_of(screen, applied) == "done", what="applied")
+        assert group_of(fake, applied) == "tower-lobby"
 
         select(screen, discarded)
         await pilot.press("x")
-        await until(lambda: isinstance(app.screen, ConfirmModal))
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the confirmation")
         await pilot.press("y")
-        await until(lambda: (r := row_for(screen, discarded)) and r[0] == "cancelled")
-        assert sim_group(sim_clean, discarded) == groups[discarded]
-        await until(lambda: app.bar.conflicts == 0)
-        records = await service.store.list_actions()
-        assert {r.action.device: r.state for r in records} == {
+        await wait_for(pilot, lambda: state_of(screen, discarded) == "cancelled", what="discarded")
+        assert group_of(fake, discarded) == before[discarded]
+        await wait_for(pilot, lambda: app.bar.conflicts == 0, what="no conflicts")
+        assert {r.action.device: r.state for r in fake.outbox.records()} == {
             applied: ActionState.DONE,
             discarded: ActionState.CANCELLED,
         }
