@@ -41,6 +41,13 @@ COMMAND_MODULES: dict[str, str] = {
     "set-status": "write",
     "move": "write",
     "outbox": "outbox",
+    "devices": "devices",
+    "groups": "groups",
+    "alerts": "alerts",
+    "task": "changes",
+    "command": "changes",
+    "group": "changes",
+    "edit": "changes",
     "login": "account",
     "info": "account",
 }
@@ -201,6 +208,15 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     drop.add_argument("action_id", metavar="ID")
     drop.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     _add_json(drop)
+
+    from fieldtui.commands import _arguments
+
+    _arguments.add_devices_arguments(_command(sub, "devices", "list a cloud's devices with its own filters"))
+    _add_json(sub.choices["devices"])
+    _arguments.add_groups_arguments(_command(sub, "groups", "a cloud's groups, or a group's members"))
+    _add_json(sub.choices["groups"])
+    _add_json(_command(sub, "alerts", "what is alerting now across the clouds"))
+    _arguments.add_change_arguments(sub, _command)
 
     login = _command(sub, "login", "store a backend's secret in the system keyring")
     login.add_argument("backend", metavar="BACKEND")

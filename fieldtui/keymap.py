@@ -16,6 +16,9 @@ from fieldtui.core.errors import ConfigError
 #: with the app's bindings, so a new binding is added here in the same change.
 BINDING_IDS: frozenset[str] = frozenset(
     {
+        "alerts_back",
+        "alerts_open",
+        "alerts_refresh",
         "back",
         "command_cancel",
         "command_line",

@@ -14,8 +14,10 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
+from fieldtui.core.alerts import CloudAlerts
 from fieldtui.core.capabilities import Capabilities
 from fieldtui.core.errors import Unsupported
+from fieldtui.core.filters import DeviceFilter
 from fieldtui.core.models import (
     BackendKind,
     Command,
@@ -64,6 +66,38 @@ class Connector(ABC):
     async def search(self, query: str, *, limit: int | None = None) -> list[Device]:
         """Devices matching ``query`` (all pages followed, up to ``limit``)."""
         raise self._unsupported("search")
+
+    #: The :class:`DeviceFilter` fields this cloud's own listing applies (empty: no listing).
+    device_filters: ClassVar[frozenset[str]] = frozenset()
+
+    async def list_devices(self, filter: DeviceFilter) -> list[Device]:
+        """The cloud's own device listing with ``filter`` applied (at most ``filter.limit``)."""
+        raise Unsupported(f"the {self.kind.value} API has no device listing", backend=self.name)
+
+    def _check_filters(self, filter: DeviceFilter) -> None:
+        """Refuse, by name, a filter this cloud's listing cannot apply (never drop it silently)."""
+        beyond = filter.beyond(self.device_filters)
+        if not self.device_filters:
+            raise Unsupported(f"the {self.kind.value} API has no device listing", backend=self.name)
+        if beyond:
+            takes = ", ".join(sorted(self.device_filters))
+            raise Unsupported(
+                f"the {self.kind.value} listing cannot filter by {', '.join(beyond)} (it takes {takes})",
+                backend=self.name,
+            )
+
+    async def alerting(self) -> CloudAlerts | None:
+        """The cloud's own list of what is alerting now; None when it keeps none (its devices'
+        alerts are then read one by one, from the devices fieldtui knows)."""
+        return None
+
+    #: True when this cloud's devices carry alerts of their own (read device by device, from
+    #: the devices fieldtui knows, when the cloud keeps no alerting list).
+    alerts_on_devices: ClassVar[bool] = False
+
+    def device_alerts(self, device: Device) -> tuple[str, ...]:
+        """The alerts a device of this cloud shows (its ``alerts``, set by the connector)."""
+        return device.alerts
 
     async def list_tasks(self, device_id: str) -> list[Task]:
         raise self._unsupported("tasks")

@@ -86,6 +86,7 @@ from fieldtui.core.errors import (
     SessionLost,
     Unsupported,
 )
+from fieldtui.core.filters import DeviceFilter
 from fieldtui.core.models import BackendKind, Device, Group, Task, TelemetrySample
 
 log = logging.getLogger(__name__)
@@ -197,6 +198,8 @@ class DeviceHQConnector(Connector):
         tasks=True,
         device_update=True,
     )
+    #: ``GET /devices?q=`` is the one filter document 002 gives the listing.
+    device_filters: ClassVar[frozenset[str]] = frozenset({"query"})
 
     def __init__(
         self,
@@ -446,6 +449,11 @@ class DeviceHQConnector(Connector):
         async for page in self._device_pages(query, limit=limit):
             devices.extend(page)
         return devices if limit is None else devices[:limit]
+
+    async def list_devices(self, filter: DeviceFilter) -> list[Device]:
+        """``GET /devices`` (with ``q`` when a query is given), paged with skip/limit."""
+        self._check_filters(filter)
+        return await self.search(filter.query or "", limit=filter.limit)
 
     async def _device_pages(self, query: str, *, limit: int | None = None) -> AsyncIterator[list[Device]]:
         skip = 0

@@ -65,6 +65,7 @@ from fieldtui.connectors._wire_lenient import envelope, parse
 from fieldtui.connectors.search import SearchPage
 from fieldtui.core.capabilities import Capabilities
 from fieldtui.core.errors import NotFound, Rejected
+from fieldtui.core.filters import DeviceFilter
 from fieldtui.core.models import BackendKind, Device
 
 #: Devices per page asked for (the simulator's maximum).
@@ -107,6 +108,9 @@ def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
 class FleetConnector(BearerRestConnector):
     kind = BackendKind.FLEET
     capabilities = Capabilities(lookup=True, search=True, device_update=True)
+    device_filters = frozenset(
+        {"release", "owner", "hardware_version", "last_seen_since", "last_seen_until", "sort"}
+    )
 
     def __init__(
         self,
@@ -157,6 +161,7 @@ class FleetConnector(BearerRestConnector):
 
     async def list_devices(
         self,
+        filter: DeviceFilter | None = None,
         *,
         release: str | Sequence[str] | None = None,
         owner_ref: str | Sequence[str] | None = None,
@@ -167,7 +172,19 @@ class FleetConnector(BearerRestConnector):
         limit: int | None = None,
     ) -> list[Device]:
         """Devices matching every filter given (a list filter matches any of its values), all
-        pages followed, at most ``limit``. ``sort`` is a key such as ``-last_seen``."""
+        pages followed, at most ``limit``. ``sort`` is a key such as ``-last_seen``. A
+        :class:`DeviceFilter` gives them all at once (``owner`` is document 004's ``owner_ref``)."""
+        if filter is not None:
+            self._check_filters(filter)
+            return await self.list_devices(
+                release=filter.release or None,
+                owner_ref=filter.owner or None,
+                hardware_version=filter.hardware_version or None,
+                last_seen_since=filter.last_seen_since,
+                last_seen_until=filter.last_seen_until,
+                sort=filter.sort,
+                limit=filter.limit,
+            )
         params: dict[str, Any] = {"per_page": self._page_size}
         for key, value in (
             ("release", release),

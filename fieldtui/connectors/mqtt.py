@@ -216,6 +216,8 @@ class MqttConnector(Connector):
         telemetry=TelemetryMode.PUSH,
         commands=True,
     )
+    #: Maintenance (space info) and a firmware update waiting show in a device's ``alerts``.
+    alerts_on_devices: ClassVar[bool] = True
 
     def __init__(self, name: str, config: MqttBackend, secret: str | None) -> None:
         super().__init__(name)

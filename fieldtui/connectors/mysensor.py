@@ -118,6 +118,14 @@ class MySensorConnector(BearerRestConnector):
         except NotFound:
             return []
 
+    alerts_on_devices = True
+
+    def device_alerts(self, device: Device) -> tuple[str, ...]:
+        """A sensor whose ``status_name`` reports an error is alerting (document 000 names the
+        field; the words are the cloud's own)."""
+        status = (device.status or "").strip()
+        return (f"status {status}",) if "error" in status.lower() else device.alerts
+
     async def list_tasks(self, device_id: str) -> list[Task]:
         serial = device_id.strip()
         tasks: dict[str, Task] = {}

@@ -90,8 +90,10 @@ from fieldtui.connectors._wire_things import (
     to_sample,
 )
 from fieldtui.connectors.base import Connector
+from fieldtui.core.alerts import AlertingDevice, CloudAlerts
 from fieldtui.core.capabilities import Capabilities, TelemetryMode
-from fieldtui.core.errors import AuthError, NotFound, Rejected
+from fieldtui.core.errors import AuthError, BackendError, NotFound, Rejected, Unsupported
+from fieldtui.core.filters import DeviceFilter
 from fieldtui.core.models import (
     BackendKind,
     Command,
@@ -118,6 +120,10 @@ MESSAGE_PAGE = 100
 #: Pages fetched in one poll at most: a thing sending more than this between two polls loses
 #: its oldest excess messages rather than stalling the stream.
 MAX_PAGES_PER_POLL = 20
+#: Things read at once when a listing or the alerting list reads each one.
+LIST_CONCURRENCY = 8
+#: The alerting list's things whose alert types are read (the rest are listed by tuid only).
+ALERTING_READ_CAP = 200
 
 T = TypeVar("T")
 
@@ -162,6 +168,8 @@ class ThingsConnector(Connector):
         commands=True,
         alerts=True,
     )
+    #: Document 001 lists things only as a deployment group's members.
+    device_filters: ClassVar[frozenset[str]] = frozenset({"group"})
 
     def __init__(
         self,
@@ -340,6 +348,50 @@ class ThingsConnector(Connector):
         """The alert types active on the thing now (its alert history is in ``raw``)."""
         active, _ = await self._alerts_payload(device_id.strip())
         return active
+
+    async def list_devices(self, filter: DeviceFilter) -> list[Device]:
+        """A group's things (``GET /groups/{id}/things``), each read in full, a few at a time."""
+        self._check_filters(filter)
+        if filter.group is None:
+            raise Unsupported("the things API lists things only by group: give a group", backend=self.name)
+        members = await self.group_members(filter.group)
+        if filter.limit is not None:
+            members = members[: filter.limit]
+        gate = asyncio.Semaphore(LIST_CONCURRENCY)
+
+        async def one(tuid: str) -> Device | None:
+            async with gate:
+                try:
+                    return await self.get_device(tuid)
+                except NotFound:
+                    return None  # left the group meanwhile
+
+        found = await asyncio.gather(*(one(tuid) for tuid in members))
+        return [device for device in found if device is not None]
+
+    async def alerting(self) -> CloudAlerts:
+        """``GET /things/alerts`` and ``/things/alerts/count``, then each alerting thing's
+        active alert types (a few at a time, at most :data:`ALERTING_READ_CAP` of them)."""
+        tuids, count = await asyncio.gather(self.alerting_devices(), self.alert_count())
+        gate = asyncio.Semaphore(LIST_CONCURRENCY)
+
+        async def one(tuid: str) -> AlertingDevice | None:
+            async with gate:
+                try:
+                    return AlertingDevice(
+                        backend=self.name, device=tuid, alerts=tuple(await self.alerts(tuid))
+                    )
+                except BackendError:
+                    return None
+
+        read = await asyncio.gather(*(one(tuid) for tuid in tuids[:ALERTING_READ_CAP]))
+        devices = [
+            d if d is not None else AlertingDevice(backend=self.name, device=tuid)
+            for tuid, d in zip(tuids, read, strict=False)
+        ]
+        devices += [AlertingDevice(backend=self.name, device=tuid) for tuid in tuids[ALERTING_READ_CAP:]]
+        unread = sum(1 for d in read if d is None) + max(0, len(tuids) - ALERTING_READ_CAP)
+        return CloudAlerts(backend=self.name, devices=tuple(devices), count=count, unread=unread)
 
     async def alerting_devices(self) -> list[str]:
         """Every tuid with an active alert (``GET /things/alerts``)."""

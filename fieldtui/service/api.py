@@ -18,8 +18,10 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from fieldtui.core.actions import ActionState, ActionType
+from fieldtui.core.alerts import AlertingDevice
 from fieldtui.core.capabilities import Capabilities
 from fieldtui.core.catalogue import CatalogueItem, CommandKind, GroupRules, TaskKind
+from fieldtui.core.filters import DeviceFilter
 from fieldtui.core.models import (
     BackendKind,
     Device,
@@ -100,6 +102,30 @@ class GroupMember:
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceListing:
+    """Devices from the clouds' own listings, with the clouds that failed or could not filter."""
+
+    devices: list[Device]
+    #: Backend -> why it could not be read (its error, "offline").
+    errors: dict[str, str] = field(default_factory=dict)
+    #: Backend -> why it was not asked (no listing, or it cannot apply a filter given).
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertsView:
+    """What is alerting now across clouds."""
+
+    devices: list[AlertingDevice]
+    #: Backend -> the count the cloud itself gives (only clouds that give one).
+    counts: dict[str, int] = field(default_factory=dict)
+    #: Backend -> how many known devices were read for their alerts (clouds with no alerting list).
+    checked: dict[str, int] = field(default_factory=dict)
+    #: Backend -> why it could not be read, or what was left unread.
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class HistoryView:
     """A device's timeline across clouds, newest first, with the clouds that could not be read."""
 
@@ -160,6 +186,15 @@ class Reads(Protocol):
 
     async def catalogue(self, backend: str, source: str, *args: str) -> list[CatalogueItem]: ...
 
+    async def list_devices(self, filter: DeviceFilter, *, backend: str | None = None) -> DeviceListing:
+        """The clouds' own listings (``backend``: that one only; a filter it cannot apply is an
+        Unsupported error then, and a reason in ``skipped`` otherwise)."""
+        ...
+
+    async def alerts(self) -> AlertsView:
+        """What is alerting now: each cloud's own alerting list, else its known devices' alerts."""
+        ...
+
 
 class Writes(Protocol):
     """Every change, outbox first: each returns the queued record; ``first_outcome`` waits a
@@ -197,6 +232,17 @@ class Writes(Protocol):
     async def send_command(
         self, device: str, name: str, params: dict[str, Any] | None = None, *, backend: str | None = None
     ) -> ActionRecord: ...
+
+    async def update_device(
+        self,
+        device: str,
+        fields: dict[str, Any],
+        *,
+        backend: str | None = None,
+        precondition: dict[str, Any] | None = None,
+    ) -> ActionRecord:
+        """Edit the device's record (``{"fields": {...}}`` as seen: a changed one is a conflict)."""
+        ...
 
     async def create_group(
         self, backend: str, group: str, description: str | None = None
@@ -259,6 +305,8 @@ __all__ = [
     "ActionRecord",
     "ActionState",
     "ActionType",
+    "AlertingDevice",
+    "AlertsView",
     "BackendFinished",
     "BackendInfo",
     "BackendState",
@@ -268,6 +316,8 @@ __all__ = [
     "Connectivity",
     "ConnectivityChange",
     "Device",
+    "DeviceFilter",
+    "DeviceListing",
     "DeviceView",
     "FieldService",
     "FindMatch",

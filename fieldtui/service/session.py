@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import tempfile
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,12 +20,16 @@ from fieldtui.config import LoadedConfig
 from fieldtui.connectors.base import Connector
 from fieldtui.connectors.declarations import catalogue, declared
 from fieldtui.core.actions import ActionState
+from fieldtui.core.alerts import AlertingDevice
 from fieldtui.core.capabilities import Capabilities
 from fieldtui.core.catalogue import CatalogueItem
-from fieldtui.core.errors import BackendError
+from fieldtui.core.errors import BackendError, ConfigError, Unsupported
+from fieldtui.core.filters import DeviceFilter
 from fieldtui.core.models import Device, Task
 from fieldtui.service.api import (
+    AlertsView,
     BackendInfo,
+    DeviceListing,
     GroupListing,
     GroupMember,
     HistoryView,
@@ -54,6 +58,16 @@ PRELOAD_PAGE = 5_000
 SYNC_WAIT = 10.0
 #: A catalogue (firmwares, apps...) is awaited at most this long.
 CATALOGUE_TIMEOUT = 20.0
+#: Devices read at once from one cloud (group members the cache lacks, alert checks).
+READ_CONCURRENCY = 8
+#: A group's members the cache lacks are read from the cloud, at most this many...
+MEMBER_READ_CAP = 100
+#: ...within this many seconds (the others are listed by id only).
+MEMBER_READ_SECONDS = 20.0
+#: Known devices of a cloud with no alerting list that are read for their alerts, at most...
+ALERT_CHECK_CAP = 200
+#: ...within this many seconds (the others are judged by their cached copy).
+ALERT_CHECK_SECONDS = 20.0
 
 
 class ServiceConnectors(Mapping[str, Connector]):
@@ -218,6 +232,10 @@ class ServiceSession:
         """In background mode (the app): probe every cloud once now, so the header is true
         from the start, keep probing the ones that are down, and run the sync engine. The
         other modes start nothing: a command asks what it needs and closes."""
+        if self.sync is SyncMode.ONCE and self.engine is not None and not self._offline:
+            # A writing command: the engine sends what it queues until the session closes
+            # (no probes: the one attempt says whether the cloud is there).
+            self._runner = asyncio.get_running_loop().create_task(self.engine.run(), name="outbox-once")
         if self.sync is not SyncMode.BACKGROUND:
             return
         self.fleet.start()
@@ -389,22 +407,134 @@ class ServiceSession:
         )
 
     async def group_members(self, backend: str, group: str) -> list[GroupMember]:
-        """A group's members, each with what the cache knows of it (status, online, battery)."""
+        """A group's members, each with its status, online and battery: from the cache, and
+        read from the cloud (bounded: :data:`MEMBER_READ_CAP` within :data:`MEMBER_READ_SECONDS`)
+        for the members the cache does not hold yet."""
         ids = await self.fleet._call(backend, lambda c: c.group_members(group))
-        members = []
+        known: dict[str, Device] = {}
         for device_id in ids:
             copies = [c.value for c in await self.store.cached_device(device_id) if c.backend == backend]
-            device = copies[0] if copies else None
-            members.append(
-                GroupMember(
-                    id=device_id,
-                    name=device.name if device else None,
-                    installation_status=device.installation_status if device else None,
-                    online=device.online if device else None,
-                    battery=device.battery if device else None,
-                )
-            )
-        return members
+            if copies:
+                known[device_id] = copies[0]
+        missing = [i for i in ids if i not in known][:MEMBER_READ_CAP]
+        if missing and not self._offline:
+            known.update(await self._read_devices(backend, missing, MEMBER_READ_SECONDS))
+        return [_member(device_id, known.get(device_id)) for device_id in ids]
+
+    async def _read_devices(self, backend: str, ids: Sequence[str], seconds: float) -> dict[str, Device]:
+        """``ids`` read from ``backend`` a few at a time for at most ``seconds`` (cached too);
+        those not read in time, or that failed, are left out."""
+        gate = asyncio.Semaphore(READ_CONCURRENCY)
+
+        async def one(device_id: str) -> Device:
+            async with gate:
+                return await self.fleet._call(backend, lambda c: c.get_device(device_id))
+
+        tasks = [asyncio.ensure_future(one(device_id)) for device_id in ids]
+        if not tasks:
+            return {}
+        done, pending = await asyncio.wait(tasks, timeout=seconds)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+        read = [t.result() for t in done if not t.cancelled() and t.exception() is None]
+        if read:
+            with contextlib.suppress(Exception):
+                await self.store.store_devices(read, datetime.now(UTC))
+        return {device.id: device for device in read}
+
+    async def list_devices(self, filter: DeviceFilter, *, backend: str | None = None) -> DeviceListing:
+        """The clouds' own listings with ``filter`` (the devices found are cached)."""
+        if backend is not None and backend not in self.fleet.backends:
+            allowed = ", ".join(self.fleet.backends) or "none configured"
+            raise ConfigError(f"no backend named {backend!r} in this profile; allowed: {allowed}")
+        names = [backend] if backend is not None else list(self.fleet.backends)
+        devices: list[Device] = []
+        errors: dict[str, str] = {}
+        skipped: dict[str, str] = {}
+
+        async def one(name: str) -> None:
+            try:
+                listed = await self.fleet._call(name, lambda c: c.list_devices(filter))
+            except Unsupported as exc:
+                if backend is not None:
+                    raise
+                skipped[name] = exc.message
+            except BackendError as exc:
+                errors[name] = exc.message
+            else:
+                devices.extend(listed)
+                with contextlib.suppress(Exception):
+                    await self.store.store_devices(listed, datetime.now(UTC))
+
+        await asyncio.gather(*(one(name) for name in names))
+        return DeviceListing(devices=devices, errors=errors, skipped=skipped)
+
+    async def alerts(self) -> AlertsView:
+        """Each cloud's own alerting list (things), else the alerts of the devices fieldtui
+        knows on it (MQTT maintenance and firmware, mysensor error states), re-read bounded."""
+        found: list[AlertingDevice] = []
+        counts: dict[str, int] = {}
+        checked: dict[str, int] = {}
+        errors: dict[str, str] = {}
+        known = await self._known_by_backend()
+
+        async def one(name: str) -> None:
+            try:
+                connector = self.fleet.connector(name)
+                report = None if self._offline else await self.fleet._call(name, lambda c: c.alerting())
+            except BackendError as exc:
+                errors[name] = exc.message
+                return
+            if report is not None:
+                found.extend(report.devices)
+                if report.count is not None:
+                    counts[name] = report.count
+                if report.unread:
+                    errors[name] = f"the alert types of {report.unread} alerting devices could not be read"
+                return
+            if not connector.alerts_on_devices:
+                return
+            cached = known.get(name, {})
+            ids = sorted(cached)[:ALERT_CHECK_CAP]
+            fresh = {} if self._offline else await self._read_devices(name, ids, ALERT_CHECK_SECONDS)
+            checked[name] = len(ids)
+            stale = [i for i in ids if i not in fresh]
+            if stale and not self._offline:
+                errors[name] = f"{len(stale)} devices could not be read now: their cached copy is judged"
+            for device_id in ids:
+                device = fresh.get(device_id) or cached[device_id]
+                alerts = connector.device_alerts(device)
+                if alerts:
+                    found.append(
+                        AlertingDevice(
+                            backend=name,
+                            device=device_id,
+                            alerts=alerts,
+                            name=device.name,
+                            online=device.online,
+                        )
+                    )
+
+        await asyncio.gather(*(one(name) for name in self.fleet.backends))
+        found.sort(key=lambda d: (d.backend, d.device))
+        return AlertsView(devices=found, counts=counts, checked=checked, errors=errors)
+
+    async def _known_by_backend(self) -> dict[str, dict[str, Device]]:
+        """The cached devices, by backend (at most :data:`PRELOAD_LIMIT` rows read)."""
+        by_backend: dict[str, dict[str, Device]] = {}
+        after: tuple[str, str] | None = None
+        left = PRELOAD_LIMIT
+        while left > 0:
+            page = await self.store.cached_device_page(after, min(PRELOAD_PAGE, left))
+            left -= len(page)
+            for device_id, backend, data, _fetched_at in page:
+                by_backend.setdefault(backend, {})[device_id] = Device.model_validate_json(data)
+            if len(page) < PRELOAD_PAGE:
+                break
+            after = page[-1][0], page[-1][1]
+        return by_backend
 
     async def catalogue(self, backend: str, source: str, *args: str) -> list[CatalogueItem]:
         async with asyncio.timeout(CATALOGUE_TIMEOUT):
@@ -412,6 +542,18 @@ class ServiceSession:
 
 
 _NO_CAPABILITIES = Capabilities(lookup=False)
+
+
+def _member(device_id: str, device: Device | None) -> GroupMember:
+    if device is None:
+        return GroupMember(id=device_id)
+    return GroupMember(
+        id=device_id,
+        name=device.name,
+        installation_status=device.installation_status,
+        online=device.online,
+        battery=device.battery,
+    )
 
 
 async def open_service(

@@ -126,6 +126,16 @@ class FakeOutbox:
         task_id = valid_id(task_id, what="task id")
         return self._submit(ActionType.DELETE_TASK, device, backend, {"task_id": task_id}, None)
 
+    async def update_device(
+        self,
+        device: str,
+        fields: dict[str, Any],
+        *,
+        backend: str | None = None,
+        precondition: dict[str, Any] | None = None,
+    ) -> ActionRecord:
+        return self._submit(ActionType.UPDATE_DEVICE, device, backend, {"fields": dict(fields)}, precondition)
+
     async def send_command(
         self, device: str, name: str, params: dict[str, Any] | None = None, *, backend: str | None = None
     ) -> ActionRecord:

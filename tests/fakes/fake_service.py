@@ -44,9 +44,13 @@ from fieldtui.core.models import (
     TelemetrySample,
 )
 from fieldtui.service.api import (
+    AlertingDevice,
+    AlertsView,
     BackendFinished,
     BackendInfo,
     CatalogueItem,
+    DeviceFilter,
+    DeviceListing,
     DeviceView,
     FieldService,
     FindMatch,
@@ -61,6 +65,14 @@ from fieldtui.service.api import (
 from fieldtui.service.merge import SourcedDevice, merge_devices
 from fieldtui.service.overlay import pending_changes
 
+#: The filters each kind's listing applies (as the real connectors declare them).
+LISTING_FILTERS: dict[BackendKind, frozenset[str]] = {
+    BackendKind.FLEET: frozenset(
+        {"release", "owner", "hardware_version", "last_seen_since", "last_seen_until", "sort"}
+    ),
+    BackendKind.DEVICEHQ: frozenset({"query"}),
+    BackendKind.THINGS: frozenset({"group"}),
+}
 #: How long before ``now`` the fake's read cache was filled (an earlier session's reads).
 CACHE_AGE = timedelta(hours=1)
 _END = None
@@ -417,6 +429,50 @@ class FakeService:
         """How many telemetry streams of the device are open."""
         return len(self._streams.get(device_id, []))
 
+    # -- listings, alerts ---------------------------------------------------------------
+    async def list_devices(self, filter: DeviceFilter, *, backend: str | None = None) -> DeviceListing:
+        """The fake clouds' listings: query (id or name), group, owner and release are applied."""
+        if backend is not None:
+            self._info(backend)
+        names = [backend] if backend is not None else list(self._infos)
+        devices: list[Device] = []
+        errors: dict[str, str] = {}
+        skipped: dict[str, str] = {}
+        for name in names:
+            kind = self._infos[name].kind
+            understood = LISTING_FILTERS.get(kind, frozenset())
+            beyond = filter.beyond(understood)
+            why = (
+                f"the {kind.value} API has no device listing"
+                if not understood
+                else (f"the {kind.value} listing cannot filter by {', '.join(beyond)}" if beyond else None)
+            )
+            if why is not None:
+                if backend is not None:
+                    raise Unsupported(why, backend=name)
+                skipped[name] = why
+                continue
+            if self._offline or not self._connectivity.reachable(name):
+                errors[name] = "offline" if self._offline else self._why_down(name)
+                continue
+            found = [
+                by[name]
+                for _, by in sorted(self.cloud.copies.items())
+                if name in by and _listed(by[name], filter)
+            ]
+            devices.extend(found if filter.limit is None else found[: filter.limit])
+        return DeviceListing(devices=devices, errors=errors, skipped=skipped)
+
+    async def alerts(self) -> AlertsView:
+        """Every fake device whose copy carries alerts (the fake clouds answer at once)."""
+        found = [
+            AlertingDevice(backend=name, device=device.id, alerts=device.alerts, name=device.name)
+            for _, by in sorted(self.cloud.copies.items())
+            for name, device in sorted(by.items())
+            if device.alerts
+        ]
+        return AlertsView(devices=found)
+
     # -- inside --------------------------------------------------------------------------
     def _info(self, backend: str) -> BackendInfo:
         info = self._infos.get(backend)
@@ -522,6 +578,18 @@ def _command_entry(task: Task) -> HistoryEntry:
 def _newest_first(tasks: Any) -> list[Task]:
     epoch = datetime.min.replace(tzinfo=FIXED_NOW.tzinfo)
     return sorted(tasks, key=lambda t: t.updated or t.created or epoch, reverse=True)
+
+
+def _listed(device: Device, filter: DeviceFilter) -> bool:
+    raw = device.raw
+    checks = [
+        filter.query is None or filter.query.lower() in f"{device.id} {device.name or ''}".lower(),
+        filter.group is None or device.group == filter.group,
+        not filter.owner or raw.get("owner_ref") in filter.owner,
+        not filter.release or device.firmware in filter.release,
+        not filter.hardware_version or device.model in filter.hardware_version,
+    ]
+    return all(checks)
 
 
 def as_port(fake: FakeService) -> FieldService:

@@ -1,0 +1,58 @@
+"""What a technician may ask a cloud's own device listing for, in one typed value.
+
+Each connector applies the filters its cloud understands and refuses the others by name
+(:meth:`DeviceFilter.given` lists what was asked), so a filter is never silently dropped.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from fieldtui.core.models import utc
+
+#: The filter names, as :meth:`DeviceFilter.given` reports them (and the CLI spells them).
+FILTER_NAMES = (
+    "query",
+    "group",
+    "release",
+    "owner",
+    "hardware_version",
+    "last_seen_since",
+    "last_seen_until",
+    "sort",
+)
+
+
+class DeviceFilter(BaseModel):
+    """A listing's filters. A repeated filter (``release``...) matches any of its values."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    #: Free text the cloud searches by (DeviceHQ's ``q``).
+    query: str | None = None
+    #: A group whose members are listed (a things deployment group).
+    group: str | None = None
+    release: tuple[str, ...] = ()
+    owner: tuple[str, ...] = ()
+    hardware_version: tuple[str, ...] = ()
+    last_seen_since: datetime | None = None
+    last_seen_until: datetime | None = None
+    #: A sort key, ``-`` first for descending (``-last_seen``).
+    sort: str | None = None
+    #: At most this many devices (None: every page).
+    limit: int | None = 100
+
+    @field_validator("last_seen_since", "last_seen_until")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return utc(value) if value is not None else None
+
+    def given(self) -> list[str]:
+        """The names of the filters set, in :data:`FILTER_NAMES` order."""
+        return [name for name in FILTER_NAMES if getattr(self, name) not in (None, ())]
+
+    def beyond(self, understood: frozenset[str]) -> list[str]:
+        """The filters set that are not in ``understood``."""
+        return [name for name in self.given() if name not in understood]
