@@ -1,8 +1,8 @@
 """The changes the app can make, as CLI verbs: queued in the outbox first, then sent once.
 
 ``task create|cancel|delete``, ``command send``, ``group create|rename|delete`` and ``edit``
-(a device record: DeviceHQ description and location; fleet owner_ref, hardware_version and
-cohort). Each goes through the port's writes exactly as ``set-status`` and ``move`` do: the
+(a device record: DeviceHQ description and location; fleet owner_ref, hardware_version,
+cohort and ``attributes.KEY``). Each goes through the port's writes exactly as ``set-status`` and ``move`` do: the
 action is on disk before anything is sent, with the precondition its already-applied check
 needs; the command then waits a bounded while for the first attempt and says where it stands.
 """

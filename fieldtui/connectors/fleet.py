@@ -82,6 +82,8 @@ SEARCH_SCAN_WINDOW = 4
 _PLAIN_ID = re.compile(r"[A-Za-z0-9_.:-]+")
 #: The fields ``PATCH /devices/{serial}`` accepts (document 004's request schema and cohort).
 UPDATABLE_FIELDS = frozenset({"owner_ref", "hardware_version", "cohort"})
+#: A device update's field ``attributes.KEY`` sets the device attribute KEY.
+ATTRIBUTE_PREFIX = "attributes."
 
 
 def _iso(value: datetime) -> str:
@@ -377,14 +379,25 @@ class FleetConnector(BearerRestConnector):
         return self._device(response, answer)
 
     async def update_device(self, device_id: str, fields: dict[str, Any]) -> Device:
-        """``fields``: ``owner_ref``, ``hardware_version`` and/or ``cohort`` (a slug, or None)."""
-        unknown = sorted(set(fields) - UPDATABLE_FIELDS)
-        if unknown:
-            allowed = ", ".join(sorted(UPDATABLE_FIELDS))
-            raise Rejected(f"cannot change {', '.join(unknown)}; allowed: {allowed}", backend=self.name)
-        if not fields:
+        """``fields``: ``owner_ref``, ``hardware_version`` and/or ``cohort`` (a slug, or None),
+        and ``attributes.KEY`` for a device attribute (None removes it), sent to
+        ``PATCH /devices/{serial}/attributes`` (setting a value twice does no harm)."""
+        attributes = {
+            k.removeprefix(ATTRIBUTE_PREFIX): v for k, v in fields.items() if k.startswith(ATTRIBUTE_PREFIX)
+        }
+        record = {k: v for k, v in fields.items() if not k.startswith(ATTRIBUTE_PREFIX)}
+        unknown = sorted(set(record) - UPDATABLE_FIELDS)
+        if unknown or "" in attributes:
+            allowed = ", ".join([*sorted(UPDATABLE_FIELDS), f"{ATTRIBUTE_PREFIX}KEY"])
+            bad = ", ".join(unknown) or ATTRIBUTE_PREFIX
+            raise Rejected(f"cannot change {bad}; allowed: {allowed}", backend=self.name)
+        if not record and not attributes:
             raise Rejected("nothing to change", backend=self.name)
-        response, body = await self._call("PATCH", self._device_path(device_id), body=dict(fields))
+        if attributes:
+            await self.update_attributes(device_id, attributes)
+        if not record:
+            return await self.get_device(device_id)
+        response, body = await self._call("PATCH", self._device_path(device_id), body=record)
         return self._device(response, body)
 
     async def delete_device(self, device_id: str) -> None:
