@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -82,10 +83,68 @@ class MqttBackend(_BackendBase):
     protocol: Literal[5, "5", "3.1.1"] = 5
     username: str | None = None
     client_id: str | None = None
+    #: A TOML file of ``"DEVICE_ID" = "ACCESS_KEY"`` lines, one key per device (document 003:
+    #: each device's own key from the Register Device API); must be private (0600).
+    keys_file: str | None = None
+    #: Look device keys up in the keyring too, as entries ``<profile>/<backend>/<device>``.
+    keys_in_keyring: bool = False
+
+    @field_validator("keys_file")
+    @classmethod
+    def _keys_home(cls, value: str | None) -> str | None:
+        return str(Path(value).expanduser()) if value else value
 
     @property
     def protocol_version(self) -> str:
         return "3.1.1" if self.protocol == "3.1.1" else "5"
+
+
+#: A keys file larger than this is not one (100,000 devices take about 6 MB).
+_MAX_KEYS_FILE = 64 * 1024 * 1024
+
+
+def read_keys_file(keys_file: str) -> dict[str, str]:
+    """Device id -> access key from an MQTT backend's ``keys_file``; ConfigError naming the file
+    and the fix when it is missing, readable by others, or not a table of strings."""
+    where = Path(keys_file)
+    fix = f"chmod 600 {keys_file}"
+    try:
+        # stat before open: opening a FIFO or a device named by mistake would block or worse.
+        if not stat.S_ISREG(where.stat().st_mode):
+            raise ConfigError(f"{keys_file}: the MQTT keys file is not a regular file")
+        with where.open("rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if mode & 0o077:
+                raise ConfigError(
+                    f"{keys_file}: the MQTT keys file is readable by other users "
+                    f"(mode {stat.S_IMODE(mode):04o}); access keys must stay private",
+                    hint=f"run `{fix}`",
+                )
+            content = handle.read(_MAX_KEYS_FILE + 1)
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{keys_file}: the MQTT keys file does not exist",
+            hint='create it with one line per device, DEVICE_ID = "ACCESS_KEY" (mode 0600), or remove keys_file',
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{keys_file}: cannot read the MQTT keys file ({exc.strerror or exc})") from None
+    if len(content) > _MAX_KEYS_FILE:
+        raise ConfigError(f"{keys_file}: the MQTT keys file is larger than {_MAX_KEYS_FILE // 2**20} MB")
+    try:
+        raw = tomllib.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(
+            f"{keys_file}: the MQTT keys file is not valid TOML: {exc}",
+            hint='write one line per device: "DEVICE_ID" = "ACCESS_KEY"',
+        ) from None
+    bad = sorted(device for device, key in raw.items() if not isinstance(key, str) or not key.strip())
+    if bad:
+        shown = ", ".join(repr(device) for device in bad[:5]) + (" ..." if len(bad) > 5 else "")
+        raise ConfigError(
+            f"{keys_file}: every device in the MQTT keys file needs a non-empty string key; not: {shown}",
+            hint='write one line per device: "DEVICE_ID" = "ACCESS_KEY"',
+        )
+    return {device: key.strip() for device, key in raw.items()}
 
 
 BackendConfig = Annotated[
@@ -229,6 +288,12 @@ def _check_files(config: Config, path: Path) -> None:
     problems = []
     for profile_name, profile in config.profiles.items():
         for backend_name, backend in profile.backends.items():
+            if isinstance(backend, MqttBackend) and backend.keys_file is not None:
+                try:
+                    read_keys_file(backend.keys_file)
+                except ConfigError as exc:
+                    key = f"profiles.{profile_name}.backends.{backend_name}.keys_file"
+                    raise ConfigError(f"{path}: '{key}': {exc.message}", hint=exc.hint) from None
             if backend.ca_bundle is None:
                 continue
             problem = _bundle_problem(backend.ca_bundle)

@@ -48,6 +48,8 @@ def _describe(sim: Simulator, config: tuple[str, str] | None) -> None:
     if config is not None:
         _say(f"  config    {config[0]}")
         _say(f"  secrets   {config[1]} (source it, or: fieldtui --config {config[0]} ...)")
+        if sim.keys_path is not None:
+            _say(f"  mqtt keys {sim.keys_path} (each device's own access key; the config's keys_file)")
     _say("Press Ctrl-C to stop.")
 
 

@@ -8,20 +8,25 @@ when ``username`` is set. Client ids are ``<client_id or "fieldtui">-<random>`` 
 broker disconnects the older of two clients with the same id.
 
 Authentication of publishes. On MQTT 5 every request and command carries the user
-properties ``device_id`` and ``access_key`` (the secret), as document 003 requires; MQTT
-3.1.1 has no user properties, so requests go without them.
+properties ``device_id`` and ``access_key``, as document 003 requires. The key is the device's
+own ("the same device ID and access key that you got using the Register Device API"): looked
+up in the backend's ``keys_file`` (``"DEVICE_ID" = "KEY"``, mode 0600), then, with
+``keys_in_keyring``, in the secret ``<profile>/<backend>/<device>`` (environment variable
+``FIELDTUI_SECRET_<PROFILE>_<BACKEND>_<DEVICE>`` or that keyring entry), and last the backend's
+one shared secret. MQTT 3.1.1 has no user properties, so requests go without them. Document
+003 defines no answer to a refused key: a request with a wrong key is simply not answered, so
+a key is judged by behaviour, by whether the cloud answers a snapshot request made with it.
 
-Lookup without a device list. The simulated (and real) devices publish telemetry RETAINED, so
-subscribing to ``v1/device/ID/telemetry`` makes the broker hand over the last reading at once:
-that proves the device exists. To say "not found" just as fast, right after the SUBACK we
-publish a QoS 1 *fence* message to a private topic we also subscribed to. A broker handles a
-connection's packets in order and queues a subscription's retained messages while handling
-the SUBSCRIBE, so when our own fence comes back no retained message is still on its way: no
-telemetry before the fence means no device (one round trip, not a timeout). A device that
-never published, or whose retained message the broker lost (a restart without persistence),
-is indistinguishable from an unknown id. Devices publish "Update Device" (``.../update``:
-``firmware_version``, ``name``) retained as well, so the same subscription tells what firmware a
-device runs without a request (and without an access key).
+Lookup without a device list, and without relying on retained messages (document 003 never
+promises them). One connection subscribes to the device's topics and a private *fence* topic,
+publishes the fence (a broker handles a connection's packets in order, so when the fence comes
+back every retained message is in), then publishes the snapshot request ``.../get``. The
+snapshot is the CLOUD's answer (space info, config, next command, licences, a firmware event),
+so it comes for a device that is offline or never published: any of these answers, or a
+retained telemetry or "Update Device" message, proves the device exists. A device with no
+telemetry is shown known and offline. Only when nothing is retained and the snapshot request
+goes unanswered (``SNAPSHOT_WAIT`` seconds at most) is the id "not found"; with no access key to
+ask with, nothing retained means not found at once.
 
 Fast ingest. ``aiomqtt.Client.messages`` wraps each paho message in an ``aiomqtt.Message``
 (validating its topic) and creates an asyncio task per message. :class:`_Link` overrides the
@@ -36,6 +41,7 @@ import asyncio
 import json
 import logging
 import math
+import os
 import secrets
 import ssl
 import time
@@ -53,12 +59,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from pydantic import BaseModel, ConfigDict
 
-from fieldtui.config import MqttBackend
+from fieldtui.config import MqttBackend, read_keys_file
 from fieldtui.connectors.base import Connector
 from fieldtui.core.capabilities import Capabilities, TelemetryMode
 from fieldtui.core.errors import (
     AuthError,
     BackendError,
+    ConfigError,
     ConnectionError_,
     NotFound,
     Rejected,
@@ -73,6 +80,7 @@ from fieldtui.core.models import (
     TaskState,
     TelemetrySample,
 )
+from fieldtui.secrets import env_var_name, get_secret, keyring_user
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +89,11 @@ TOPIC_PREFIX = "v1/device/"
 MAX_PAYLOAD = 256 * 1024
 #: A device whose latest telemetry is older than this counts as offline.
 ONLINE_WINDOW = timedelta(minutes=15)
-#: How long a lookup waits for the snapshot's space info (name, location) once the device is
-#: known to exist, and then for a firmware event that may never come (it is sent only when the
-#: device runs an older firmware than the latest).
-SNAPSHOT_WAIT = 1.0
+#: How long a lookup (or a key check) waits for the cloud's answer to a snapshot request, at
+#: most (the backend's ``timeout`` when smaller); then, once it answered, how long it lingers
+#: for the rest of the snapshot (licences, a firmware event that may never come: it is sent only
+#: when the device runs an older firmware than the latest).
+SNAPSHOT_WAIT = 3.0
 FIRMWARE_LINGER = 0.2
 #: list_commands listens this long for the snapshot's "next command".
 COMMANDS_LINGER = 0.5
@@ -117,6 +126,24 @@ class SpaceInfo(BaseModel):
     temperature_units: str | None = None
     maintenance: bool | None = None
     local_time: str | None = None
+
+
+class DeviceLicense(BaseModel):
+    """``v1/device/ID/license``: a licence the cloud holds for the device (snapshot)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    data: str | None = None
+    signature: str | None = None
+    add: bool = False
+    update: bool = False
+    remove: bool = False
+
+    @property
+    def operation(self) -> str | None:
+        """What the device is asked to do with it (``add``, ``update``, ``remove``), if anything."""
+        return next((op for op in ("add", "update", "remove") if getattr(self, op)), None)
 
 
 class FirmwareInfo(BaseModel):
@@ -207,6 +234,18 @@ class _Seen:
     correlation: bytes | None
 
 
+class _SeenMap(dict[str, _Seen]):
+    """Topic suffix -> latest payload, plus every licence (a snapshot sends one message each)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.licenses: dict[str, dict[str, Any]] = {}
+
+
+#: Snapshot answers: the cloud sends them for a registered device whatever its state.
+_SNAPSHOT_SUFFIXES = ("space_info", "config/update", "firmware", "license")
+
+
 # -- the connector ---------------------------------------------------------------------------
 class MqttConnector(Connector):
     kind: ClassVar[BackendKind] = BackendKind.MQTT
@@ -219,10 +258,17 @@ class MqttConnector(Connector):
     #: Maintenance (space info) and a firmware update waiting show in a device's ``alerts``.
     alerts_on_devices: ClassVar[bool] = True
 
-    def __init__(self, name: str, config: MqttBackend, secret: str | None) -> None:
+    def __init__(
+        self, name: str, config: MqttBackend, secret: str | None, *, profile: str | None = None
+    ) -> None:
         super().__init__(name)
         self._config = config
         self._secret = secret
+        self._profile = profile
+        #: The keys file as last read, and the (mtime, size) it was read at: a key added while
+        #: the app runs is picked up at the next request.
+        self._file_keys: dict[str, str] = {}
+        self._file_stamp: tuple[int, int] | None = None
         self._v5 = config.protocol_version == "5"
         #: Commands this process sent or saw, per device, by id (MQTT keeps no command history).
         self._commands: dict[str, dict[str, Command]] = {}
@@ -302,15 +348,20 @@ class MqttConnector(Connector):
         )
 
     def _properties(
-        self, device_id: str, *, response_topic: str | None = None, correlation: bytes | None = None
+        self,
+        device_id: str,
+        key: str | None,
+        *,
+        response_topic: str | None = None,
+        correlation: bytes | None = None,
     ) -> Properties | None:
         """User properties ``device_id`` and ``access_key`` (MQTT 5 only), plus the response topic."""
         if not self._v5:
             return None
         props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         user = [("device_id", device_id)]
-        if self._secret:
-            user.append(("access_key", self._secret))
+        if key:
+            user.append(("access_key", key))
         props.UserProperty = user
         if response_topic is not None:
             props.ResponseTopic = response_topic
@@ -318,13 +369,81 @@ class MqttConnector(Connector):
             props.CorrelationData = correlation
         return props
 
-    def _require_key(self) -> None:
-        if self._v5 and not self._secret:
+    # -- access keys -------------------------------------------------------------------------
+    def _key_source(self, device_id: str) -> tuple[str | None, str]:
+        """The device's access key and where it came from (module doc: file, keyring, shared)."""
+        keys_file = self._config.keys_file
+        if keys_file is not None:
+            self._read_keys_file(keys_file)
+            key = self._file_keys.get(device_id)
+            if key:
+                return key, f"the keys file {keys_file}"
+        if self._config.keys_in_keyring and self._profile is not None:
+            key = get_secret(self._profile, f"{self.name}/{device_id}")
+            if key:
+                return key, f"the secret {keyring_user(self._profile, f'{self.name}/{device_id}')}"
+        if self._secret:
+            return self._secret, f"the shared key of {self.name}"
+        return None, "nowhere"
+
+    def _read_keys_file(self, keys_file: str) -> None:
+        try:
+            info = os.stat(keys_file)
+            stamp = (info.st_mtime_ns, info.st_size)
+        except OSError:
+            stamp = None
+        if stamp is not None and stamp == self._file_stamp:
+            return
+        try:
+            self._file_keys = read_keys_file(keys_file)
+        except ConfigError as exc:
+            raise AuthError(exc.message, backend=self.name, hint=exc.hint) from None
+        self._file_stamp = stamp
+
+    def _key_for(self, device_id: str) -> str | None:
+        return self._key_source(device_id)[0] if self._v5 else None
+
+    def _can_ask(self, device_id: str) -> bool:
+        """True when a request for the device can be made (MQTT 3.1.1 needs no key)."""
+        return not self._v5 or self._key_for(device_id) is not None
+
+    def _key_hint(self, device_id: str) -> str:
+        ways = []
+        if self._config.keys_file:
+            ways.append(f'add "{device_id}" = "ACCESS_KEY" to {self._config.keys_file}')
+        else:
+            ways.append("name a keys file (keys_file = PATH, mode 0600) for this backend")
+        if self._config.keys_in_keyring and self._profile is not None:
+            user = keyring_user(self._profile, f"{self.name}/{device_id}")
+            env = env_var_name(self._profile, f"{self.name}/{device_id}")
+            ways.append(f"store it as the keyring entry {user} or in {env}")
+        return "the device's own access key comes from the Register Device API: " + "; or ".join(ways)
+
+    def _require_key(self, device_id: str) -> str | None:
+        """The key to send (None on MQTT 3.1.1); AuthError when MQTT 5 has none for the device."""
+        if not self._v5:
+            return None
+        key = self._key_for(device_id)
+        if not key:
             raise AuthError(
-                "no MQTT access key is configured: devices ignore requests without it",
+                f"no MQTT access key for device {device_id}: the cloud ignores requests without one",
                 backend=self.name,
-                hint=f"run `fieldtui login {self.name}`",
+                hint=self._key_hint(device_id),
             )
+        return key
+
+    def _key_refused(self, device_id: str) -> Rejected:
+        source = self._key_source(device_id)[1] if self._v5 else "no key (MQTT 3.1.1)"
+        return Rejected(
+            f"device {device_id} did not accept the access key from {source}: the cloud answered no "
+            f"snapshot request made with it within {self._snapshot_wait():g} s (a key that is not "
+            "this device's, or an id nobody registered)",
+            backend=self.name,
+            hint=self._key_hint(device_id),
+        )
+
+    def _snapshot_wait(self) -> float:
+        return min(SNAPSHOT_WAIT, self._config.timeout)
 
     def _base(self, device_id: str) -> str:
         # One topic level, never published or subscribed otherwise: "/" would add levels, "+"
@@ -351,18 +470,19 @@ class MqttConnector(Connector):
         suffixes: Iterable[str],
         *,
         request: tuple[str, dict[str, Any], str | None] | None = None,
-        until: Callable[[dict[str, _Seen]], bool],
+        until: Callable[[_SeenMap], bool],
         wait: float,
         linger: float = 0.0,
-    ) -> tuple[dict[str, _Seen], bytes | None]:
-        """Subscribe to ``telemetry`` and ``suffixes``; NotFound when no retained telemetry
-        precedes the fence; else publish ``request`` (suffix, payload, response suffix) and
-        collect until ``until(seen)`` holds or ``wait`` runs out (then ``linger`` more seconds).
-        """
+    ) -> _SeenMap:
+        """Subscribe to ``telemetry``, ``update`` and ``suffixes``; take what is retained (up to
+        the fence); publish ``request`` (suffix, payload, response suffix) with the device's key
+        and collect until ``until(seen)`` holds or ``wait`` runs out (then ``linger`` more
+        seconds, once ``until`` held). Existence is the caller's to judge from what was seen."""
         base = self._base(device_id)
-        wanted = ["telemetry", *(s for s in suffixes if s != "telemetry")]
+        key = self._key_for(device_id)
+        wanted = list(dict.fromkeys(["telemetry", "update", *suffixes]))
         correlation = secrets.token_bytes(8) if request is not None and self._v5 else None
-        seen: dict[str, _Seen] = {}
+        seen = _SeenMap()
         async with self._connected() as link:
             fence = f"fieldtui/fence/{link.identifier}/{secrets.token_hex(4)}"
             topics = [(f"{base}/{suffix}", 1) for suffix in wanted] + [(fence, 1)]
@@ -376,36 +496,32 @@ class MqttConnector(Connector):
                         "the MQTT broker did not echo the lookup fence in time", backend=self.name
                     )
                 fenced = self._absorb(link, base, fence, seen)
-            if "telemetry" not in seen:
-                raise NotFound(
-                    f"no MQTT device {device_id} (no retained telemetry on {base}/telemetry)",
-                    backend=self.name,
-                    hint="a device that never published cannot be told from an unknown id",
-                )
-            if request is not None:
-                suffix, payload, response = request
-                await link.publish(
-                    f"{base}/{suffix}",
-                    json.dumps(payload, separators=(",", ":")),
-                    qos=1,
-                    properties=self._properties(
-                        device_id,
-                        response_topic=f"{base}/{response}" if response else None,
-                        correlation=correlation,
-                    ),
-                )
+            if request is None:
+                return seen
+            suffix, payload, response = request
+            await link.publish(
+                f"{base}/{suffix}",
+                json.dumps(payload, separators=(",", ":")),
+                qos=1,
+                properties=self._properties(
+                    device_id,
+                    key,
+                    response_topic=f"{base}/{response}" if response else None,
+                    correlation=correlation,
+                ),
+            )
             end = time.monotonic() + wait
             while not until(seen) and (left := end - time.monotonic()) > 0:
                 if await link.wait_inbox(left):
                     self._absorb(link, base, fence, seen)
-            if linger > 0:
+            if linger > 0 and until(seen):
                 end = time.monotonic() + linger
                 while (left := end - time.monotonic()) > 0:
                     if await link.wait_inbox(left):
                         self._absorb(link, base, fence, seen)
-        return seen, correlation
+        return seen
 
-    def _absorb(self, link: _Link, base: str, fence: str, seen: dict[str, _Seen]) -> bool:
+    def _absorb(self, link: _Link, base: str, fence: str, seen: _SeenMap) -> bool:
         """Move queued messages into ``seen`` (by topic suffix); True when the fence was among them."""
         fenced = False
         prefix = base + "/"
@@ -424,9 +540,29 @@ class MqttConnector(Connector):
             raw_corr = getattr(props, "CorrelationData", None) if props is not None else None
             suffix = topic[len(prefix) :]
             seen[suffix] = _Seen(payload, bool(message.retain), bytes(raw_corr) if raw_corr else None)
+            if suffix == "license" and isinstance(payload.get("id"), str):
+                seen.licenses[payload["id"]] = payload
             if suffix in ("commands", "commands/update"):
                 self._note_command(base[len(TOPIC_PREFIX) :], payload)
         return fenced
+
+    async def _snapshot(self, device_id: str, suffixes: Iterable[str] = ()) -> _SeenMap:
+        """Ask the cloud for the device's snapshot (``.../get``) and collect its answers.
+
+        Rejected when the snapshot does not come: with the cloud answering for every registered
+        device, silence means the key was refused or the id is nobody's."""
+        self._require_key(device_id)
+        seen = await self._exchange(
+            device_id,
+            (*_SNAPSHOT_SUFFIXES, "commands", *suffixes),
+            request=("get", {}, None),
+            until=_answered,
+            wait=self._snapshot_wait(),
+            linger=FIRMWARE_LINGER,
+        )
+        if not _answered(seen):
+            raise self._key_refused(device_id)
+        return seen
 
     # -- lookup ----------------------------------------------------------------------------
     async def probe(self) -> None:
@@ -445,30 +581,48 @@ class MqttConnector(Connector):
                     return
 
     async def get_device(self, device_id: str) -> Device:
-        """The retained telemetry proves the device; its retained ``.../update`` (document 003
-        "Update Device", published by the device) gives firmware and name; a snapshot request
-        adds location and the latest firmware."""
-        request: tuple[str, dict[str, Any], str | None] | None = None
-        if self._secret or not self._v5:
-            request = ("get", {}, None)
-        seen, _ = await self._exchange(
+        """The device from its snapshot (the cloud answers for offline devices too) and whatever
+        the broker retained (telemetry, "Update Device"); NotFound only when neither came."""
+        asked = self._can_ask(device_id)
+        seen = await self._exchange(
             device_id,
-            ("space_info", "firmware", "update", "config/update"),
-            request=request,
-            until=lambda s: "space_info" in s,
-            wait=SNAPSHOT_WAIT if request else 0.0,
-            linger=FIRMWARE_LINGER if request else 0.0,
+            (*_SNAPSHOT_SUFFIXES, "commands"),
+            request=("get", {}, None) if asked else None,
+            until=_answered,
+            wait=self._snapshot_wait(),
+            linger=FIRMWARE_LINGER,
         )
+        retained = "telemetry" in seen or "update" in seen
+        if not retained and not _answered(seen):
+            if asked:
+                raise NotFound(
+                    f"no MQTT device {device_id}: nothing retained for it, and the cloud answered no "
+                    f"snapshot request for it within {self._snapshot_wait():g} s",
+                    backend=self.name,
+                    hint="check the id; if it is right, its access key is not this device's "
+                    f"({self._key_hint(device_id)})",
+                )
+            raise NotFound(
+                f"no MQTT device {device_id}: nothing retained for it, and no access key to ask the cloud",
+                backend=self.name,
+                hint=self._key_hint(device_id),
+            )
+        if asked and not _answered(seen):
+            log.warning(
+                "%s: %s did not answer a snapshot request; its key may be wrong", self.name, device_id
+            )
         return self._device_from(device_id, seen)
 
-    def _device_from(self, device_id: str, seen: dict[str, _Seen]) -> Device:
-        telemetry = seen["telemetry"].payload
+    def _device_from(self, device_id: str, seen: _SeenMap) -> Device:
+        telemetry = seen["telemetry"].payload if "telemetry" in seen else {}
         values = telemetry.get("telemetries")
         metrics = values if isinstance(values, dict) else {}
         timestamp = _parse_time(telemetry.get("timestamp"))
         status = telemetry.get("status") if isinstance(telemetry.get("status"), str) else None
         online: bool | None = None
-        if status is not None and status.lower() != "online":
+        if "telemetry" not in seen:
+            online = False  # known (the cloud answered for it) but silent: offline, or never on
+        elif status is not None and status.lower() != "online":
             online = False
         elif timestamp is not None:
             online = datetime.now(UTC) - timestamp < ONLINE_WINDOW
@@ -487,7 +641,11 @@ class MqttConnector(Connector):
             location = Location(lat=space.lat, lon=space.lon)
         # The device's own name (its retained "Update Device"), else the name of its space.
         name = _str(update.get("name")) or (space.name if space else None)
-        raw = {suffix: item.payload for suffix, item in seen.items()}
+        raw: dict[str, Any] = {suffix: item.payload for suffix, item in seen.items()}
+        if seen.licenses:
+            raw["license"] = list(seen.licenses.values())
+        if status is None and "telemetry" not in seen:
+            status = "offline (never published)" if "update" not in seen else "offline"
         return Device(
             id=device_id,
             backend=self.name,
@@ -505,70 +663,83 @@ class MqttConnector(Connector):
         )
 
     async def space_info(self, device_id: str) -> SpaceInfo:
-        """Space info, from the snapshot the request ``v1/device/ID/get`` makes the device send."""
-        self._require_key()
-        seen, _ = await self._exchange(
-            device_id,
-            ("space_info",),
-            request=("get", {}, None),
-            until=lambda s: "space_info" in s,
-            wait=self._config.timeout,
-        )
+        """Space info, from the snapshot the request ``v1/device/ID/get`` makes the cloud send."""
+        seen = await self._snapshot(device_id)
         if "space_info" not in seen:
-            raise TimeoutError_(f"{device_id} did not send its space info (offline?)", backend=self.name)
+            raise TimeoutError_(f"the cloud sent no space info for {device_id}", backend=self.name)
         return _space_info(seen["space_info"].payload)
 
     async def firmware_info(self, device_id: str) -> FirmwareInfo:
         """Current firmware (``.../update``, when the device published it) and the latest one.
 
         The snapshot sends the firmware event only when the device is not on the latest
-        firmware, so its absence after the snapshot's space info leaves ``latest`` unknown.
+        firmware, so its absence after the snapshot's other answers leaves ``latest`` unknown.
         """
-        self._require_key()
-        seen, _ = await self._exchange(
-            device_id,
-            ("firmware", "update", "space_info"),
-            request=("get", {}, None),
-            until=lambda s: "space_info" in s,
-            wait=self._config.timeout,
-            linger=FIRMWARE_LINGER,
-        )
-        return _firmware_info(seen)
+        return _firmware_info(await self._snapshot(device_id))
 
-    async def snapshot(self, device_id: str) -> dict[str, dict[str, Any]]:
-        """Ask for the latest snapshot and return what arrived, by topic suffix."""
-        self._require_key()
-        seen, _ = await self._exchange(
-            device_id,
-            ("space_info", "config/update", "commands", "license", "firmware", "update"),
-            request=("get", {}, None),
-            until=lambda s: "space_info" in s and "config/update" in s,
-            wait=self._config.timeout,
-            linger=FIRMWARE_LINGER,
-        )
-        return {suffix: item.payload for suffix, item in seen.items()}
+    async def licenses(self, device_id: str) -> list[DeviceLicense]:
+        """The licences the cloud holds for the device (every ``.../license`` of its snapshot)."""
+        seen = await self._snapshot(device_id)
+        return [_license(payload) for payload in seen.licenses.values()]
+
+    async def snapshot(self, device_id: str) -> dict[str, Any]:
+        """Ask for the latest snapshot and return what arrived, by topic suffix (``license``: a
+        list, one per licence)."""
+        seen = await self._snapshot(device_id)
+        out: dict[str, Any] = {suffix: item.payload for suffix, item in seen.items()}
+        if seen.licenses:
+            out["license"] = list(seen.licenses.values())
+        return out
+
+    async def config(self, device_id: str) -> dict[str, Any]:
+        """The configuration the cloud holds for the device (the snapshot's ``config/update``),
+        offline or not; ``request_config`` asks the device itself."""
+        seen = await self._snapshot(device_id)
+        if "config/update" not in seen:
+            raise TimeoutError_(f"the cloud sent no configuration for {device_id}", backend=self.name)
+        return seen["config/update"].payload
 
     async def request_config(self, device_id: str) -> dict[str, Any]:
         """Publish ``.../config``; the device answers on ``.../config/update`` (its response topic)."""
-        self._require_key()
+        self._require_key(device_id)
 
-        def answered(seen: dict[str, _Seen]) -> bool:
+        def answered(seen: _SeenMap) -> bool:
             item = seen.get("config/update")
             return item is not None and not item.retained
 
-        seen, _ = await self._exchange(
+        seen = await self._exchange(
             device_id,
             ("config/update",),
             request=("config", {}, "config/update"),
             until=answered,
             wait=self._config.timeout,
         )
-        item = seen.get("config/update")
-        if item is None or item.retained:
+        if not answered(seen):
             raise TimeoutError_(
-                f"{device_id} did not answer the config request (offline?)", backend=self.name
+                f"{device_id} did not answer the config request (offline, or its access key was refused)",
+                backend=self.name,
             )
-        return item.payload
+        return seen["config/update"].payload
+
+    async def set_cloud_setting(self, device_id: str, prop: str, value: Any) -> None:
+        """Document 003 "Set Cloud Settings": publish ``{"property", "value"}`` on
+        ``.../cloud_settings/update`` with the device's key (QoS 1). The document defines no
+        answer, so the key is checked first by a snapshot request (Rejected when refused)."""
+        if not isinstance(prop, str) or not prop.strip():
+            raise Rejected("a cloud setting needs a property name", backend=self.name)
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            raise Rejected(f"the value of {prop!r} is not plain JSON", backend=self.name) from None
+        await self._snapshot(device_id)
+        base = self._base(device_id)
+        async with self._connected() as link:
+            await link.publish(
+                f"{base}/cloud_settings/update",
+                json.dumps({"property": prop.strip(), "value": value}, separators=(",", ":")),
+                qos=1,
+                properties=self._properties(device_id, self._key_for(device_id)),
+            )
 
     # -- telemetry -------------------------------------------------------------------------
     def telemetry(self, device_id: str, *, since: datetime | None = None) -> AsyncIterator[TelemetrySample]:
@@ -617,9 +788,13 @@ class MqttConnector(Connector):
         """Publish ``{id, status: pending, name, parameters}`` on ``v1/device/ID/commands`` (QoS 1).
 
         ``correlation`` is not sent: document 003 has no field for it (the command's own id is
-        made here), and an extra parameter would reach the device's command handler."""
-        self._require_key()
+        made here), and an extra parameter would reach the device's command handler.
+
+        The device's key is checked first by a snapshot request (document 003 gives a refused
+        key no answer, so a command sent with one would look sent): Rejected when refused."""
         base = self._base(device_id)
+        self._check_name(name)
+        await self._snapshot(device_id)
         command = self._new_command(device_id, name, params)
         async with self._connected() as link:
             await self._publish_command(link, base, command)
@@ -635,8 +810,9 @@ class MqttConnector(Connector):
     async def _run_command(
         self, device_id: str, name: str, params: dict[str, Any], timeout: float | None
     ) -> AsyncIterator[Command]:
-        self._require_key()
         base = self._base(device_id)
+        self._check_name(name)
+        await self._snapshot(device_id)
         command = self._new_command(device_id, name, params)
         async with self._connected() as link:
             await link.subscribe(f"{base}/commands/update", qos=1)
@@ -682,7 +858,7 @@ class MqttConnector(Connector):
     async def list_commands(self, device_id: str) -> list[Command]:
         """Commands known for the device: those this process sent or saw updated, plus the
         unfinished one the device announces in its snapshot. MQTT keeps no command history."""
-        if self._secret or not self._v5:
+        if self._can_ask(device_id):
             await self._exchange(
                 device_id,
                 ("commands", "commands/update"),
@@ -694,9 +870,12 @@ class MqttConnector(Connector):
         epoch = datetime.min.replace(tzinfo=UTC)
         return sorted(known.values(), key=lambda c: c.timestamp or epoch, reverse=True)
 
-    def _new_command(self, device_id: str, name: str, params: dict[str, Any]) -> Command:
+    def _check_name(self, name: str) -> None:
         if not name or not isinstance(name, str):
             raise Rejected("a command needs a name", backend=self.name)
+
+    def _new_command(self, device_id: str, name: str, params: dict[str, Any]) -> Command:
+        self._check_name(name)
         command = Command(
             backend=self.name,
             device=device_id,
@@ -716,7 +895,9 @@ class MqttConnector(Connector):
             f"{base}/commands",
             json.dumps(body, separators=(",", ":")),
             qos=1,
-            properties=self._properties(command.device, response_topic=f"{base}/commands/update"),
+            properties=self._properties(
+                command.device, self._key_for(command.device), response_topic=f"{base}/commands/update"
+            ),
         )
 
     def _note_command(self, device_id: str, payload: dict[str, Any]) -> Command | None:
@@ -824,6 +1005,25 @@ def _space_info(payload: dict[str, Any]) -> SpaceInfo:
     )
 
 
+def _answered(seen: _SeenMap) -> bool:
+    """Did the cloud answer a snapshot request (anything but a retained message counts)?"""
+    return any(suffix in seen and not seen[suffix].retained for suffix in _SNAPSHOT_SUFFIXES)
+
+
+def _license(payload: dict[str, Any]) -> DeviceLicense:
+    def flag(name: str) -> bool:
+        return payload.get(name) is True
+
+    return DeviceLicense(
+        id=str(payload.get("id")),
+        data=_str(payload.get("data")),
+        signature=_str(payload.get("signature")),
+        add=flag("add"),
+        update=flag("update"),
+        remove=flag("remove"),
+    )
+
+
 def _firmware_info(seen: dict[str, _Seen]) -> FirmwareInfo:
     update = seen["update"].payload if "update" in seen else {}
     firmware = seen["firmware"].payload if "firmware" in seen else {}
@@ -834,4 +1034,4 @@ def _firmware_info(seen: dict[str, _Seen]) -> FirmwareInfo:
     )
 
 
-__all__ = ["FirmwareInfo", "IngestStats", "MqttConnector", "SpaceInfo", "command_state"]
+__all__ = ["DeviceLicense", "FirmwareInfo", "IngestStats", "MqttConnector", "SpaceInfo", "command_state"]

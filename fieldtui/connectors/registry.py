@@ -17,8 +17,13 @@ CONNECTOR_CLASSES: dict[str, tuple[str, str]] = {
 }
 
 
-def build_connector(name: str, config: BackendConfig, secret: str | None) -> Connector:
-    """A connector for backend ``name``. Every connector takes ``(name, config, secret)``."""
+def build_connector(
+    name: str, config: BackendConfig, secret: str | None, *, profile: str | None = None
+) -> Connector:
+    """A connector for backend ``name``. Every connector takes ``(name, config, secret)``; the
+    MQTT one also the profile, which names its per-device keyring entries."""
     module_name, class_name = CONNECTOR_CLASSES[config.kind]
     cls: type[Connector] = getattr(importlib.import_module(module_name), class_name)
+    if config.kind == "mqtt":
+        return cls(name, config, secret, profile=profile)  # type: ignore[call-arg]
     return cls(name, config, secret)  # type: ignore[call-arg]

@@ -19,7 +19,7 @@ def connector_spec(profile: str, name: str, config: BackendConfig) -> ConnectorS
     """How to build backend ``name``'s connector with its secret (env, else keyring), when needed."""
 
     def build() -> Connector:
-        return build_connector(name, config, get_secret(profile, name))
+        return build_connector(name, config, get_secret(profile, name), profile=profile)
 
     fix = f"set {env_var_name(profile, name)} or run `fieldtui login {name}`"
     return ConnectorSpec(BackendKind(config.kind), build, secret_fix=fix)

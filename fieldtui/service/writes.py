@@ -335,7 +335,7 @@ def _attempt_ended(record: ActionRecord) -> bool:
 
 def _builder(profile: str, name: str, config: BackendConfig) -> Callable[[], Connector]:
     def build() -> Connector:
-        return build_connector(name, config, get_secret(profile, name))
+        return build_connector(name, config, get_secret(profile, name), profile=profile)
 
     return build
 

@@ -255,6 +255,13 @@ def generate_fleet(seed: int = 1, size: int = 200, *, now: float | None = None) 
                 )
             add(device)
 
+    # Document 003 promises no retained message: a registered MQTT device that is offline and
+    # never published must exist in every fleet large enough (the last one, when chance made none).
+    mqtt_devices = list(fleet.of("mqtt").values())
+    if len(mqtt_devices) >= 2 and all(d.online for d in mqtt_devices):
+        mqtt_devices[-1].online = False
+        mqtt_devices[-1].last_seen = started - 7 * 86_400  # no rng draw: the rest stays as it was
+
     # Cross-cloud duplicates: a third of DeviceHQ gateways are also things gateways, and half
     # of the MQTT devices are also registered in the fleet API, under the same id.
     things_gateways: list[str] = []

@@ -26,6 +26,7 @@ import uvicorn
 from fieldtui.sim.context import SimContext, SimCredentials
 from fieldtui.sim.faults import parse_fault_spec
 from fieldtui.sim.fleet import BACKEND_NAMES, Fleet, generate_fleet
+from fieldtui.sim.mqtt.state import device_access_key
 from fieldtui.sim.server import PREFIXES, SimServer
 
 PROFILE = "sim"
@@ -119,6 +120,8 @@ class Simulator:
         self.mqtt_devices: Any | None = None
         #: Seconds ``start()`` took, for the benchmark and the start-up message.
         self.start_seconds = 0.0
+        #: The MQTT keys file the last ``write_config`` wrote (None: none written).
+        self.keys_path: Path | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -243,13 +246,25 @@ class Simulator:
         return self.server.ctx.fleet
 
     def env(self) -> dict[str, str]:
-        """The secrets' environment variables for the written config's profile."""
+        """The secrets' environment variables for the written config's profile.
+
+        MQTT's is the backend's shared key, fieldtui's fallback for a device with no key of its
+        own. No simulated device takes it: document 003 gives every device its own key (see
+        ``mqtt_keys``, written to the keys file) and names no shared one."""
         return {
             env_var_name(PROFILE, name): self.credentials.secret_for(kind)
             for kind, name in BACKEND_NAMES.items()
         }
 
-    def config_text(self) -> str:
+    def mqtt_key(self, device_id: str) -> str:
+        """The access key simulated MQTT device ``device_id`` was registered with."""
+        return device_access_key(self.credentials.mqtt_access_key, device_id)
+
+    def mqtt_keys(self) -> dict[str, str]:
+        """Device id -> its own access key, for every MQTT device of the fleet."""
+        return {device_id: self.mqtt_key(device_id) for device_id in self.fleet.of("mqtt")}
+
+    def config_text(self, keys_file: str | os.PathLike[str] | None = None) -> str:
         def q(value: str) -> str:
             return json.dumps(value)  # a JSON string of ASCII text is a valid TOML basic string
 
@@ -278,18 +293,39 @@ class Simulator:
                 f"port = {self.mqtt_port}",
                 "tls = false",
                 f"protocol = {protocol}",
-                "",
             ]
+            if keys_file is not None:
+                lines += [
+                    "# Every MQTT device has its own access key (document 003: from the Register",
+                    "# Device API); fieldtui reads them from this file (mode 0600).",
+                    f"keys_file = {q(str(keys_file))}",
+                ]
+            lines.append("")
         return "\n".join(lines)
 
     def write_config(self, path: str | os.PathLike[str]) -> tuple[Path, Path]:
-        """Write the config TOML at ``path`` and the secrets at ``path.env`` (0600 from creation)."""
+        """Write the config TOML at ``path``, the secrets at ``path.env`` and, with a broker,
+        every MQTT device's own key at ``<stem>-live-keys.toml`` (``keys_path``), the last two
+        0600 from creation."""
         config_path = Path(path).expanduser()
         config_path.parent.mkdir(parents=True, exist_ok=True)
-        config_path.write_text(self.config_text(), encoding="utf-8")
+        keys_path: Path | None = None
+        if self.mqtt_port is not None:
+            keys_path = config_path.with_name(f"{config_path.stem}-{BACKEND_NAMES['mqtt']}-keys.toml")
+            _write_private(
+                keys_path,
+                "# fieldtui sim: each MQTT device's own access key (user property access_key).\n"
+                + "".join(f"{json.dumps(d)} = {json.dumps(k)}\n" for d, k in self.mqtt_keys().items()),
+            )
+        self.keys_path = keys_path
+        config_path.write_text(self.config_text(keys_path), encoding="utf-8")
         env_path = Path(f"{config_path}.env")
-        fd = os.open(env_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            os.fchmod(handle.fileno(), 0o600)  # an older file may have been created wider
-            handle.write("".join(f"{name}={value}\n" for name, value in self.env().items()))
+        _write_private(env_path, "".join(f"{name}={value}\n" for name, value in self.env().items()))
         return config_path, env_path
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        os.fchmod(handle.fileno(), 0o600)  # an older file may have been created wider
+        handle.write(text)

@@ -8,6 +8,7 @@ import json
 import secrets
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -31,11 +32,28 @@ def config_for(sim: Any, **overrides: Any) -> MqttBackend:
     return MqttBackend(**values)
 
 
+def keys_file(sim: Any, directory: Path) -> str:
+    """Every simulated device's own access key, in a 0600 keys file as fieldtui reads it."""
+    path = directory / "live-keys.toml"
+    path.write_text(
+        "".join(f"{json.dumps(d)} = {json.dumps(k)}\n" for d, k in sim.simulator.mqtt_keys().items())
+    )
+    path.chmod(0o600)
+    return str(path)
+
+
+def keyed(sim: Any, directory: Path, **overrides: Any) -> MqttConnector:
+    """A connector holding one key per device (and no shared key: the simulator takes none)."""
+    return MqttConnector(
+        "live", config_for(sim, timeout=5, keys_file=keys_file(sim, directory), **overrides), None
+    )
+
+
 @pytest.fixture
-def live(sim: Any) -> MqttConnector:
+def live(sim: Any, tmp_path: Path) -> MqttConnector:
     if sim.mqtt_port is None:
         pytest.fail("the simulator runs no MQTT broker")
-    return MqttConnector("live", config_for(sim, timeout=5), sim.credentials.mqtt_access_key)
+    return keyed(sim, tmp_path)
 
 
 def active_device(sim: Any) -> Any:
@@ -84,8 +102,10 @@ async def test_lookup_shows_the_firmware_the_device_announced(live: MqttConnecto
     assert device.firmware == online[0].firmware and device.name == online[0].name
 
 
-async def test_after_a_firmware_update_the_lookup_shows_the_new_version(sim_clean: Any) -> None:
-    live = MqttConnector("live", config_for(sim_clean, timeout=5), sim_clean.credentials.mqtt_access_key)
+async def test_after_a_firmware_update_the_lookup_shows_the_new_version(
+    sim_clean: Any, tmp_path: Path
+) -> None:
+    live = keyed(sim_clean, tmp_path)
     target = active_device(sim_clean)
     before = await live.get_device(target.id)
     assert before.firmware == target.firmware != "9.9.9"
@@ -184,8 +204,8 @@ async def test_requests_with_a_wrong_access_key_are_ignored_by_devices(sim: Any)
         assert "version" in await wrong.request_config(active_device(sim).id)
 
 
-async def test_mqtt_311_lookup_and_telemetry_work_too(sim: Any) -> None:
-    old = MqttConnector("live", config_for(sim, protocol="3.1.1", timeout=5), sim.credentials.mqtt_access_key)
+async def test_mqtt_311_lookup_and_telemetry_work_too(sim: Any, tmp_path: Path) -> None:
+    old = keyed(sim, tmp_path, protocol="3.1.1")
     device = active_device(sim)
     found = await old.get_device(device.id)
     assert found.id == device.id and found.online is True
@@ -198,8 +218,8 @@ async def test_unreachable_broker_is_a_connection_error(sim: Any) -> None:
         await closed.get_device("dev-1")
 
 
-async def test_broker_restart_breaks_the_stream_and_a_new_one_resumes(sim_clean: Any) -> None:
-    live = MqttConnector("live", config_for(sim_clean, timeout=5), sim_clean.credentials.mqtt_access_key)
+async def test_broker_restart_breaks_the_stream_and_a_new_one_resumes(sim_clean: Any, tmp_path: Path) -> None:
+    live = keyed(sim_clean, tmp_path)
     device = active_device(sim_clean)
     stream = live.telemetry(device.id)
     await asyncio.wait_for(anext(stream), 5)

@@ -12,7 +12,7 @@ import pytest
 from fieldtui.config import MqttBackend
 from fieldtui.connectors import mqtt
 from fieldtui.connectors.mqtt import MqttConnector, command_state
-from fieldtui.core.errors import NotFound
+from fieldtui.core.errors import AuthError, NotFound
 from fieldtui.core.models import Location, TaskState
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mqtt"
@@ -103,13 +103,20 @@ def test_command_and_its_update_are_followed_by_id() -> None:
     assert conn._note_command("dev-1", {"no": "id"}) is None
 
 
+def seen_map(**items: mqtt._Seen) -> mqtt._SeenMap:
+    seen = mqtt._SeenMap()
+    for suffix, item in items.items():
+        seen[suffix.replace("__", "/")] = item
+    return seen
+
+
 def test_device_from_the_documented_payloads() -> None:
-    seen = {
-        "telemetry": mqtt._Seen(load("telemetry"), True, None),
-        "space_info": mqtt._Seen(load("space_info"), False, None),
-        "firmware": mqtt._Seen(load("firmware"), False, None),
-        "update": mqtt._Seen(load("update_device"), True, None),
-    }
+    seen = seen_map(
+        telemetry=mqtt._Seen(load("telemetry"), True, None),
+        space_info=mqtt._Seen(load("space_info"), False, None),
+        firmware=mqtt._Seen(load("firmware"), False, None),
+        update=mqtt._Seen(load("update_device"), True, None),
+    )
     device = connector()._device_from("DEVICE_ID", seen)
     assert device.name == "NAME"  # the device's own name ("Update Device"), not its space's
     assert device.location == Location(lat=51.165691, lon=10.451526)
@@ -125,11 +132,71 @@ def test_device_from_the_documented_payloads() -> None:
 
 def test_user_properties_carry_device_id_and_access_key_on_mqtt5_only() -> None:
     documented = load("user_properties")
-    props = connector()._properties("DEVICE_ID", response_topic="v1/device/DEVICE_ID/config/update")
+    props = connector()._properties("DEVICE_ID", "secret", response_topic="v1/device/DEVICE_ID/config/update")
     assert props is not None
     assert dict(props.UserProperty) == {"device_id": documented["device_id"], "access_key": "secret"}
     assert props.ResponseTopic == "v1/device/DEVICE_ID/config/update"
-    assert connector("3.1.1")._properties("DEVICE_ID") is None
+    assert connector("3.1.1")._properties("DEVICE_ID", "secret") is None
+
+
+def test_a_device_known_only_from_the_clouds_snapshot_is_offline_not_missing() -> None:
+    """Document 003 never promises a retained message: the snapshot's answers prove the device."""
+    seen = seen_map(
+        space_info=mqtt._Seen(load("space_info"), False, None),
+        config__update=mqtt._Seen(load("config_update"), False, None),
+    )
+    assert mqtt._answered(seen)
+    device = connector()._device_from("DEVICE_ID", seen)
+    assert device.online is False and device.status == "offline (never published)"
+    assert device.name == "Interactive Class" and device.last_seen is None
+    assert device.location == Location(lat=51.165691, lon=10.451526)
+    # only retained messages: the cloud has not answered (yet)
+    assert not mqtt._answered(seen_map(update=mqtt._Seen(load("update_device"), True, None)))
+
+
+def test_a_licence_from_the_snapshot() -> None:
+    licence = mqtt._license(load("license"))
+    assert licence.id == "xxxxxxxx-xxxx..." and licence.operation == "add"
+    assert (licence.data, licence.signature) == ("device-specific license info...", "RSA signature...")
+    assert mqtt._license({"id": "l-1", "add": "yes"}).operation is None  # only a JSON true counts
+
+
+def keys_connector(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **extra: Any) -> MqttConnector:
+    keys = tmp_path / "live-keys.toml"
+    keys.write_text('"dev-a" = "key-a"\n"dev b" = "key-b"\n')
+    keys.chmod(0o600)
+    config = MqttBackend(kind="mqtt", host="127.0.0.1", keys_file=str(keys), **extra)
+    monkeypatch.setenv("FIELDTUI_SECRET_SITE_LIVE_DEV_C", "key-c")
+    return MqttConnector("live", config, "shared", profile="site")
+
+
+def test_each_device_gets_its_own_key_with_the_shared_key_as_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = keys_connector(tmp_path, monkeypatch, keys_in_keyring=True)
+    assert conn._key_source("dev-a") == ("key-a", f"the keys file {tmp_path / 'live-keys.toml'}")
+    assert conn._key_for("dev b") == "key-b"
+    assert conn._key_source("dev-c") == ("key-c", "the secret site/live/dev-c")
+    assert conn._key_source("dev-z") == ("shared", "the shared key of live")
+    # the per-device secret is looked up only when the config asks for it
+    assert keys_connector(tmp_path, monkeypatch)._key_for("dev-c") == "shared"
+    # a key filed while the app runs is used at the next request
+    keys = tmp_path / "live-keys.toml"
+    keys.write_text(keys.read_text() + '"dev-z" = "key-z"\n')
+    assert conn._key_for("dev-z") == "key-z"
+
+
+def test_a_device_without_any_key_is_refused_before_anything_is_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = tmp_path / "live-keys.toml"
+    keys.write_text('"dev-a" = "key-a"\n')
+    keys.chmod(0o600)
+    conn = MqttConnector("live", MqttBackend(kind="mqtt", host="127.0.0.1", keys_file=str(keys)), None)
+    with pytest.raises(AuthError, match="no MQTT access key for device dev-b") as caught:
+        conn._require_key("dev-b")
+    assert caught.value.hint is not None and f'add "dev-b" = "ACCESS_KEY" to {keys}' in caught.value.hint
+    assert conn._require_key("dev-a") == "key-a"
 
 
 @pytest.mark.parametrize("bad", ["", "a/b", "dev+", "#", "x\x00"])

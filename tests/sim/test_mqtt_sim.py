@@ -19,7 +19,7 @@ from paho.mqtt.properties import Properties
 from fieldtui.sim.context import SimContext, SimCredentials
 from fieldtui.sim.fleet import SimDevice, generate_fleet
 from fieldtui.sim.mqtt import Broker, BrokerError, MqttDevices
-from fieldtui.sim.mqtt.state import LATEST_FIRMWARE
+from fieldtui.sim.mqtt.state import LATEST_FIRMWARE, device_access_key
 
 HOST = "127.0.0.1"
 INTERVAL = 0.2
@@ -35,6 +35,11 @@ def make_ctx(size: int = 40) -> SimContext:
     return SimContext(fleet=generate_fleet(seed=3, size=size), credentials=SimCredentials())
 
 
+def key_of(ctx: SimContext, device_id: str) -> str:
+    """The device's own access key (document 003: from the Register Device API)."""
+    return device_access_key(ctx.credentials.mqtt_access_key, device_id)
+
+
 def online_devices(ctx: SimContext) -> list[SimDevice]:
     return [d for d in ctx.fleet.of("mqtt").values() if d.online]
 
@@ -48,7 +53,7 @@ def auth(
     correlation: bytes | None = None,
 ) -> Properties:
     props = Properties(PacketTypes.PUBLISH)
-    props.UserProperty = [("device_id", device_id), ("access_key", key or ctx.credentials.mqtt_access_key)]
+    props.UserProperty = [("device_id", device_id), ("access_key", key or key_of(ctx, device_id))]
     if response_topic is not None:
         props.ResponseTopic = response_topic
     if correlation is not None:
@@ -172,7 +177,7 @@ async def test_telemetry_carries_user_properties_and_documented_payload(
         device_id = message.topic.value.split("/")[2]
         assert user_properties(message) == {
             "device_id": device_id,
-            "access_key": ctx.credentials.mqtt_access_key,
+            "access_key": key_of(ctx, device_id),
         }
         body = payload(message)
         assert body["status"] == "online"
@@ -371,10 +376,10 @@ async def test_unknown_command_ends_in_error_with_a_message(
     assert body["status"] == "error" and body["id"] == "cmd-x" and "self_destruct" in body["message"]
 
 
-async def test_requests_with_a_wrong_or_missing_access_key_are_ignored_on_mqtt5(
+async def test_requests_with_a_wrong_or_missing_access_key_are_refused_on_mqtt5(
     devices: MqttDevices, tech: aiomqtt.Client, ctx: SimContext
 ) -> None:
-    device = online_devices(ctx)[0]
+    device, other = online_devices(ctx)[0], online_devices(ctx)[1]
     base = f"v1/device/{device.id}"
     await tech.subscribe(f"{base}/config/update")
     await tech.subscribe(f"{base}/commands/update")
@@ -384,30 +389,60 @@ async def test_requests_with_a_wrong_or_missing_access_key_are_ignored_on_mqtt5(
     await tech.publish(
         f"{base}/commands", json.dumps(command), qos=1, properties=auth(ctx, device.id, key="x")
     )
+    # another device's key, or the simulator's fleet secret, is not this device's key
+    for key in (key_of(ctx, other.id), ctx.credentials.mqtt_access_key):
+        await tech.publish(
+            f"{base}/commands", json.dumps(command), qos=1, properties=auth(ctx, device.id, key=key)
+        )
     assert await quiet_for(tech, 0.6, keep=lambda m: True) == []
     state = devices.inspect(device.id)
     assert state is not None and state["commands"] == []
-    assert devices.stats["ignored"] >= 3
+    assert state["refused_requests"] == 5 and devices.stats["refused"] >= 5
     # the right key on the same topic is answered
     await tech.publish(f"{base}/config", b"", qos=1, properties=auth(ctx, device.id))
     assert await collect(tech, lambda s: bool(s))
 
 
-async def test_offline_devices_neither_publish_nor_answer(
+async def test_offline_devices_publish_nothing_but_the_cloud_answers_their_snapshot(
     devices: MqttDevices, tech: aiomqtt.Client, ctx: SimContext
 ) -> None:
     device = next(d for d in ctx.fleet.of("mqtt").values() if not d.online)
     base = f"v1/device/{device.id}"
     await tech.subscribe(f"{base}/#")
+    # never published: nothing retained, nothing at the interval
+    assert await quiet_for(tech, 3 * INTERVAL, keep=lambda m: True) == []
+    # the device does not answer a config request ...
+    await tech.publish(f"{base}/config", b"", qos=1, properties=auth(ctx, device.id))
+    assert await quiet_for(tech, 0.6, keep=lambda m: m.topic.value != f"{base}/config") == []
+    # ... but the cloud answers the snapshot request for it
     await tech.publish(f"{base}/get", b"", qos=1, properties=auth(ctx, device.id))
-    assert await quiet_for(tech, 0.6, keep=lambda m: m.topic.value != f"{base}/get") == []
+    snapshot = await collect(
+        tech,
+        lambda seen: {"space_info", "config/update"} <= {m.topic.value[len(base) + 1 :] for m in seen},
+        keep=lambda m: m.topic.value != f"{base}/get",
+    )
+    space = next(payload(m) for m in snapshot if m.topic.value == f"{base}/space_info")
+    assert space["name"] == device.name
+    # a command is held by the cloud, pending, and announced in the next snapshot
+    command = {"id": "held-1", "status": "pending", "name": "reboot", "parameters": {}}
+    await tech.publish(f"{base}/commands", json.dumps(command), qos=1, properties=auth(ctx, device.id))
+    await tech.publish(f"{base}/get", b"", qos=1, properties=auth(ctx, device.id))
+    announced = await collect(
+        tech,
+        lambda seen: any(m.topic.value == f"{base}/commands" for m in seen),
+        keep=lambda m: m.topic.value == f"{base}/commands" and payload(m).get("id") == "held-1",
+    )
+    assert payload(announced[0])["status"] == "pending"
+    state = devices.inspect(device.id)
+    assert state is not None and state["commands"] == [{**command}]
 
 
 async def test_licences_change_device_state_and_device_reports_are_not_requests(
     devices: MqttDevices, tech: aiomqtt.Client, ctx: SimContext
 ) -> None:
-    """``update`` and ``cloud_settings/update`` carry userProperties: the device publishes them
-    (document 003). Someone else publishing them does not rename or reflash the device."""
+    """``update`` carries userProperties: the device publishes it (document 003); someone else
+    publishing it does not rename or reflash the device. ``cloud_settings/update`` is kept by
+    the cloud."""
     device = online_devices(ctx)[0]
     name, firmware = device.name, device.firmware
     base = f"v1/device/{device.id}"
@@ -445,7 +480,7 @@ async def test_licences_change_device_state_and_device_reports_are_not_requests(
     state = devices.inspect(device.id)
     assert state is not None
     assert (state["name"], state["firmware"]) == (name, firmware)
-    assert state["cloud_settings"] == {}
+    assert state["cloud_settings"] == {"reporting": "eco"}
     assert {lic["id"]: lic["state"] for lic in state["licenses"]}["lic-2"] == "inuse"
     assert devices.inspect("no-such-device") is None
 
@@ -471,7 +506,7 @@ async def test_every_online_device_publishes_its_update_retained_with_user_prope
             device = expected[message.topic.value.split("/")[2]]
             assert user_properties(message) == {
                 "device_id": device.id,
-                "access_key": ctx.credentials.mqtt_access_key,
+                "access_key": key_of(ctx, device.id),
             }
             assert payload(message) == {"firmware_version": device.firmware, "name": device.name}
         offline = {dev.id for dev in ctx.fleet.of("mqtt").values() if not dev.online}
@@ -564,7 +599,7 @@ async def test_telemetry_resumes_after_a_broker_restart(
         fresh = await collect(client, lambda seen: len(seen) >= 3, keep=lambda m: not m.retain)
     # the broker wakes its devices when it is back: no waiting out a reconnect backoff
     assert asyncio.get_running_loop().time() - began < 1.0
-    assert all(user_properties(m)["access_key"] == ctx.credentials.mqtt_access_key for m in fresh)
+    assert all(user_properties(m)["access_key"] == key_of(ctx, m.topic.value.split("/")[2]) for m in fresh)
     assert devices.connected and devices.stats["connects"] >= 2
     # and a stop/start pair, as the runner also does it
     await broker.stop()

@@ -25,18 +25,30 @@ device (telemetry, ``config/update``, ``commands/update``, ``license/update``, `
 the device (``config``, ``commands``, ``license``); ``space_info`` and ``firmware`` go to the
 device too. The simulator also plays the cloud's side of ``get`` ("request the latest
 snapshot"): whoever publishes it with a device's credentials gets the snapshot on the device's
-topics, as the cloud would send it. It never treats ``update`` or ``cloud_settings/update`` as
-requests: those are the device's own reports.
+topics, as the cloud would send it. It never treats ``update`` as a request: that is the device's
+own report.
 
-Requests, as a device answers them:
-* MQTT 5: a request counts only if its user property ``access_key`` equals the shared key
-  (and ``device_id``, when given, names the device in the topic); anything else is ignored
-  silently, as a device would. MQTT 3.1.1 has no user properties: every request counts.
+Keys. Document 003 authenticates a device by "the same device ID and access key that you got
+using the Register Device API": every device has its own key (:func:`device_access_key`) and
+the document names no shared or fleet key, so none is accepted. ``fieldtui sim --write-config``
+writes every device's key into a keys file (0600).
+
+Requests, as the cloud and the device answer them:
+* MQTT 5: a request counts only if its user property ``access_key`` is that device's own key
+  (and ``device_id``, when given, names the device in the topic); anything else is refused
+  silently, as document 003 defines no error answer, and counted (``refused_requests`` in
+  :meth:`MqttDevices.inspect`, ``stats["refused"]``). MQTT 3.1.1 has no user properties:
+  every request counts.
 * Answers go to the request's MQTT 5 ``ResponseTopic`` (with its ``CorrelationData``) when set,
   else to the documented response topic (``.../config`` answers on ``.../config/update``).
-* Offline devices (``SimDevice.online`` false) neither publish nor answer.
-* ``.../get`` publishes the snapshot: space info, config, the next unfinished command, every
+* ``.../get`` is answered by the cloud, so for every registered device, online or not, and
+  whether or not it ever published: space info, config, the next unfinished command, every
   licence and, when the firmware is not the latest, the firmware event.
+* ``.../cloud_settings/update`` (``{property, value}``) is recorded by the cloud for any
+  registered device (``cloud_settings`` in :meth:`MqttDevices.inspect`); it has no answer.
+* Offline devices (``SimDevice.online`` false) publish nothing and answer no config or licence
+  request; a command sent to one is held by the cloud as ``pending`` (announced in snapshots)
+  and never run while the device stays offline.
 * The device subscribes to ``.../commands`` and ``.../license`` and also publishes snapshots on
   them; on MQTT 5 the subscriptions are "no local" so it never hears itself, on 3.1.1 its own
   echoes are recognised (known command id, licence with no operation) and dropped.
@@ -70,6 +82,7 @@ from fieldtui.sim.mqtt.state import (
     DeviceState,
     License,
     MetricBaseline,
+    device_access_key,
     device_rng,
     device_update_payload,
     firmware_payload,
@@ -82,8 +95,11 @@ log = logging.getLogger(__name__)
 
 TOPIC_PREFIX = "v1/device/"
 #: The topics answered (after ``v1/device/ID/``): the requests to the device (documented with a
-#: ``responseTopic``) and ``get``, the snapshot request the cloud side answers.
-REQUEST_TOPICS = ("get", "config", "commands", "license")
+#: ``responseTopic``), ``get``, the snapshot request the cloud side answers, and
+#: ``cloud_settings/update``, which the cloud records.
+REQUEST_TOPICS = ("get", "config", "commands", "license", "cloud_settings/update")
+#: What the cloud itself handles for a registered device that is offline or never published.
+CLOUD_TOPICS = ("get", "commands", "cloud_settings/update")
 #: Batch size when the idle part of the fleet publishes its one retained message.
 _SEED_BATCH = 50
 _BACKLOG_LIMIT = 1_000
@@ -134,6 +150,7 @@ class MqttDevices:
         self._fleet = ctx.fleet
         self._reseed = asyncio.Event()
         self._states: dict[str, DeviceState] = {}
+        self._keys: dict[str, str] = {}
         self._promoted: OrderedDict[str, None] = OrderedDict()
         self._client: aiomqtt.Client | None = None
         self._connected = asyncio.Event()
@@ -151,6 +168,7 @@ class MqttDevices:
             "responses": 0,
             "requests": 0,
             "ignored": 0,
+            "refused": 0,
             "connects": 0,
         }
 
@@ -205,6 +223,7 @@ class MqttDevices:
                 for lic in state.licenses.values()
             ],
             "cloud_settings": json.loads(json.dumps(state.cloud_settings)),
+            "refused_requests": state.refused,
             "telemetries": dict(state.last_telemetries) if state.last_telemetries is not None else None,
             "messages_published": state.messages_published,
         }
@@ -283,11 +302,18 @@ class MqttDevices:
         else:
             await client.subscribe([(topic, 1) for topic in topics])
 
+    def access_key(self, device_id: str) -> str:
+        """The device's own access key (the one its registration gave it)."""
+        key = self._keys.get(device_id)
+        if key is None:
+            key = self._keys[device_id] = device_access_key(self.ctx.credentials.mqtt_access_key, device_id)
+        return key
+
     def _properties(self, device_id: str, correlation: bytes | None = None) -> Properties | None:
         if not self._v5:
             return None
         props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]  # paho leaves __init__ untyped
-        props.UserProperty = [("device_id", device_id), ("access_key", self.ctx.credentials.mqtt_access_key)]
+        props.UserProperty = [("device_id", device_id), ("access_key", self.access_key(device_id))]
         if correlation is not None:
             props.CorrelationData = correlation
         return props
@@ -477,8 +503,8 @@ class MqttDevices:
             return
         device_id, _, action = topic[len(TOPIC_PREFIX) :].partition("/")
         device = self._devices().get(device_id)
-        if device is None or not device.online or action not in REQUEST_TOPICS:
-            # No such device, or it is offline: nobody is there to answer.
+        if device is None or action not in REQUEST_TOPICS:
+            # Not a registered device: nobody is there to answer.
             self.stats["ignored"] += 1
             return
         response_topic: str | None = None
@@ -487,15 +513,20 @@ class MqttDevices:
             props = message.properties
             user = dict(getattr(props, "UserProperty", None) or [])
             claimed = user.get("device_id")
-            if user.get("access_key") != self.ctx.credentials.mqtt_access_key or (
+            if user.get("access_key") != self.access_key(device_id) or (
                 claimed is not None and claimed != device_id
             ):
-                self.stats["ignored"] += 1
-                log.debug("ignored %s: wrong or missing access_key/device_id", topic)
+                self.stats["refused"] += 1
+                self._state(device).refused += 1
+                log.debug("refused %s: not this device's access_key/device_id", topic)
                 return
             response_topic = getattr(props, "ResponseTopic", None) or None
             raw_correlation = getattr(props, "CorrelationData", None)
             correlation = bytes(raw_correlation) if raw_correlation else None
+        if not device.online and action not in CLOUD_TOPICS:
+            # Offline: the device is not there to answer a config or licence request.
+            self.stats["ignored"] += 1
+            return
         payload = _decode(message.payload)
         self.stats["requests"] += 1
         self._promote(device_id)
@@ -536,6 +567,17 @@ class MqttDevices:
             await self._apply_license(
                 device, state, payload, response_topic or f"{base}/license/update", correlation
             )
+        elif action == "cloud_settings/update":
+            self._set_cloud_setting(state, payload)
+
+    def _set_cloud_setting(self, state: DeviceState, payload: Any) -> None:
+        """Document 003 "Set Cloud Settings": ``{"property": NAME, "value": VALUE}``, kept by the
+        cloud. The document lists no properties, so any non-empty name is kept."""
+        if not isinstance(payload, dict) or "value" not in payload:
+            return
+        name = payload.get("property")
+        if isinstance(name, str) and name.strip():
+            state.cloud_settings[name.strip()] = payload["value"]
 
     async def _send_snapshot(self, device: SimDevice, state: DeviceState) -> None:
         # A snapshot spans several topics, so a ResponseTopic (one topic) cannot apply to it.
@@ -574,6 +616,8 @@ class MqttDevices:
             parameters=parameters if isinstance(parameters, dict) else {},
         )
         state.commands[command.id] = command
+        if not device.online:
+            return  # held by the cloud, pending, for when the device is back
         self._spawn(
             self._run_command(
                 device,

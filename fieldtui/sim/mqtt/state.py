@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import random
 import uuid
 from dataclasses import dataclass, field
@@ -47,6 +49,14 @@ _COUNTRIES: tuple[tuple[str, float, float, int], ...] = (
 def iso_ms(unix: float) -> str:
     """``2021-08-04T07:45:44.122Z``: the timestamp format of document 003."""
     return datetime.fromtimestamp(unix, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def device_access_key(fleet_secret: str, device_id: str) -> str:
+    """The access key the Register Device API gave this device (document 003 authenticates each
+    device by its own key; the document names no shared one). Derived from the simulator's
+    secret and the id, so a reset fleet with the same seed keeps every device's key."""
+    digest = hmac.new(fleet_secret.encode(), device_id.encode(), hashlib.sha256).hexdigest()
+    return "mqd-" + digest[:32]
 
 
 def device_rng(seed: int, device_id: str) -> random.Random:
@@ -119,10 +129,11 @@ class License:
 
 @dataclass(slots=True)
 class DeviceState:
-    """Per-device state the protocol can change: config, commands, licences.
+    """Per-device state the protocol can change: config, commands, licences, cloud settings.
 
-    ``cloud_settings`` are the device's own (document 003 "Set Cloud Settings" is published by
-    the device); nothing the simulator receives changes them.
+    ``cloud_settings`` hold what document 003 "Set Cloud Settings" (``.../cloud_settings/update``,
+    ``{property, value}``, authenticated by the device's key) last set for each property: the
+    cloud keeps them. ``refused`` counts requests for this device whose key was not its own.
     """
 
     baseline: MetricBaseline
@@ -135,6 +146,7 @@ class DeviceState:
     cloud_settings: dict[str, Any] = field(default_factory=dict)
     last_telemetries: dict[str, Any] | None = None
     messages_published: int = 0
+    refused: int = 0
     #: Commands run one at a time, in arrival order (asyncio.Lock is FIFO).
     command_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
