@@ -25,7 +25,8 @@ from fieldtui.connectors.declarations import (
     MYSENSOR_TASK_KINDS,
     THINGS_COMMANDS,
 )
-from fieldtui.core.errors import ConfigError, DeviceNotFound, InvalidId
+from fieldtui.core.errors import ConfigError, DeviceNotFound, InvalidId, Unsupported
+from fieldtui.core.filters import DeviceFilter
 from fieldtui.core.models import BackendKind, HistoryKind, InstallationStatus
 from fieldtui.service.api import (
     ActionEvent,
@@ -393,3 +394,30 @@ async def test_groups_list_a_clouds_groups_and_say_why_a_cloud_has_none(port: Su
     assert port.devices.thing in {m.id for m in members}
     none = await port.service.groups("sensors")
     assert none.groups == [] and none.error is not None and "groups" in none.error
+
+
+async def test_a_clouds_listing_applies_its_own_filters_and_refuses_others_by_name(port: Subject) -> None:
+    thing = await port.service.device(port.devices.thing)
+    group = str(thing.device.group)
+    listed = await port.service.list_devices(DeviceFilter(group=group), backend="things")
+    assert port.devices.thing in {d.id for d in listed.devices}
+    assert all(d.backend == "things" for d in listed.devices)
+    with pytest.raises(Unsupported, match="release"):
+        await port.service.list_devices(DeviceFilter(release=("1.2.3",)), backend="gateways")
+    everywhere = await port.service.list_devices(DeviceFilter(group=group))
+    assert set(everywhere.skipped) == {"sensors", "gateways", "live", "fleet"}
+    with pytest.raises(ConfigError):
+        await port.service.list_devices(DeviceFilter(), backend="nowhere")
+
+
+async def test_members_the_cache_lacks_come_with_their_status_and_online(port: Subject) -> None:
+    thing = await port.service.device(port.devices.thing)
+    members = await port.service.group_members("things", str(thing.device.group))
+    assert members and all(m.online is not None and m.installation_status for m in members)
+
+
+async def test_alerts_name_each_alerting_thing_with_its_alert_types(port: Subject) -> None:
+    view = await port.service.alerts()
+    things = [d for d in view.devices if d.backend == "things"]
+    assert things and all(d.alerts for d in things)
+    assert not view.errors
