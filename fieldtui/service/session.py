@@ -494,8 +494,9 @@ class ServiceSession:
                 if report.unread:
                     errors[name] = f"the alert types of {report.unread} alerting devices could not be read"
                 return
-            if not connector.alerts_on_devices:
+            if not connector.alerts_on_devices and not self._offline:
                 return
+            # Offline, every cloud is judged by the copies the cache holds (things' too).
             cached = known.get(name, {})
             ids = sorted(cached)[:ALERT_CHECK_CAP]
             fresh = {} if self._offline else await self._read_devices(name, ids, ALERT_CHECK_SECONDS)

@@ -168,3 +168,13 @@ def test_changes_are_refused_read_only_and_queued_offline(sim_clean: Any, cli_en
     assert queued.returncode == 0, queued.stderr
     assert json.loads(queued.stdout)["status"] == "queued"
     assert _mutations(sim_clean, "things") == []
+
+
+def test_offline_alerts_judge_the_devices_the_cache_holds(sim: Any, cli_env: dict[str, str]) -> None:
+    alerting = sorted(i for i, d in sim.fleet.of("things").items() if d.alerting)[0]
+    looked_up = fieldtui(cli_env, "status", alerting)
+    assert looked_up.returncode == 0, looked_up.stderr
+    result = fieldtui(cli_env, "--offline", "alerts", "--json")
+    assert result.returncode == 0, result.stderr
+    devices = json.loads(result.stdout)["devices"]
+    assert any(d["device"] == alerting and d["alerts"] for d in devices)
