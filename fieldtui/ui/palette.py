@@ -19,12 +19,6 @@ DEVICE_RANK = 0.6
 ASK_RANK = 0.5
 
 
-def _open_alerts(app: FieldApp) -> None:
-    from fieldtui.ui.screens.alerts import AlertsScreen
-
-    app.push_screen(AlertsScreen())
-
-
 class FieldCommands(Provider):
     @property
     def field_app(self) -> FieldApp:
@@ -42,7 +36,7 @@ class FieldCommands(Provider):
             ("Sync now", "Send every queued change that can be sent", app.action_sync_now),
             ("Groups", "Groups and their members", app.action_groups),
             ("Fleet tasks", "Each cloud's task queue", app.action_fleet_tasks),
-            ("Alerts", "What is alerting now across the clouds", partial(_open_alerts, app)),
+            ("Alerts", "What is alerting now across the clouds", app.action_alerts),
             ("Guided installation", "Scan, check, group, install, confirm", app.action_install),
             ("Help", "Keys of this screen, then every key and filter", app.action_help),
             ("Command line", ":outbox :groups :device SERIAL :q", app.action_command_line),
