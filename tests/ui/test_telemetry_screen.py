@@ -1,16 +1,16 @@
-"""The live telemetry screen against the simulator's real MQTT broker and devices."""
+"""The live telemetry screen over the in-memory port (the test pushes the samples), and once
+against the simulator's real MQTT broker (a restart shows reconnecting, then live)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import aiomqtt
 import pytest
+from fakes.fake_service import FakeService, Ids
 
 from fieldtui.ui.app import FieldApp
 from fieldtui.ui.screens.telemetry import TelemetryScreen
@@ -46,13 +46,17 @@ async def _open(app: FieldApp, pilot: Any, device: str) -> TelemetryScreen:
     return screen
 
 
-async def test_values_change_on_screen_for_an_mqtt_device(sim: Any, make_app: Any) -> None:
-    app = make_app()
+async def test_values_change_on_screen_for_an_mqtt_device(make_fake_app: Any) -> None:
+    fake = FakeService()
+    app = make_fake_app(fake)
     async with app.run_test(size=SIZE) as pilot:
-        screen = await _open(app, pilot, _mqtt_device(sim))
+        screen = await _open(app, pilot, Ids.MQTT_TWIN)
+        fake.sample(Ids.MQTT_TWIN, "live", temperature=21, co2=600)
         first = await until(lambda: dict(screen.displayed()) if screen.displayed() else None)
         assert "temperature" in first
+        fake.sample(Ids.MQTT_TWIN, "live", temperature=22, co2=610)
         await until(lambda: screen.displayed() != first)
+        assert screen.displayed().get("temperature") == "22"
         assert "live" in _state_line(screen)
         assert "msg/s" in _state_line(screen)
         await pilot.press("l")
@@ -63,22 +67,29 @@ async def test_values_change_on_screen_for_an_mqtt_device(sim: Any, make_app: An
         await pilot.pause()
         assert not isinstance(app.screen, TelemetryScreen)
         assert screen._worker is not None and screen._worker.is_cancelled
+        await until(lambda: fake.listening(Ids.MQTT_TWIN) == 0)
 
 
-async def test_pause_holds_the_display_and_resume_catches_up(sim: Any, make_app: Any) -> None:
-    app = make_app()
+async def test_pause_holds_the_display_and_resume_catches_up(make_fake_app: Any) -> None:
+    fake = FakeService()
+    app = make_fake_app(fake)
     async with app.run_test(size=SIZE) as pilot:
-        screen = await _open(app, pilot, _mqtt_device(sim))
+        screen = await _open(app, pilot, Ids.MQTT_TWIN)
+        for value in (1, 2):
+            fake.sample(Ids.MQTT_TWIN, "live", temperature=20 + value)
         await until(lambda: screen.shown_total >= 2)
         await pilot.press("p")
         frozen_total, frozen_values = screen.shown_total, screen.displayed()
-        await asyncio.sleep(1.0)  # the simulator publishes every 0.2 s
-        assert screen.buffer.total > frozen_total, "samples keep arriving while paused"
+        for value in (3, 4, 5):
+            fake.sample(Ids.MQTT_TWIN, "live", temperature=20 + value)
+        await until(lambda: screen.buffer.total == frozen_total + 3)  # samples keep arriving while paused
+        await pilot.pause(0.3)
         assert screen.shown_total == frozen_total
         assert screen.displayed() == frozen_values
         assert "PAUSED" in _state_line(screen)
         await pilot.press("p")
-        await until(lambda: screen.shown_total > frozen_total)
+        await until(lambda: screen.shown_total == frozen_total + 3)
+        assert screen.displayed().get("temperature") == "25"
         assert "PAUSED" not in _state_line(screen)
 
 
@@ -94,33 +105,25 @@ async def test_broker_restart_shows_reconnecting_then_live(sim_clean: Any, make_
         await until(lambda: "live" in _state_line(screen) and screen.buffer.total > before, timeout=30)
 
 
-async def test_redraws_stay_capped_under_a_fast_stream(sim: Any, make_app: Any) -> None:
-    device = _mqtt_device(sim)
-    app = make_app()
+async def test_redraws_stay_capped_under_a_fast_stream(make_fake_app: Any) -> None:
+    fake = FakeService()
+    app = make_fake_app(fake)
     async with app.run_test(size=SIZE) as pilot:
-        screen = await _open(app, pilot, device)
+        screen = await _open(app, pilot, Ids.MQTT_TWIN)
+        fake.sample(Ids.MQTT_TWIN, "live", temperature=20)
         await until(lambda: "live" in _state_line(screen))
         start_total, start_redraws, started = screen.buffer.total, screen.redraws, time.monotonic()
         sent = 0
-        async with aiomqtt.Client(sim.simulator.mqtt_host, sim.mqtt_port) as client:
-            topic = f"v1/device/{device}/telemetry"
-            while time.monotonic() - started < 2.0:
-                for _ in range(50):
-                    sent += 1
-                    body = {
-                        "status": "online",
-                        "timestamp": datetime.now(UTC).isoformat(),
-                        "telemetries": {"temperature": 20 + sent % 7, "burst": sent},
-                    }
-                    await client.publish(topic, json.dumps(body), qos=0)
-                await asyncio.sleep(0.01)
-        await until(lambda: screen.buffer.total - start_total >= sent * 0.9, timeout=10)
+        while time.monotonic() - started < 2.0:
+            for _ in range(50):
+                sent += 1
+                fake.sample(Ids.MQTT_TWIN, "live", temperature=20 + sent % 7, burst=sent)
+            await asyncio.sleep(0.01)
+        await until(lambda: screen.buffer.total - start_total == sent, timeout=20)
         elapsed = time.monotonic() - started
-        received = screen.buffer.total - start_total
         redraws = screen.redraws - start_redraws
-        assert received / elapsed > 100, f"only {received} messages in {elapsed:.1f} s"
-        assert redraws <= 10 * elapsed + 3, f"{redraws} redraws in {elapsed:.1f} s"
-        await until(lambda: screen.displayed().get("burst") == str(screen.buffer.metrics["burst"].latest))
+        assert redraws <= 10 * elapsed + 3, f"{redraws} redraws of {sent} samples in {elapsed:.1f} s"
+        await until(lambda: screen.displayed().get("burst") == str(sent))
         assert len(screen.buffer.metrics["burst"].values) == screen.buffer.window
 
 
@@ -136,11 +139,10 @@ def test_buffer_keeps_a_bounded_window_and_a_ten_second_rate() -> None:
     assert [m.metrics["v"] for m in buffer.messages_since(97)] == [97, 98, 99]
 
 
-async def test_device_without_telemetry_says_why_inline(sim: Any, make_app: Any) -> None:
-    device = sorted(sim.fleet.of("fleet"))[0]
-    app = make_app()
+async def test_device_without_telemetry_says_why_inline(make_fake_app: Any) -> None:
+    app = make_fake_app(FakeService())
     async with app.run_test(size=SIZE) as pilot:
-        screen = await _open(app, pilot, device)
+        screen = await _open(app, pilot, Ids.OFFLINE)
         await until(lambda: screen.stream_state == "error")
         await until(lambda: "offer no telemetry" in _state_line(screen))
         assert any("Telemetry:" in n for n in app.notified)
