@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import importlib
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from typing import Any, Protocol, runtime_checkable
 
-from textual import work
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Input, TextArea
 
 from fieldtui.service.api import (
     ActionEvent,
@@ -25,6 +28,7 @@ from fieldtui.service.api import (
 )
 from fieldtui.ui.index import DeviceIndex, DeviceRow
 from fieldtui.ui.palette import FieldCommands
+from fieldtui.ui.scan import ENTER_GAP, ScanDetector, Verdict
 from fieldtui.ui.text import clean
 from fieldtui.ui.text import now as ui_now
 from fieldtui.ui.widgets.status_bar import BarState, StatusBar
@@ -89,6 +93,66 @@ class FieldApp(App[int]):
         self._unsubscribe: list[Callable[[], None]] = []
         #: action id -> what the technician did, in words: told when its attempt ends.
         self._tracked: dict[str, str] = {}
+        #: Scanner bursts on any screen (the lookup's box takes its own).
+        self._scan: ScanDetector[events.Key] = ScanDetector()
+        self._scan_timer: Timer | None = None
+        #: Keys that came before the lookup box could take them (a scan at launch), or None
+        #: once it can.
+        self._early_keys: list[events.Key] | None = []
+
+    # -- keys: scans anywhere, and none lost at launch ---------------------------------------
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            if self._early_keys is not None:
+                self._early_keys.append(event)
+                return
+            # When the key arrived, not when it is handled: a scan's first key may open a
+            # screen, and the rest wait in the queue meanwhile.
+            now = event.time
+            if self._scan.in_burst(now) or self._scan_applies():
+                verdict = self._scan.feed(event, event.key, event.character, now)
+                if verdict is Verdict.HOLD:
+                    self._release_later()
+                    return
+                if verdict is Verdict.SCAN:
+                    self.notify(f"Scanned {clean(self._scan.scanned, 40)}")
+                    self.go_to_device(self._scan.scanned)
+                    return
+                await self._release_held()
+        await super().on_event(event)
+
+    def _scan_applies(self) -> bool:
+        """A focused text field takes its own keys (the lookup box knows scans itself)."""
+        return bool(self.screen_stack) and not isinstance(self.focused, (Input, TextArea))
+
+    def _release_later(self) -> None:
+        if self._scan_timer is not None:
+            self._scan_timer.stop()
+        self._scan_timer = self.set_timer(ENTER_GAP * 1.5, self._release_if_due)
+
+    async def _release_if_due(self) -> None:
+        if self._scan.due(time.monotonic()):
+            await self._release_held()
+        elif self._scan.held:
+            self._release_later()
+
+    async def _release_held(self) -> None:
+        """Keys held as a possible scan that was not one: handled now, in their order."""
+        for key in self._scan.release():
+            await super().on_event(key)
+
+    def keys_ready(self) -> str:
+        """The lookup box has the focus: what was typed (or scanned) before it had, with
+        ``"\n"`` for each Enter, for the box to take as if typed now."""
+        early, self._early_keys = self._early_keys, None
+        typed = ""
+        for key in early or []:
+            # Typed before the terminal left line mode, Enter arrives as a newline (ctrl+j).
+            if key.key in ("enter", "ctrl+j", "ctrl+m"):
+                typed += "\n"
+            elif key.character is not None and key.is_printable:
+                typed += key.character
+        return typed
 
     # -- start-up ------------------------------------------------------------------------
     def get_default_screen(self) -> Screen[Any]:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from rich.console import Console
+from rich.text import Text
+
 from fieldtui.core.text import strip_controls
 
 
@@ -50,3 +53,16 @@ def age(then: datetime | None, now: datetime | None = None) -> str:
 
 def yes_no(value: bool | None, yes: str = "yes", no: str = "no") -> str:
     return "?" if value is None else (yes if value else no)
+
+
+def hanging(label: str, value: Text, width: int, console: Console, label_width: int = 10) -> Text:
+    """``label`` then ``value``, its wrapped lines indented under the value's first column
+    (a long "Not here" or alert list never restarts at the left edge)."""
+    out = Text()
+    out.append(f"{label:<{label_width}}", style="bold")
+    for index, line in enumerate(value.wrap(console, max(20, width - label_width))):
+        if index:
+            out.append("\n" + " " * label_width)
+        out.append_text(line)
+    out.append("\n")
+    return out

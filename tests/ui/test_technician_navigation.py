@@ -263,3 +263,4 @@ async def test_back_from_a_device_the_next_scan_replaces_the_query() -> None:
         screen = app.screen
         assert isinstance(screen, DeviceScreen)
         assert screen.device_id == Ids.SENSOR
+        await pilot.pause(0.5)  # its first load ends before the app is torn down

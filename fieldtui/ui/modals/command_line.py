@@ -9,7 +9,8 @@ from textual.containers import Horizontal
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from fieldtui.ui.commandline import known_commands
+#: What fits in 80 columns; an unknown command lists them all.
+PLACEHOLDER = "outbox groups tasks alerts install device SERIAL sync help q"
 
 
 class CommandLineModal(ModalScreen[str | None]):
@@ -20,7 +21,7 @@ class CommandLineModal(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Horizontal(id="command-line"):
             yield Static(":", id="command-line-colon")
-            yield Input(placeholder=known_commands(), id="command-line-input")
+            yield Input(placeholder=PLACEHOLDER, id="command-line-input")
 
     def on_mount(self) -> None:
         self.query_one("#command-line-input", Input).focus()

@@ -20,7 +20,7 @@ from textual.widgets import Static, TabbedContent, TabPane
 
 from fieldtui.service.api import ActionEvent, BackendInfo, DeviceView, HistoryEntry, heard
 from fieldtui.ui.app import FieldApp
-from fieldtui.ui.text import age, clean, yes_no
+from fieldtui.ui.text import age, clean, hanging, yes_no
 from fieldtui.ui.text import now as ui_now
 from fieldtui.ui.widgets.footer import FieldFooter
 from fieldtui.ui.widgets.status_bar import StatusBar
@@ -211,17 +211,17 @@ class DeviceScreen(Screen[None]):
             ("Status", self._value(view, "status", clean(device.status) or "—")),
         ]
         text = Text()
+        width = self._text_width()
+        console = self.app.console
         for label, value in rows:
-            text.append(f"{label:<10}", style="bold")
             if label == "Alerts" and device.alerts:
                 value.stylize("red")
-            text.append_text(value)
-            text.append("\n")
+            text.append_text(hanging(label, value, width, console))
         other = [p for p in view.pending if p.field is None]
         for change in other:
             style = "bold red" if change.state in ("failed", "conflict") else "yellow"
-            text.append(f"{'Pending':<10}", style="bold")
-            text.append(f"{clean(change.description, 50)} · {clean(change.words(), 60)}\n", style=style)
+            words = Text(f"{clean(change.description, 50)} · {clean(change.words(), 60)}", style=style)
+            text.append_text(hanging("Pending", words, width, console))
         self.query_one("#device-facts", Static).update(text)
         title = Text(f" {clean(device.id)}", style="bold")
         if device.name:
@@ -236,6 +236,14 @@ class DeviceScreen(Screen[None]):
         self.query_one("#device-raw", Static).update(
             Text(clean(json.dumps(raw or device.raw, indent=2, default=str), 20_000))
         )
+
+    def _text_width(self) -> int:
+        """The cells a line of the overview has (the terminal's width before the first layout)."""
+        return (self.size.width or self.app.size.width) - 2
+
+    def on_resize(self) -> None:
+        if self.view is not None and self.is_mounted:
+            self._render_view()
 
     def _clouds(self) -> list[BackendInfo]:
         service = self.app.service
@@ -263,15 +271,16 @@ class DeviceScreen(Screen[None]):
                 offered.append(f"[{key}] {label}")
             else:
                 absent.append(f"{label}: {reason}")
-        actions = Text()
-        actions.append("Actions  ", style="bold")
-        actions.append("  ".join(offered) or "none")
+        width = self._text_width()
+        console = self.app.console
+        actions = hanging("Actions", Text("  ".join(offered) or "none"), width, console)
         if absent:
-            actions.append("\nNot here ", style="bold dim")
-            actions.append("; ".join(absent), style="dim")
+            actions.append_text(hanging("Not here", Text("; ".join(absent), style="dim"), width, console))
         if self.app.read_only:
-            actions.append("\nRead-only: changes are refused.", style="yellow")
+            actions.append("Read-only: changes are refused.", style="yellow")
+        actions.rstrip()
         self.query_one("#device-actions", Static).update(actions)
+        self.refresh_bindings()
 
     @work(exclusive=True, group="device-history")
     async def load_history(self) -> None:
@@ -295,6 +304,29 @@ class DeviceScreen(Screen[None]):
         widget.update(text)
 
     # -- actions -------------------------------------------------------------------------
+    #: Action -> the capabilities one of the device's clouds must have for its key to show.
+    NEEDS = {
+        key_action: needs
+        for key_action, needs in (
+            ("telemetry", ("telemetry",)),
+            ("tasks", ("tasks", "commands")),
+            ("set_status", ("installation_status",)),
+            ("move", ("groups",)),
+            ("command", ("commands",)),
+        )
+    }
+    #: Actions that change something: hidden in read-only mode (never a modal that refuses).
+    CHANGES = ("set_status", "move", "command")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer offers what this device's clouds can do now; "Not here" says why not."""
+        if action in self.CHANGES and self.app.read_only:
+            return False
+        needs = self.NEEDS.get(action)
+        if needs is None or self.view is None:
+            return True
+        return self._why_not(needs) is None
+
     def _supported(self, *capabilities: str) -> bool:
         if self.view is None:
             self.app.notify("Still loading the device…")

@@ -135,6 +135,7 @@ class DeviceTasksScreen(Screen[None]):
         self.query_one("#commands-section").display = has_commands
         if not has_tasks and has_commands:
             self.command_table.focus()
+        self.refresh_bindings()
 
     # -- following commands live ----------------------------------------------------------
     def _follow_live_commands(self) -> None:
@@ -315,6 +316,18 @@ class DeviceTasksScreen(Screen[None]):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys for what this device's clouds take, and none that change in read-only mode."""
+        if action in ("new_task", "send_command", "cancel_task", "delete_task") and self.app.read_only:
+            return False
+        if self.view is None or self.app.service is None:
+            return True
+        if action == "send_command":
+            return bool(self._clouds("commands"))
+        if action in ("new_task", "cancel_task", "delete_task"):
+            return bool(self._clouds("tasks"))
+        return True
 
     def _refuse_read_only(self) -> bool:
         if self.app.read_only:

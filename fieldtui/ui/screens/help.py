@@ -31,12 +31,12 @@ def screen_title(screen: Screen[Any]) -> str:
 
 
 def _cell(text: str) -> str:
-    """A Markdown table cell: pipes and backticks in a key or description would break the row."""
-    return text.replace("|", "\\|").replace("`", "'")
+    """Backticks in a key or description would break the Markdown."""
+    return text.replace("`", "'")
 
 
 def screen_keys(screen: Screen[Any]) -> str:
-    """The screen's own keys as a Markdown table, remapped keys as remapped. Every one is
+    """The screen's own keys as a Markdown list (one line each), remapped keys as remapped. Every one is
     listed (a letter the focused search box takes too); one the screen refuses now is marked."""
     app = screen.app
     bindings = screen._bindings.copy()
@@ -47,8 +47,9 @@ def screen_keys(screen: Screen[Any]) -> str:
     rows: list[str] = []
     seen: set[str] = set()
     for binding in every:
-        name = binding.id or binding.action
-        if not binding.description or name in seen:
+        # Textual's own bindings (Tab, copy) carry no id: the screen's keys all do.
+        name = binding.id
+        if name is None or not binding.description or name in seen:
             continue
         seen.add(name)
         does = binding.description
@@ -57,11 +58,11 @@ def screen_keys(screen: Screen[Any]) -> str:
             does += " (not here now)"
         if state is not None and state.tooltip:
             does += f" — {state.tooltip}"
-        keys = ", ".join(app.get_key_display(b) for b in every if (b.id or b.action) == name)
-        rows.append(f"| `{_cell(keys)}` | {_cell(does)} |")
+        keys = " ".join(f"`{_cell(app.get_key_display(b))}`" for b in every if b.id == name)
+        rows.append(f"- {keys} {_cell(does)}")
     if not rows:
         return ""
-    return "| key | does |\n|---|---|\n" + "\n".join(rows) + "\n"
+    return "\n".join(rows) + "\n"
 
 
 def help_text(screen: Screen[Any] | None) -> str:

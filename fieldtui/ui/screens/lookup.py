@@ -78,6 +78,8 @@ serial opens at once). Filters go after the words or alone: `cloud:NAME`, `group
         self._remote_timer: Timer | None = None
         self._shown: list[DeviceRow] = []
         self.marked: set[str] = set()
+        #: The query being asked for with "open it when found exactly" (Enter on it).
+        self._exact: str | None = None
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status-bar")
@@ -99,6 +101,21 @@ serial opens at once). Filters go after the words or alone: `cloud:NAME`, `group
             table.add_column(label, key=key, width=width)
         self.query_one("#query", Input).focus()
         self.refresh_results()
+        self.call_after_refresh(self._take_early_keys)
+
+    def _take_early_keys(self) -> None:
+        """Keys typed before this screen was up (a scan at launch) are typed into the box."""
+        typed = self.app.keys_ready()
+        if not typed:
+            return
+        *submitted, rest = typed.split("\n")
+        box = self.query_one("#query", Input)
+        for line in submitted:
+            box.value = line
+            self._submit(line)
+        if rest or not submitted:
+            box.value = rest
+        box.cursor_position = len(box.value)
 
     # -- filtering -----------------------------------------------------------------------
     @on(Input.Changed, "#query")
@@ -106,12 +123,17 @@ serial opens at once). Filters go after the words or alone: `cloud:NAME`, `group
         self.refresh_results()
         if self._remote_timer is not None:
             self._remote_timer.stop()
-        if event.value.strip():
+        # A value set with its Enter already taken (a scan at launch) is being asked for
+        # exactly: a plain ask would replace that one and open nothing.
+        if event.value.strip() and event.value.strip() != self._exact:
             self._remote_timer = self.set_timer(REMOTE_DEBOUNCE, self._ask_clouds)
 
     @on(Input.Submitted, "#query")
     def _query_submitted(self, event: Input.Submitted) -> None:
-        raw = event.value.strip()
+        self._submit(event.value)
+
+    def _submit(self, value: str) -> None:
+        raw = value.strip()
         if not raw:
             return
         query = parse_query(raw)
@@ -125,7 +147,8 @@ serial opens at once). Filters go after the words or alone: `cloud:NAME`, `group
         # Not known locally: ask the clouds now and open the device when one knows it exactly.
         if self._remote_timer is not None:
             self._remote_timer.stop()
-        self._ask_clouds(open_exact=True)
+        self._exact = raw
+        self._ask_clouds(open_exact=True, raw=raw)
 
     def refresh_results(self) -> None:
         if not self.is_mounted:
@@ -171,8 +194,9 @@ serial opens at once). Filters go after the words or alone: `cloud:NAME`, `group
 
     # -- the clouds ----------------------------------------------------------------------
     @work(exclusive=True, group="lookup-remote")
-    async def _ask_clouds(self, open_exact: bool = False) -> None:
-        raw = self.query_one("#query", Input).value.strip()
+    async def _ask_clouds(self, open_exact: bool = False, raw: str | None = None) -> None:
+        if raw is None:
+            raw = self.query_one("#query", Input).value.strip()
         query = parse_query(raw)
         if not query.text:
             return

@@ -14,6 +14,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
 
+from fieldtui.core.actions import ActionType
 from fieldtui.service.api import ActionEvent, ActionRecord, ActionState, Outbox
 from fieldtui.ui.app import FieldApp
 from fieldtui.ui.text import age, clean
@@ -47,6 +48,65 @@ def _state(record: ActionRecord) -> str:
 
 def _describe(record: ActionRecord) -> str:
     return record.describe()
+
+
+def _what(record: ActionRecord) -> str:
+    """The Action column: what changes, to what, without the device (its own column), so
+    the target group or status is in sight at 80 columns."""
+    a = record.action
+    p = a.params
+    match a.type:
+        case ActionType.SET_INSTALLATION_STATUS:
+            return f"status → {p.get('status')}"
+        case ActionType.MOVE_TO_GROUP:
+            return f"group → {p.get('group')}"
+        case ActionType.CREATE_TASK:
+            return f"new task {p.get('type')}"
+        case ActionType.CANCEL_TASK:
+            return f"cancel task {p.get('task_id')}"
+        case ActionType.DELETE_TASK:
+            return f"delete task {p.get('task_id')}"
+        case ActionType.UPDATE_DEVICE:
+            return f"update {','.join(sorted(p.get('fields', {})))}"
+        case ActionType.SEND_COMMAND:
+            return f"command {p.get('name')}"
+        case ActionType.CREATE_GROUP:
+            return f"new group {p.get('group')}"
+        case ActionType.RENAME_GROUP:
+            return f"group {p.get('group')} → {p.get('new_group')}"
+        case ActionType.DELETE_GROUP:
+            return f"delete group {p.get('group')}"
+    return _describe(record)
+
+
+def held_by(record: ActionRecord, records: list[ActionRecord]) -> ActionRecord | None:
+    """The earlier open action this one waits for: a device's (or group's) changes go in order,
+    and a failed or conflicting one stops the ones after it until it is settled."""
+    if record.state is not ActionState.QUEUED:
+        return None
+    earlier = [
+        r for r in records if r.queue_key == record.queue_key and r.seq < record.seq and r.state in OPEN
+    ]
+    return min(earlier, key=lambda r: r.seq) if earlier else None
+
+
+def why_waiting(record: ActionRecord, records: list[ActionRecord], cloud_state: str | None) -> str | None:
+    """Why a queued action has not gone yet, in words (None when it is not waiting)."""
+    if record.state is not ActionState.QUEUED:
+        return None
+    before = held_by(record, records)
+    if before is not None:
+        state = before.state.value
+        settle = {
+            "failed": " Retry (r) or drop (d) it first.",
+            "conflict": " Apply it anyway (a) or discard it (x) first.",
+        }.get(state, "")
+        return f"Held: waits for “{_describe(before)}” ({state}), earlier on the same queue.{settle}"
+    if cloud_state is not None and cloud_state != "online":
+        return f"Waiting for {record.action.backend} to be reachable (now {cloud_state.replace('_', ' ')})."
+    if record.attempts:
+        return f"Retrying: attempt {record.attempts + 1} at {record.next_attempt_at.astimezone():%H:%M:%S}."
+    return "Next to be sent."
 
 
 def _ordered(records: list[ActionRecord]) -> list[ActionRecord]:
@@ -92,10 +152,10 @@ class OutboxScreen(Screen[None]):
         table = self.query_one(DataTable)
         for label, key, width in (
             ("State", "state", 9),
-            ("Age", "age", 7),
+            ("Age", "age", 4),
             ("Try", "attempts", 3),
             ("Device", "device", 14),
-            ("Action", "action", 24),
+            ("Action", "action", 22),
             ("Cloud", "cloud", 8),
             ("Last error", "error", None),
         ):
@@ -163,10 +223,10 @@ class OutboxScreen(Screen[None]):
                     record.id,
                     [
                         Text(state, style=STATE_STYLE.get(state, ""), no_wrap=True),
-                        age(action.created_at, now),
+                        age(action.created_at, now).removesuffix(" ago"),
                         str(record.attempts),
                         clean(action.device or "—", 40),
-                        clean(described, 80),
+                        clean(_what(record), 80),
                         clean(action.backend or "—", 20),
                         Text(clean(record.last_error or "", 200), style="red" if state == "failed" else ""),
                     ],
@@ -194,9 +254,12 @@ class OutboxScreen(Screen[None]):
                 )
             if state == "conflict":
                 text.append("\na: apply anyway · x: discard", style="bold magenta")
-            elif state == "queued" and record.attempts:
-                text.append(f"\nnext attempt {record.next_attempt_at.astimezone():%H:%M:%S}", style="dim")
+            backend = record.action.backend
+            waiting = why_waiting(record, self.records, self.app.bar.backends.get(backend or ""))
+            if waiting is not None:
+                text.append(f"\n{clean(waiting, 300)}", style="yellow" if "Held" in waiting else "dim")
         self.query_one("#outbox-detail", Static).update(text)
+        self.refresh_bindings()
 
     @on(DataTable.RowHighlighted, "#outbox-table")
     def _highlighted(self) -> None:
@@ -220,6 +283,26 @@ class OutboxScreen(Screen[None]):
         self.query_one(DataTable).focus()
 
     # -- actions ---------------------------------------------------------------------------
+    #: The states each key acts on (the footer offers a key only for a row it can act on).
+    ACTS_ON = {
+        "retry": ("failed", "conflict", "queued"),
+        "drop": ("queued", "failed", "conflict"),
+        "apply_anyway": ("conflict",),
+        "discard": ("conflict",),
+    }
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Read-only hides every change; a key shows only for a row it can act on."""
+        if action in ("sync", *self.ACTS_ON) and self.app.read_only:
+            return False
+        if action == "sync" and self.app.offline:
+            return False
+        states = self.ACTS_ON.get(action)
+        if states is not None and self.is_mounted:
+            record = self.selected()
+            return record is not None and _state(record) in states
+        return True
+
     def action_back(self) -> None:
         self.app.pop_screen()
 
