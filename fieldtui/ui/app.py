@@ -223,6 +223,9 @@ class FieldApp(App[int]):
     def _backend_changed(self, change: ConnectivityChange) -> None:
         self.bar.backends[change.backend] = change.new.value
         self.update_bar()
+        back = change.new.value == "online" and change.old.value in ("offline", "degraded")
+        if back and self.bar.pending and not self.offline and not self.read_only:
+            self._sync_back_online(change.backend)
 
     def track_write(self, record: ActionRecord, what: str) -> None:
         """Tell the technician how ``record`` ends (synced, failed, conflict), whenever it does."""
@@ -432,14 +435,51 @@ class FieldApp(App[int]):
                 "Offline mode: nothing is sent. Restart without --offline to sync.", severity="warning"
             )
             return
+        waiting = self.bar.pending
+        self.notify(f"Syncing {waiting} queued change{'s' if waiting != 1 else ''}…", timeout=3)
+        await self._sync("Sync")
+
+    async def _sync(self, heading: str) -> None:
+        """Send what waits; say what went and, for each change still queued, what it waits for."""
+        if self.service is None:
+            return
         try:
             summary = await self.service.outbox.sync_now()
         except Exception as exc:  # noqa: BLE001
-            self.notify(f"Sync failed: {exc}", severity="error")
+            self.notify(f"{heading} failed: {clean(exc)}", severity="error")
             return
         self.bar.last_sync = ui_now()
         await self.refresh_outbox_counts()
-        self.notify(f"Sync: {summary}")
+        reasons = await self._waiting_reasons()
+        self.notify(
+            f"{heading}: {clean(summary)}" + "".join(f"\n{clean(r, 160)}" for r in reasons),
+            severity="warning" if reasons else "information",
+            timeout=10 if reasons else 5,
+        )
+
+    async def _waiting_reasons(self, limit: int = 3) -> list[str]:
+        """Why each still-queued change has not gone (the first few, then how many more)."""
+        from fieldtui.ui.outbox_words import describe, why_waiting
+
+        if self.service is None:
+            return []
+        try:
+            records = await self.service.outbox.list_actions()
+        except Exception:  # noqa: BLE001 - the summary alone is still true
+            return []
+        queued = [r for r in records if r.state is ActionState.QUEUED]
+        reasons = []
+        for record in queued[:limit]:
+            why = why_waiting(record, records, self.bar.backends.get(record.action.backend or ""))
+            reasons.append(f"{describe(record)}: {why}")
+        if len(queued) > limit:
+            reasons.append(f"… and {len(queued) - limit} more (outbox: ^O)")
+        return reasons
+
+    @work(exclusive=True, group="sync-back-online")
+    async def _sync_back_online(self, backend: str) -> None:
+        """A cloud came back: what waited for it goes now, and the technician hears so."""
+        await self._sync(f"{backend} is reachable again")
 
     async def action_quit(self) -> None:
         self._stop_listening()

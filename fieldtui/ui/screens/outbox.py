@@ -14,9 +14,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
 
-from fieldtui.core.actions import ActionType
 from fieldtui.service.api import ActionEvent, ActionRecord, ActionState, Outbox
 from fieldtui.ui.app import FieldApp
+from fieldtui.ui.outbox_words import OPEN, describe, what_changes, why_waiting
 from fieldtui.ui.text import age, clean
 from fieldtui.ui.text import now as ui_now
 from fieldtui.ui.widgets.confirm import ConfirmModal
@@ -39,74 +39,13 @@ STATE_STYLE: dict[str, str] = {
     ActionState.CONFLICT.value: "bold magenta",
     ActionState.CANCELLED.value: "grey50",
 }
-OPEN = (ActionState.QUEUED, ActionState.SENDING, ActionState.FAILED, ActionState.CONFLICT)
 
 
 def _state(record: ActionRecord) -> str:
     return record.state.value
 
 
-def _describe(record: ActionRecord) -> str:
-    return record.describe()
-
-
-def _what(record: ActionRecord) -> str:
-    """The Action column: what changes, to what, without the device (its own column), so
-    the target group or status is in sight at 80 columns."""
-    a = record.action
-    p = a.params
-    match a.type:
-        case ActionType.SET_INSTALLATION_STATUS:
-            return f"status → {p.get('status')}"
-        case ActionType.MOVE_TO_GROUP:
-            return f"group → {p.get('group')}"
-        case ActionType.CREATE_TASK:
-            return f"new task {p.get('type')}"
-        case ActionType.CANCEL_TASK:
-            return f"cancel task {p.get('task_id')}"
-        case ActionType.DELETE_TASK:
-            return f"delete task {p.get('task_id')}"
-        case ActionType.UPDATE_DEVICE:
-            return f"update {','.join(sorted(p.get('fields', {})))}"
-        case ActionType.SEND_COMMAND:
-            return f"command {p.get('name')}"
-        case ActionType.CREATE_GROUP:
-            return f"new group {p.get('group')}"
-        case ActionType.RENAME_GROUP:
-            return f"group {p.get('group')} → {p.get('new_group')}"
-        case ActionType.DELETE_GROUP:
-            return f"delete group {p.get('group')}"
-    return _describe(record)
-
-
-def held_by(record: ActionRecord, records: list[ActionRecord]) -> ActionRecord | None:
-    """The earlier open action this one waits for: a device's (or group's) changes go in order,
-    and a failed or conflicting one stops the ones after it until it is settled."""
-    if record.state is not ActionState.QUEUED:
-        return None
-    earlier = [
-        r for r in records if r.queue_key == record.queue_key and r.seq < record.seq and r.state in OPEN
-    ]
-    return min(earlier, key=lambda r: r.seq) if earlier else None
-
-
-def why_waiting(record: ActionRecord, records: list[ActionRecord], cloud_state: str | None) -> str | None:
-    """Why a queued action has not gone yet, in words (None when it is not waiting)."""
-    if record.state is not ActionState.QUEUED:
-        return None
-    before = held_by(record, records)
-    if before is not None:
-        state = before.state.value
-        settle = {
-            "failed": " Retry (r) or drop (d) it first.",
-            "conflict": " Apply it anyway (a) or discard it (x) first.",
-        }.get(state, "")
-        return f"Held: waits for “{_describe(before)}” ({state}), earlier on the same queue.{settle}"
-    if cloud_state is not None and cloud_state != "online":
-        return f"Waiting for {record.action.backend} to be reachable (now {cloud_state.replace('_', ' ')})."
-    if record.attempts:
-        return f"Retrying: attempt {record.attempts + 1} at {record.next_attempt_at.astimezone():%H:%M:%S}."
-    return "Next to be sent."
+_describe = describe
 
 
 def _ordered(records: list[ActionRecord]) -> list[ActionRecord]:
@@ -226,7 +165,7 @@ class OutboxScreen(Screen[None]):
                         age(action.created_at, now).removesuffix(" ago"),
                         str(record.attempts),
                         clean(action.device or "—", 40),
-                        clean(_what(record), 80),
+                        clean(what_changes(record), 80),
                         clean(action.backend or "—", 20),
                         Text(clean(record.last_error or "", 200), style="red" if state == "failed" else ""),
                     ],
