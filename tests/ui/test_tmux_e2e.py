@@ -81,6 +81,12 @@ def metric_lines(screen: str, metrics: list[str]) -> list[str]:
     return [line for line in screen.splitlines() if any(line.strip().startswith(m) for m in metrics)]
 
 
+def metric_names(screen: str) -> list[str]:
+    """The metrics the telemetry screen lists (each line: name, value, sparkline)."""
+    lines = screen.splitlines()[3:]
+    return [line.split()[0] for line in lines if len(line.split()) >= 2]
+
+
 def test_scan_serial_see_device_and_live_telemetry(pane: Pane, sim: Any) -> None:
     device = next(d for d in sim.fleet.of("mqtt").values() if d.online and not d.also_in)
     pane.wait(lambda s: "Serial, tuid or name" in s, "the lookup screen")
@@ -89,10 +95,11 @@ def test_scan_serial_see_device_and_live_telemetry(pane: Pane, sim: Any) -> None
     screen = pane.wait(lambda s: "Firmware" in s and "live[mqtt]" in s, "the device screen")
     assert "Online    yes" in screen
     pane.type("t")
-    first = pane.wait(lambda s: "● live" in s and " msgs" in s, "live telemetry")
-    metrics = [line.split()[0] for line in first.splitlines()[3:] if line.strip() and len(line.split()) >= 2]
-    time.sleep(2.0)
-    second = pane.capture()
+    first = pane.wait(lambda s: "● live" in s and " msgs" in s and "temperature" in s, "live telemetry")
+    metrics = metric_names(first)
+    second = pane.wait(
+        lambda s: "● live" in s and metric_lines(first, metrics) != metric_lines(s, metrics),
+        "the values to change",
+    )
     assert "● live" in second
-    assert metric_lines(first, metrics) != metric_lines(second, metrics), (first, second)
     pane.type("q")
