@@ -133,6 +133,13 @@ class Connector(ABC):
     async def list_commands(self, device_id: str) -> list[Command]:
         raise self._unsupported("commands")
 
+    async def details(self, device_id: str) -> dict[str, Any]:
+        """What the cloud holds about the device beyond its Device fields, by section (plain
+        JSON values; MQTT: its configuration, licences, space info and firmware)."""
+        from fieldtui.core.errors import Unsupported
+
+        raise Unsupported(f"the {self.kind.value} API keeps no more about a device", backend=self.name)
+
     def telemetry(self, device_id: str, *, since: datetime | None = None) -> AsyncIterator[TelemetrySample]:
         """Samples as they arrive (push) or as polled; reconnect/backoff is the service's job.
 

@@ -691,6 +691,22 @@ class MqttConnector(Connector):
             out["license"] = list(seen.licenses.values())
         return out
 
+    async def details(self, device_id: str) -> dict[str, Any]:
+        """One snapshot, by section: ``config`` (as the cloud holds it), ``licenses``,
+        ``space_info``, ``firmware`` (current and latest) and ``next_command`` (when one waits)."""
+        seen = await self._snapshot(device_id)
+        out: dict[str, Any] = {
+            "config": seen["config/update"].payload if "config/update" in seen else None,
+            "licenses": [_license(p).model_dump() for p in seen.licenses.values()],
+            "space_info": _space_info(seen["space_info"].payload).model_dump()
+            if "space_info" in seen
+            else None,
+            "firmware": _firmware_info(seen).model_dump(),
+        }
+        if "commands" in seen:
+            out["next_command"] = seen["commands"].payload
+        return out
+
     async def config(self, device_id: str) -> dict[str, Any]:
         """The configuration the cloud holds for the device (the snapshot's ``config/update``),
         offline or not; ``request_config`` asks the device itself."""

@@ -113,6 +113,17 @@ class DeviceListing:
 
 
 @dataclass(frozen=True, slots=True)
+class CloudDetails:
+    """What one cloud holds about a device beyond its Device fields, by section, as plain JSON
+    values (MQTT, document 003: ``config``, ``licenses``, ``space_info``, ``firmware`` and the
+    ``next_command`` waiting). Read on demand: none of it is cached."""
+
+    backend: str
+    device: str
+    sections: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class AlertsView:
     """What is alerting now across clouds."""
 
@@ -193,6 +204,11 @@ class Reads(Protocol):
 
     async def alerts(self) -> AlertsView:
         """What is alerting now: each cloud's own alerting list, else its known devices' alerts."""
+        ...
+
+    async def cloud_details(self, device_id: str, backend: str) -> CloudDetails:
+        """What ``backend`` holds about the device beyond its record (Unsupported for a cloud
+        that keeps nothing more; a BackendError when it cannot be read now)."""
         ...
 
 
@@ -312,6 +328,7 @@ __all__ = [
     "BackendState",
     "BackendStatus",
     "CatalogueItem",
+    "CloudDetails",
     "CommandKind",
     "Connectivity",
     "ConnectivityChange",

@@ -25,10 +25,12 @@ from fieldtui.core.capabilities import Capabilities
 from fieldtui.core.catalogue import CatalogueItem
 from fieldtui.core.errors import BackendError, ConfigError, Unsupported
 from fieldtui.core.filters import DeviceFilter
+from fieldtui.core.ids import valid_id
 from fieldtui.core.models import Device, Task
 from fieldtui.service.api import (
     AlertsView,
     BackendInfo,
+    CloudDetails,
     DeviceListing,
     GroupListing,
     GroupMember,
@@ -540,6 +542,13 @@ class ServiceSession:
     async def catalogue(self, backend: str, source: str, *args: str) -> list[CatalogueItem]:
         async with asyncio.timeout(CATALOGUE_TIMEOUT):
             return await self.fleet._call(backend, lambda c: catalogue(c, source, args))
+
+    async def cloud_details(self, device_id: str, backend: str) -> CloudDetails:
+        device_id = valid_id(device_id)
+        if self._offline:
+            raise Unsupported(f"{backend}: reading a cloud's details needs the network")
+        sections = await self.fleet._call(backend, lambda c: c.details(device_id))
+        return CloudDetails(backend=backend, device=device_id, sections=sections)
 
 
 _NO_CAPABILITIES = Capabilities(lookup=False)

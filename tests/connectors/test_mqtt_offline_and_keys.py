@@ -84,6 +84,11 @@ async def test_an_offline_device_that_never_published_is_known_and_offline(sim: 
     held = devices_of(sim).inspect(device.id)["licenses"]
     assert {lic.id for lic in licences} == {lic["id"] for lic in held if lic["state"] == "inuse"}
     assert all(lic.data and lic.signature and lic.operation is None for lic in licences)
+    # all of it at once, as the port's cloud details carry it
+    details = await live.details(device.id)
+    assert details["config"]["version"] == config["version"]
+    assert details["space_info"]["name"] == device.name
+    assert [lic["id"] for lic in details["licenses"]] == [lic.id for lic in licences]
     # the device itself is not there to answer a config request
     with pytest.raises(TimeoutError_, match="did not answer the config request"):
         await connector(sim, sim.simulator.mqtt_keys(), tmp_path).request_config(device.id)

@@ -31,6 +31,7 @@ from fieldtui.core.errors import (
     ConnectionError_,
     DeviceNotFound,
     NoBackendReachable,
+    NotFound,
     Unsupported,
 )
 from fieldtui.core.ids import valid_id
@@ -49,6 +50,7 @@ from fieldtui.service.api import (
     BackendFinished,
     BackendInfo,
     CatalogueItem,
+    CloudDetails,
     DeviceFilter,
     DeviceListing,
     DeviceView,
@@ -472,6 +474,36 @@ class FakeService:
             if device.alerts
         ]
         return AlertsView(devices=found)
+
+    async def cloud_details(self, device_id: str, backend: str) -> CloudDetails:
+        """An MQTT copy's snapshot, as document 003's samples show one; other clouds keep none."""
+        device_id = valid_id(device_id)
+        info = self._info(backend)
+        if self._offline:
+            raise Unsupported(f"{backend}: reading a cloud's details needs the network")
+        if info.kind is not BackendKind.MQTT:
+            raise Unsupported(f"the {info.kind.value} API keeps no more about a device", backend=backend)
+        if not self._connectivity.reachable(backend):
+            raise ConnectionError_(self._why_down(backend), backend=backend)
+        copy = self.cloud.copies.get(device_id, {}).get(backend)
+        if copy is None:
+            raise NotFound(f"no MQTT device {device_id}", backend=backend)
+        sections: dict[str, Any] = {
+            "config": {"version": "3", "last_updated": "2021-08-04T07:45:44.122Z", "fan_mode": "auto"},
+            "licenses": [
+                {
+                    "id": "lic-1",
+                    "data": "features=display",
+                    "signature": "sig",
+                    "add": False,
+                    "update": False,
+                    "remove": False,
+                }
+            ],
+            "space_info": {"name": copy.name, "maintenance": "in maintenance" in copy.alerts},
+            "firmware": {"current": copy.firmware, "latest": "1.0.8", "latest_file_id": None},
+        }
+        return CloudDetails(backend=backend, device=device_id, sections=sections)
 
     # -- inside --------------------------------------------------------------------------
     def _info(self, backend: str) -> BackendInfo:

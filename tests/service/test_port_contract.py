@@ -377,6 +377,21 @@ async def test_a_command_sent_to_an_mqtt_device_shows_in_its_tasks_and_history(
     assert commands and all(e.backend == "live" for e in commands)
 
 
+async def test_an_mqtt_devices_cloud_details_hold_its_config_licences_space_and_firmware(
+    port: Subject,
+) -> None:
+    device_id = port.devices.mqtt_twin
+    details = await port.service.cloud_details(device_id, "live")
+    assert (details.backend, details.device) == ("live", device_id)
+    sections = details.sections
+    assert {"version", "last_updated"} <= set(sections["config"])
+    assert sections["licenses"] and all(lic["id"] and lic["data"] for lic in sections["licenses"])
+    assert sections["space_info"]["name"]
+    assert "latest" in sections["firmware"]
+    with pytest.raises(Unsupported, match="keeps no more about a device"):
+        await port.service.cloud_details(port.devices.thing, "things")
+
+
 async def test_a_device_once_looked_up_is_among_the_known_devices_with_its_clouds(port: Subject) -> None:
     device_id = port.devices.gateway_twin
     await port.service.device(device_id)
