@@ -70,6 +70,7 @@ BINDING_IDS: frozenset[str] = frozenset(
         "lookup_mark",
         "lookup_move_marked",
         "lookup_open",
+        "message_view_close",
         "outbox",
         "outbox_apply",
         "outbox_back",
@@ -94,6 +95,7 @@ BINDING_IDS: frozenset[str] = frozenset(
         "telemetry_back",
         "telemetry_log",
         "telemetry_pause",
+        "telemetry_view",
     }
 )
 

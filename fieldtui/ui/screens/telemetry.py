@@ -23,7 +23,8 @@ from textual.worker import Worker
 
 from fieldtui.core.models import StreamEvent, StreamEventKind, TelemetrySample
 from fieldtui.ui.app import FieldApp
-from fieldtui.ui.text import clean
+from fieldtui.ui.text import age, clean
+from fieldtui.ui.text import now as ui_now
 from fieldtui.ui.widgets.footer import FieldFooter
 from fieldtui.ui.widgets.metric_panel import MetricPanel, TelemetryBuffer
 from fieldtui.ui.widgets.status_bar import StatusBar
@@ -33,8 +34,23 @@ REDRAW_INTERVAL = 0.1
 #: Sparklines and the message counters are redrawn at most this often (a multiple of the above).
 SPARKLINE_INTERVAL = 0.5
 LOG_LINES = 500
+#: Messages shown whole by "v" (the newest).
+MESSAGES_VIEWED = 50
+#: A message older than this when it arrives is history replayed at the stream's start: shown,
+#: but not counted in the message rate.
+LIVE_AGE = 60.0
+#: Freshness of the last message: (at most this many seconds old, word, style).
+FRESHNESS = ((120.0, "fresh", "green"), (900.0, "late", "yellow"))
 #: Most raw lines written per redraw (a flood would otherwise cost a repaint of hundreds).
 LOG_BATCH = 40
+
+
+def freshness(seconds: float) -> tuple[str, str]:
+    """How fresh the last message is, in a word and its style."""
+    for limit, word, style in FRESHNESS:
+        if seconds <= limit:
+            return word, style
+    return "stale", "bold red"
 
 
 class TelemetryScreen(Screen[None]):
@@ -43,6 +59,7 @@ class TelemetryScreen(Screen[None]):
     BINDINGS = [
         Binding("p", "pause", "Pause/resume", id="telemetry_pause"),
         Binding("l", "toggle_log", "Messages", id="telemetry_log"),
+        Binding("v", "view_messages", "Read whole", id="telemetry_view"),
         Binding("escape", "back", "Back", id="telemetry_back"),
     ]
 
@@ -111,7 +128,8 @@ class TelemetryScreen(Screen[None]):
         try:
             async for item in stream:
                 if isinstance(item, TelemetrySample):
-                    buffer.add(item.timestamp, item.backend, item.metrics)
+                    live = (ui_now() - item.timestamp).total_seconds() <= LIVE_AGE
+                    buffer.add(item.timestamp, item.backend, item.metrics, live=live)
                     if self.stream_state != "live":
                         self._set_state("live", "")
                 elif isinstance(item, StreamEvent):
@@ -209,6 +227,10 @@ class TelemetryScreen(Screen[None]):
         if self.stream_note:
             text.append(f" ({self.stream_note})", style="yellow" if state == "reconnecting" else "red")
         text.append(f" · {buffer.rate(now):.1f} msg/s · {self.shown_total} msgs", style="dim")
+        if buffer.newest is not None:
+            wall = ui_now()
+            text.append(f" · last {age(buffer.newest, wall)} ", style="dim")
+            text.append(*freshness((wall - buffer.newest).total_seconds()))
         if self.paused:
             held = buffer.total - self.shown_total
             text.append(f" · PAUSED, {held} new held (p resumes)", style="bold reverse")
@@ -227,6 +249,13 @@ class TelemetryScreen(Screen[None]):
             log.clear()
             self._logged_total = max(0, self.shown_total - len(self.buffer.recent))
             self._write_log(log)
+
+    def action_view_messages(self) -> None:
+        """The newest messages, whole: a long line in the log is cut at the screen's edge."""
+        from fieldtui.ui.modals.message_view import MessageViewModal
+
+        lines = [message.line() for message in list(self.buffer.recent)[-MESSAGES_VIEWED:]]
+        self.app.push_screen(MessageViewModal(f"{clean(self.device_id)}: last {len(lines)} messages", lines))
 
     def action_back(self) -> None:
         self.app.pop_screen()

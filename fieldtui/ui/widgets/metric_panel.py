@@ -47,9 +47,46 @@ def format_value(value: object) -> str:
     return clean(value, 24)
 
 
+#: Units of well-known metric names (lower case), for clouds whose messages do not state them.
+UNITS: dict[str, str] = {
+    "temperature": "°C",
+    "temp": "°C",
+    "humidity": "%",
+    "battery": "%",
+    "battery_level": "%",
+    "batterylevel": "%",
+    "rssi": "dBm",
+    "signal": "dBm",
+    "co2": "ppm",
+    "pressure": "hPa",
+    "airpressure": "hPa",
+    "voltage": "V",
+    "pm25": "µg/m³",
+    "pm2_5": "µg/m³",
+    "pm10": "µg/m³",
+    "tvoc": "ppb",
+    "lux": "lx",
+    "illuminance": "lx",
+    "uptime": "s",
+    "check_in_duration": "s",
+}
+
+
+def unit_of(name: str) -> str:
+    """The unit of a metric by its name (``temp_c`` and ``temperature`` are °C), or ""."""
+    key = name.lower().replace("-", "_")
+    if key in UNITS:
+        return UNITS[key]
+    for suffix, unit in (("_c", "°C"), ("_pct", "%"), ("_percent", "%"), ("_dbm", "dBm"), ("_v", "V")):
+        if key.endswith(suffix):
+            return unit
+    return ""
+
+
 def _plottable(value: object) -> float | None:
+    # A yes/no has no line worth drawing: its value says it all.
     if isinstance(value, bool):
-        return 1.0 if value else 0.0
+        return None
     if isinstance(value, int | float):
         return float(value)
     return None
@@ -94,13 +131,23 @@ class TelemetryBuffer:
     #: Anything new since the last redraw.
     dirty: bool = False
     started: float | None = None
+    #: The newest message's own timestamp (for "last message N s ago").
+    newest: datetime | None = None
 
     def add(
-        self, timestamp: datetime, backend: str, metrics: Mapping[str, object], now: float | None = None
+        self,
+        timestamp: datetime,
+        backend: str,
+        metrics: Mapping[str, object],
+        now: float | None = None,
+        *,
+        live: bool = True,
     ) -> None:
+        """``live``: sent now, not history replayed when the stream opened (only live
+        messages count in the rate)."""
         now = time.monotonic() if now is None else now
-        if self.started is None:
-            self.started = now
+        if self.newest is None or timestamp > self.newest:
+            self.newest = timestamp
         for name, value in metrics.items():
             series = self.metrics.get(name)
             if series is None:
@@ -111,7 +158,10 @@ class TelemetryBuffer:
             if plotted is not None:
                 series.values.append(plotted)
                 series.plotted += 1
-        self.arrivals.append(now)
+        if live:
+            if self.started is None:
+                self.started = now
+            self.arrivals.append(now)
         self.recent.append(LoggedMessage(timestamp, backend, dict(metrics)))
         if len(self.recent) > self.log_keep:
             self.recent.popleft()
@@ -219,7 +269,11 @@ class MetricRow(Horizontal):
         self.shown_levels: tuple[int, ...] = ()
 
     def compose(self) -> ComposeResult:
-        yield Static(Text(clean(self.metric, 40), no_wrap=True, overflow="ellipsis"), classes="metric-name")
+        unit = unit_of(self.metric)
+        label = Text(clean(self.metric, 40), no_wrap=True, overflow="ellipsis")
+        if unit:
+            label.append(f" {unit}", style="dim")
+        yield Static(label, classes="metric-name")
         yield Static("", classes="metric-value")
         yield RunSparkline([], classes="metric-sparkline")
 
