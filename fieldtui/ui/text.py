@@ -66,3 +66,13 @@ def hanging(label: str, value: Text, width: int, console: Console, label_width: 
         out.append_text(line)
     out.append("\n")
     return out
+
+
+def cloud_error(backend: str, error: object, limit: int = 200) -> str:
+    """``things: cannot reach … (what to do)``: the cloud named once, even when the error's own
+    words already start with it."""
+    words = clean(error, limit)
+    name = clean(backend)
+    while words.startswith(f"{name}: "):
+        words = words[len(name) + 2 :]
+    return f"{name}: {words}"

@@ -20,7 +20,7 @@ from textual.widgets import Static, TabbedContent, TabPane
 
 from fieldtui.service.api import ActionEvent, BackendInfo, DeviceView, HistoryEntry, heard
 from fieldtui.ui.app import FieldApp
-from fieldtui.ui.text import age, clean, hanging, yes_no
+from fieldtui.ui.text import age, clean, cloud_error, hanging, yes_no
 from fieldtui.ui.text import now as ui_now
 from fieldtui.ui.widgets.footer import FieldFooter
 from fieldtui.ui.widgets.status_bar import StatusBar
@@ -229,13 +229,27 @@ class DeviceScreen(Screen[None]):
         title.append(f"  · {len(view.sources)} cloud{'s' if len(view.sources) != 1 else ''}", style="dim")
         self.query_one("#device-title", Static).update(title)
         self._render_actions(view)
-        self.query_one("#device-errors", Static).update(
-            Text("\n".join(f"{clean(b)}: {clean(e)}" for b, e in view.errors.items()))
-        )
+        self.query_one("#device-errors", Static).update(self._errors_text(view))
         raw = {name: copy.raw for name, copy in view.copies.items()}
         self.query_one("#device-raw", Static).update(
             Text(clean(json.dumps(raw or device.raw, indent=2, default=str), 20_000))
         )
+
+    def _errors_text(self, view: DeviceView) -> Text:
+        """Errors of the clouds that hold this device in full, once each; a cloud that could
+        not be asked (it may or may not hold it) in one line, so the view says who was missing."""
+        holders = {source.backend for source in view.sources}
+        text = Text()
+        unasked: list[str] = []
+        for backend, error in view.errors.items():
+            if backend in holders:
+                text.append(cloud_error(backend, error) + "\n", style="yellow")
+            else:
+                unasked.append(clean(backend))
+        if unasked:
+            text.append(f"Not asked (unreachable): {', '.join(unasked)}", style="dim")
+        text.rstrip()
+        return text
 
     def _text_width(self) -> int:
         """The cells a line of the overview has (the terminal's width before the first layout)."""
@@ -300,7 +314,7 @@ class DeviceScreen(Screen[None]):
         if not history.entries:
             text.append("No history on these clouds.\n")
         for backend, error in history.errors.items():
-            text.append(f"{clean(backend)}: {clean(error)}\n", style="yellow")
+            text.append(cloud_error(backend, error) + "\n", style="yellow")
         widget.update(text)
 
     # -- actions -------------------------------------------------------------------------

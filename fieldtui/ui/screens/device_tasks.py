@@ -35,7 +35,7 @@ from fieldtui.ui.screens.task_rows import (
     task_key,
     task_search_text,
 )
-from fieldtui.ui.text import age, clean
+from fieldtui.ui.text import age, clean, cloud_error
 from fieldtui.ui.text import now as ui_now
 from fieldtui.ui.widgets.confirm import ConfirmModal
 from fieldtui.ui.widgets.footer import FieldFooter
@@ -219,7 +219,7 @@ class DeviceTasksScreen(Screen[None]):
         self.records.update({r.id: r for r in pending})
         now = ui_now()
         notes = [f"{clean(s.backend)}: cached {age(s.fetched_at, now)}" for s in task_view.sources if s.stale]
-        notes += [f"{clean(backend)}: {clean(error)}" for backend, error in task_view.errors.items()]
+        notes += [cloud_error(backend, error) for backend, error in task_view.errors.items()]
         self._note = "; ".join(notes)
         self.tasks = list(task_view.tasks)
         self.loaded = True
