@@ -25,8 +25,10 @@ snapshot is the CLOUD's answer (space info, config, next command, licences, a fi
 so it comes for a device that is offline or never published: any of these answers, or a
 retained telemetry or "Update Device" message, proves the device exists. A device with no
 telemetry is shown known and offline. Only when nothing is retained and the snapshot request
-goes unanswered (``SNAPSHOT_WAIT`` seconds at most) is the id "not found"; with no access key to
-ask with, nothing retained means not found at once.
+goes unanswered (``SNAPSHOT_WAIT`` seconds at most) is the id "not found". A lookup asks only
+for a device with a key of its own, or with the shared key when the backend keeps no per-device
+keys: an id that is in no keys file is then judged by what is retained, at once, so a lookup
+of another cloud's device never waits out the snapshot.
 
 Fast ingest. ``aiomqtt.Client.messages`` wraps each paho message in an ``aiomqtt.Message``
 (validating its topic) and creates an asyncio task per message. :class:`_Link` overrides the
@@ -372,6 +374,15 @@ class MqttConnector(Connector):
     # -- access keys -------------------------------------------------------------------------
     def _key_source(self, device_id: str) -> tuple[str | None, str]:
         """The device's access key and where it came from (module doc: file, keyring, shared)."""
+        own = self._own_key(device_id)
+        if own is not None:
+            return own
+        if self._secret:
+            return self._secret, f"the shared key of {self.name}"
+        return None, "nowhere"
+
+    def _own_key(self, device_id: str) -> tuple[str, str] | None:
+        """The device's own key (keys file, else per-device secret) and its source, if filed."""
         keys_file = self._config.keys_file
         if keys_file is not None:
             self._read_keys_file(keys_file)
@@ -382,9 +393,16 @@ class MqttConnector(Connector):
             key = get_secret(self._profile, f"{self.name}/{device_id}")
             if key:
                 return key, f"the secret {keyring_user(self._profile, f'{self.name}/{device_id}')}"
-        if self._secret:
-            return self._secret, f"the shared key of {self.name}"
-        return None, "nowhere"
+        return None
+
+    def _lookup_asks(self, device_id: str) -> bool:
+        """Whether a lookup asks the cloud for the device's snapshot (module doc): always for a
+        device with a key of its own; with the shared key only when the backend keeps no
+        per-device keys, so a backend that does never waits on ids that are not its devices."""
+        if self._own_key(device_id) is not None:
+            return True
+        per_device = self._config.keys_file is not None or self._config.keys_in_keyring
+        return not per_device and self._can_ask(device_id)
 
     def _read_keys_file(self, keys_file: str) -> None:
         try:
@@ -583,7 +601,7 @@ class MqttConnector(Connector):
     async def get_device(self, device_id: str) -> Device:
         """The device from its snapshot (the cloud answers for offline devices too) and whatever
         the broker retained (telemetry, "Update Device"); NotFound only when neither came."""
-        asked = self._can_ask(device_id)
+        asked = self._lookup_asks(device_id)
         seen = await self._exchange(
             device_id,
             (*_SNAPSHOT_SUFFIXES, "commands"),
@@ -603,7 +621,8 @@ class MqttConnector(Connector):
                     f"({self._key_hint(device_id)})",
                 )
             raise NotFound(
-                f"no MQTT device {device_id}: nothing retained for it, and no access key to ask the cloud",
+                f"no MQTT device {device_id}: nothing retained for it, and no access key of its own "
+                "to ask the cloud with",
                 backend=self.name,
                 hint=self._key_hint(device_id),
             )

@@ -186,6 +186,19 @@ def test_each_device_gets_its_own_key_with_the_shared_key_as_fallback(
     assert conn._key_for("dev-z") == "key-z"
 
 
+def test_a_lookup_asks_the_cloud_only_with_a_key_that_can_be_the_devices(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With per-device keys, an id in no keys file is another cloud's device: judged at once by
+    what is retained, never by waiting for a snapshot that cannot come."""
+    conn = keys_connector(tmp_path, monkeypatch)
+    assert conn._lookup_asks("dev-a") and not conn._lookup_asks("XYGH07P6C64291655")
+    shared_only = MqttConnector("live", MqttBackend(kind="mqtt", host="127.0.0.1"), "shared")
+    assert shared_only._lookup_asks("any-device")  # the shared key is all this backend has
+    keyless = MqttConnector("live", MqttBackend(kind="mqtt", host="127.0.0.1"), None)
+    assert not keyless._lookup_asks("any-device")
+
+
 def test_a_device_without_any_key_is_refused_before_anything_is_sent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
