@@ -207,6 +207,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     drop = _command(outbox_sub, "drop", "discard an action that has not been sent")
     drop.add_argument("action_id", metavar="ID")
     drop.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    drop.add_argument(
+        "--force",
+        action="store_true",
+        help="drop it even when its cloud cannot tell whether its last, unanswered attempt took effect",
+    )
     _add_json(drop)
 
     from fieldtui.commands import _arguments

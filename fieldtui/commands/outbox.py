@@ -1,10 +1,15 @@
-"""``fieldtui outbox list|sync|retry ID|drop ID``: look at and act on queued changes."""
+"""``fieldtui outbox list|sync|retry ID|drop ID``: look at and act on queued changes.
+
+Through the port only: ``sync`` opens a session that drains (``SyncMode.DRAIN``); ``list``,
+``retry`` and ``drop`` open the outbox through the composition root, over a read session when
+the config loads (``drop`` then asks the cloud about an action whose last attempt got no
+answer) and alone when it does not (a broken config must not hide what is queued).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import sqlite3
 import sys
 from collections import Counter
 from datetime import datetime, timedelta
@@ -12,12 +17,19 @@ from datetime import datetime, timedelta
 from fieldtui import paths
 from fieldtui.commands._errors import EXIT_CONFLICT_OR_FAILED, EXIT_LEFT_QUEUED
 from fieldtui.commands._output import clean_line, dumps
-from fieldtui.config import load_config
+from fieldtui.config import LoadedConfig, load_config
 from fieldtui.core.actions import ActionState
 from fieldtui.core.errors import ConfigError
-from fieldtui.service.store import OPEN_STATES, ActionRecord, OutboxStore, StorageFault, salvage
-from fieldtui.service.sync import ActionEvent, SyncSummary
-from fieldtui.service.writes import open_outbox
+from fieldtui.service.api import (
+    ActionEvent,
+    ActionRecord,
+    Outbox,
+    StorageFault,
+    StoreError,
+    SyncMode,
+    SyncSummary,
+)
+from fieldtui.service.session import open_outbox_session, open_service, salvage_listing
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -26,6 +38,8 @@ EXIT_USAGE = 2
 EXIT_STORAGE = 2
 #: How long `outbox sync` keeps retrying when not told (``--timeout``).
 DEFAULT_SYNC_TIMEOUT = 120.0
+#: States an action is still the technician's business in (listed whatever its age).
+OPEN_STATES = (ActionState.QUEUED, ActionState.SENDING, ActionState.FAILED, ActionState.CONFLICT)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,32 +71,48 @@ def _line(record: ActionRecord) -> str:
     )
 
 
+def _config_if_any(args: argparse.Namespace) -> LoadedConfig | None:
+    """The profile's config, or None when there is none to be had: the outbox is still shown."""
+    try:
+        return load_config(args.config, args.profile)
+    except ConfigError:
+        return None
+
+
 async def _list(args: argparse.Namespace) -> int:
     path = paths.outbox_path()
     fault: StorageFault | None = None
     note: str | None = None
     try:
-        async with await OutboxStore.open(path) as store:
-            records = await store.list_recent()
-            counts = await store.counts()
-            damaged = await store.damaged()
-            lost = await store.losses()
+        # Nothing here asks a cloud: the outbox alone, whatever the config says.
+        async with open_outbox_session(None, path=path) as outbox:
+            records = await outbox.list_recent()
+            counts = await outbox.counts()
+            damaged = await outbox.damaged()
+            lost = await outbox.lost_actions()
+        by_state = {
+            ActionState.QUEUED: counts.queued,
+            ActionState.SENDING: counts.sending,
+            ActionState.DONE: counts.done,
+            ActionState.FAILED: counts.failed,
+            ActionState.CONFLICT: counts.conflict,
+            ActionState.CANCELLED: counts.cancelled,
+        }
     except StorageFault as exc:
         # The outbox cannot be opened as it should (read-only, damaged, a full disk): show what
         # can still be read, and say what is wrong.
         fault = exc
-        try:
-            found = await asyncio.to_thread(salvage, path)
-        except (OSError, sqlite3.Error):
+        found = await asyncio.to_thread(salvage_listing, path)
+        if found is None:
             raise exc from None
         records, damaged, lost, note = found.records, found.damaged, found.losses, found.note
-        counts = Counter(r.state for r in records)
+        by_state = Counter(r.state for r in records)
         finished = [r for r in records if r.state not in OPEN_STATES][-20:]
         records = sorted([r for r in records if r.state in OPEN_STATES] + finished, key=lambda r: r.seq)
     if args.json:
         payload: dict[str, object] = {
             "actions": [r.to_json() for r in records],
-            "counts": {state.value: counts.get(state, 0) for state in ActionState}
+            "counts": {state.value: by_state.get(state, 0) for state in ActionState}
             | {"damaged": len(damaged)},
             "damaged": [d.to_json() for d in damaged],
             "lost": [loss.to_json() for loss in lost],
@@ -103,8 +133,8 @@ async def _list(args: argparse.Namespace) -> int:
         print(_line(record))
     for row in damaged:
         print(clean_line(row.line()))
-    waiting = sum(counts.get(s, 0) for s in (ActionState.QUEUED, ActionState.SENDING))
-    held = sum(counts.get(s, 0) for s in (ActionState.FAILED, ActionState.CONFLICT))
+    waiting = sum(by_state.get(s, 0) for s in (ActionState.QUEUED, ActionState.SENDING))
+    held = sum(by_state.get(s, 0) for s in (ActionState.FAILED, ActionState.CONFLICT))
     summary = f"{waiting} waiting to sync, {held} failed or in conflict (need you)"
     if damaged:
         summary += f", {len(damaged)} damaged (set aside, never sent)"
@@ -183,9 +213,11 @@ async def _sync(args: argparse.Namespace) -> int:
     timeout = float(getattr(args, "timeout", None) or DEFAULT_SYNC_TIMEOUT)
     if not 0 < timeout < 10**7:
         raise ConfigError(f"--timeout {timeout:g}: give a number of seconds above 0")
-    async with open_outbox(loaded) as outbox:
-        lost = await outbox.store.losses()
-        damaged = await outbox.store.damaged()
+    service = await open_service(loaded, sync=SyncMode.DRAIN, path=paths.outbox_path())
+    try:
+        outbox = service.outbox
+        lost = await outbox.lost_actions()
+        damaged = await outbox.damaged()
         # Before anything else: changes the outbox lost are what the technician must redo.
         for loss in lost:
             print(clean_line(loss.message()), file=sys.stderr if args.json else sys.stdout, flush=True)
@@ -194,10 +226,7 @@ async def _sync(args: argparse.Namespace) -> int:
                 f"fieldtui: {len(damaged)} damaged action(s) set aside, never sent (see `fieldtui outbox list`)",
                 file=sys.stderr,
             )
-        # Asked for by hand: every queued action is tried now, not when its backoff ends.
-        await outbox.store.make_due()
-        counts = await outbox.store.counts()
-        total = counts.get(ActionState.QUEUED, 0) + counts.get(ActionState.SENDING, 0)
+        total = (await outbox.counts()).pending
         until = (datetime.now() + timedelta(seconds=timeout)).strftime("%H:%M:%S")
         print(
             f"sync: {total} change(s) to send; retrying until {until} at the latest (--timeout {timeout:g})",
@@ -205,14 +234,17 @@ async def _sync(args: argparse.Namespace) -> int:
             flush=True,
         )
         progress = _Progress(total)
-        unsubscribe = outbox.engine.subscribe(progress.hear)
+        unsubscribe = outbox.on_change(progress.hear)
         reporter = asyncio.create_task(progress.report())
         try:
-            summary = await outbox.engine.drain(timeout=timeout)
+            # Asked for by hand: every queued action is tried now, not when its backoff ends.
+            summary = await outbox.drain(timeout=timeout)
         finally:
             reporter.cancel()
             unsubscribe()
         progress.say()
+    finally:
+        await service.aclose()
     if args.json:
         document = summary.to_json()
         document["lost"] = [loss.to_json() for loss in lost]
@@ -230,8 +262,8 @@ async def _sync(args: argparse.Namespace) -> int:
 
 
 async def _retry(args: argparse.Namespace) -> int:
-    async with await OutboxStore.open() as store:
-        record = await store.retry(args.action_id)
+    async with open_outbox_session(None, path=paths.outbox_path()) as outbox:
+        record = await outbox.retry(args.action_id)
     if args.json:
         print(dumps({"action": record.to_json()}, indent=2))
     else:
@@ -241,10 +273,9 @@ async def _retry(args: argparse.Namespace) -> int:
 
 
 async def _drop(args: argparse.Namespace) -> int:
-    async with await OutboxStore.open() as store:
-        full = await store.resolve_id(args.action_id)
-        record = await store.get(full)
-        assert record is not None
+    loaded = _config_if_any(args)
+    async with open_outbox_session(loaded, path=paths.outbox_path(), offline=args.offline) as outbox:
+        record = await outbox.action(args.action_id)
         if not args.yes:
             if not sys.stdin.isatty():
                 raise ConfigError(
@@ -256,9 +287,46 @@ async def _drop(args: argparse.Namespace) -> int:
             if answer.strip().lower() not in ("y", "yes"):
                 print("kept")
                 return EXIT_OK
-        dropped = await store.drop(full)
+        found = await _check_before_drop(outbox, record, args)
+        dropped = await outbox.drop(record.id)
     if args.json:
-        print(dumps({"action": dropped.to_json()}, indent=2))
+        print(dumps({"action": dropped.to_json(), "checked": found}, indent=2))
     else:
         print(f"dropped: {_line(dropped)}")
     return EXIT_OK
+
+
+async def _check_before_drop(outbox: Outbox, record: ActionRecord, args: argparse.Namespace) -> str | None:
+    """An action whose last attempt got no answer may have taken effect: ask its cloud first.
+
+    Applied: not dropped (the next sync records it as done). Not applied: dropped, and said so.
+    Cannot tell: not dropped unless ``--force``. None when no check was needed.
+    """
+    if record.attempts == 0 or not record.uncertain:
+        return None
+    where = record.action.backend or "its cloud"
+    applied = await outbox.check_applied(record.id)
+    if applied is True:
+        raise StoreError(
+            f"not dropped: {record.describe()} already took effect on {where} (checked just now)",
+            hint="`fieldtui outbox sync` records it as done",
+        )
+    if applied is False:
+        _say(args, f"checked {where}: {record.describe()} did not take effect; dropping it")
+        return "not applied"
+    if not args.force:
+        raise StoreError(
+            f"not dropped: its last attempt got no answer and {where} cannot tell now whether "
+            f"{record.describe()} took effect",
+            hint="try again when it answers (not with --offline), or pass --force to drop it anyway",
+        )
+    _say(
+        args,
+        f"could not check {where}: {record.describe()} may have taken effect; dropped as asked (--force)",
+    )
+    return "unknown"
+
+
+def _say(args: argparse.Namespace, line: str) -> None:
+    # Under --json stdout is the document alone.
+    print(clean_line(line), file=sys.stderr if args.json else sys.stdout, flush=True)

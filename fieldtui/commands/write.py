@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import sys
 
+from fieldtui import paths
 from fieldtui.commands._errors import EXIT_CONFLICT_OR_FAILED, EXIT_NOT_FOUND, EXIT_OK
 from fieldtui.commands._output import clean_line, dumps
 from fieldtui.config import load_config
 from fieldtui.core.errors import DeviceNotFound
-from fieldtui.service.store import ActionRecord
-from fieldtui.service.writes import Outbox, WriteOutcome, open_outbox
+from fieldtui.service.api import ActionRecord, FieldService, SyncMode, WriteOutcome
+from fieldtui.service.session import open_service
+
+#: The longest the first attempt is waited for.
+MAX_WAIT = 30.0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,31 +28,24 @@ def run(args: argparse.Namespace) -> int:
 
 async def _run(args: argparse.Namespace) -> int:
     loaded = load_config(args.config, args.profile)
-    async with open_outbox(loaded, offline=args.offline, read_only=args.read_only) as outbox:
-        record = await _submit(outbox, args)
-        if args.offline:
-            outcome = await outbox.writes.first_outcome(record)
-        else:
-            wait = min(30.0, max((b.timeout for b in loaded.backends.values()), default=10.0) + 5.0)
-            outcome = await _send_now(outbox, record, wait)
+    # Once: the session's engine sends what is queued until it closes (stopping with a grace
+    # for a send still on its way); with --offline nothing is sent.
+    service = await open_service(
+        loaded, sync=SyncMode.ONCE, offline=args.offline, read_only=args.read_only, path=paths.outbox_path()
+    )
+    try:
+        record = await _submit(service, args)
+        wait = min(MAX_WAIT, max((b.timeout for b in loaded.backends.values()), default=10.0) + 5.0)
+        outcome = await service.writes.first_outcome(record, timeout=wait)
+    finally:
+        await service.aclose()
     return _report(outcome, args.json)
 
 
-async def _submit(outbox: Outbox, args: argparse.Namespace) -> ActionRecord:
+async def _submit(service: FieldService, args: argparse.Namespace) -> ActionRecord:
     if args.command == "set-status":
-        return await outbox.writes.set_installation_status(args.device, args.status, backend=args.backend)
-    return await outbox.writes.move_to_group(args.device, args.group, backend=args.backend)
-
-
-async def _send_now(outbox: Outbox, record: ActionRecord, wait: float) -> WriteOutcome:
-    runner = asyncio.create_task(outbox.engine.run())
-    try:
-        return await outbox.writes.first_outcome(record, timeout=wait)
-    finally:
-        await outbox.engine.stop(grace=wait)
-        runner.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await runner
+        return await service.writes.set_installation_status(args.device, args.status, backend=args.backend)
+    return await service.writes.move_to_group(args.device, args.group, backend=args.backend)
 
 
 def _report(outcome: WriteOutcome, as_json: bool) -> int:

@@ -36,8 +36,8 @@ from fieldtui.service.connectivity import BackendState, BackendStatus, Connectiv
 from fieldtui.service.fleet import BackendFinished, FindMatch, FindResult, TaskView
 from fieldtui.service.merge import DeviceView, PendingChange, Source
 from fieldtui.service.overlay import heard
-from fieldtui.service.store import ActionRecord
-from fieldtui.service.sync import ActionEvent
+from fieldtui.service.store import ActionRecord, DamagedRow, Loss, Salvage, StorageFault, StoreError
+from fieldtui.service.sync import ActionEvent, SyncSummary
 from fieldtui.service.writes import WriteOutcome
 
 TelemetryItem = TelemetrySample | StreamEvent
@@ -53,6 +53,8 @@ class SyncMode(StrEnum):
     ONCE = "once"
     #: Reads: nothing is sent.
     NONE = "none"
+    #: ``outbox sync``: nothing runs by itself; ``outbox.drain()`` sends what it can, bounded.
+    DRAIN = "drain"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +154,8 @@ class OutboxCounts:
     failed: int = 0
     conflict: int = 0
     damaged: int = 0
+    done: int = 0
+    cancelled: int = 0
     #: When a sync last finished (background or asked for), None before the first.
     last_sync: datetime | None = None
     #: Why the last background sync could not send (None when it went through).
@@ -290,6 +294,34 @@ class Outbox(Protocol):
 
     def on_change(self, callback: Callable[[ActionEvent], None]) -> Unsubscribe: ...
 
+    async def action(self, action_id: str) -> ActionRecord:
+        """The one action whose id starts with ``action_id`` (a StoreError says why not)."""
+        ...
+
+    async def list_recent(self, finished: int = 20) -> list[ActionRecord]:
+        """Every open action and the last ``finished`` finished ones, in queue order."""
+        ...
+
+    async def damaged(self) -> list[DamagedRow]:
+        """Rows that could not be read, set aside and never sent."""
+        ...
+
+    async def lost_actions(self) -> list[Loss]:
+        """Actions the outbox knows it lost (a damaged write-ahead log after a crash)."""
+        ...
+
+    async def drain(self, timeout: float | None = None) -> SyncSummary:
+        """``outbox sync``: every queued action made due now and sent until nothing is left,
+        only what cannot be sent in this run is left, or ``timeout`` passes. Only in a session
+        opened with ``SyncMode.DRAIN`` (where an engine runs, ``sync_now`` is the way)."""
+        ...
+
+    async def check_applied(self, action_id: str) -> bool | None:
+        """Whether the action took effect on its cloud, asked of the cloud when its last
+        attempt got no answer (True when done; False when never sent or refused); None when the
+        cloud cannot tell now (unreachable, offline, no check for it)."""
+        ...
+
 
 class Connectivity(Protocol):
     """Each cloud's state, and its changes."""
@@ -332,6 +364,7 @@ __all__ = [
     "CommandKind",
     "Connectivity",
     "ConnectivityChange",
+    "DamagedRow",
     "Device",
     "DeviceFilter",
     "DeviceListing",
@@ -345,12 +378,17 @@ __all__ = [
     "GroupRules",
     "HistoryEntry",
     "HistoryView",
+    "Loss",
     "Outbox",
     "OutboxCounts",
     "PendingChange",
     "Reads",
+    "Salvage",
     "Source",
+    "StorageFault",
+    "StoreError",
     "SyncMode",
+    "SyncSummary",
     "TaskKind",
     "TaskView",
     "TelemetryItem",

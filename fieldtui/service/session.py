@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -46,8 +47,16 @@ from fieldtui.service.fleet import FindResult, FleetService, TaskView
 from fieldtui.service.history import device_history
 from fieldtui.service.merge import DeviceView, Source, SourcedDevice, merge_devices
 from fieldtui.service.overlay import pending_changes
-from fieldtui.service.store import ActionRecord, OutboxStore
-from fieldtui.service.sync import ActionEvent, SyncEngine
+from fieldtui.service.store import (
+    ActionRecord,
+    DamagedRow,
+    Loss,
+    OutboxStore,
+    Salvage,
+    StoreError,
+    salvage,
+)
+from fieldtui.service.sync import ActionEvent, SyncEngine, SyncSummary
 from fieldtui.service.writes import OutboxWrites
 
 log = logging.getLogger(__name__)
@@ -58,6 +67,8 @@ PRELOAD_LIMIT = 200_000
 PRELOAD_PAGE = 5_000
 #: How long "sync now" waits for the attempts it started before summing them up.
 SYNC_WAIT = 10.0
+#: The longest a writing command (``SyncMode.ONCE``) waits, on close, for sends in flight.
+ONCE_GRACE_CAP = 30.0
 #: A catalogue (firmwares, apps...) is awaited at most this long.
 CATALOGUE_TIMEOUT = 20.0
 #: Devices read at once from one cloud (group members the cache lacks, alert checks).
@@ -95,6 +106,8 @@ class AppWrites(OutboxWrites):
 
     last_sync: datetime | None = None
     last_sync_error: str | None = None
+    #: Set by the session in ``SyncMode.DRAIN``: nothing else sends, so ``drain`` may.
+    drains = False
     #: Set by the session: asks backends believed offline again (connectivity's probe).
     probe_offline: Callable[[set[str]], Awaitable[None]] | None = None
 
@@ -122,13 +135,51 @@ class AppWrites(OutboxWrites):
             sending=by_state.get("sending", 0),
             failed=by_state.get("failed", 0),
             conflict=by_state.get("conflict", 0),
-            damaged=by_state.get("damaged", 0),
+            # Set aside in their own table, not a state of the actions table.
+            damaged=len(await self.store.damaged()),
+            done=by_state.get("done", 0),
+            cancelled=by_state.get("cancelled", 0),
             last_sync=self.last_sync,
             last_sync_error=self.last_sync_error,
         )
 
     async def list_actions(self) -> list[ActionRecord]:
         return await self.store.list_actions()
+
+    async def action(self, action_id: str) -> ActionRecord:
+        full = await self.store.resolve_id(action_id)
+        record = await self.store.get(full)
+        if record is None:  # dropped from the file between the two reads
+            raise StoreError(f"no action {action_id!r} in the outbox")
+        return record
+
+    async def list_recent(self, finished: int = 20) -> list[ActionRecord]:
+        return await self.store.list_recent(finished)
+
+    async def damaged(self) -> list[DamagedRow]:
+        return await self.store.damaged()
+
+    async def lost_actions(self) -> list[Loss]:
+        return await self.store.losses()
+
+    async def drain(self, timeout: float | None = None) -> SyncSummary:
+        """Asked for by hand: every queued action is tried now, not when its backoff ends."""
+        if self.engine is None or not self.drains:
+            # A running engine holds the send loop: a drain beside it would wait for ever.
+            raise StoreError("only a session opened with SyncMode.DRAIN drains the outbox (else: sync now)")
+        await self.store.make_due()
+        return await self.engine.drain(timeout=timeout)
+
+    async def check_applied(self, action_id: str) -> bool | None:
+        record = await self.action(action_id)
+        if record.state is ActionState.DONE:
+            return True
+        if record.attempts == 0 or not (record.uncertain or record.state is ActionState.SENDING):
+            return False  # never sent, or the cloud answered (a refusal): it did not take effect
+        if self.offline:
+            return None
+        engine = self.engine or SyncEngine(self.store, self.connectors)  # only asks; sends nothing
+        return await engine.check_applied(record)
 
     async def pending_for(self, device_id: str) -> list[ActionRecord]:
         return await self.store.open_before(f"device:{device_id}")
@@ -211,6 +262,8 @@ class ServiceSession:
         self._probes: asyncio.Future[list[BackendState | BaseException]] | None = None
         self._infos: dict[str, BackendInfo] = {}
         self._unheard: Unsubscribe | None = None
+        #: How long ``aclose`` lets sends in flight finish before interrupting them.
+        self.stop_grace = 2.0
 
     # -- the port's parts -----------------------------------------------------------------
     @property
@@ -272,7 +325,7 @@ class ServiceSession:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await probes
             if runner is not None and self.engine is not None:
-                await self.engine.stop(grace=2.0)
+                await self.engine.stop(grace=self.stop_grace)
                 runner.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await runner
@@ -607,12 +660,51 @@ async def open_service(
             )
         writes = AppWrites(store, engine, connectors, read_only=read_only, offline=offline)
         writes.probe_offline = _prober(fleet)
+        writes.drains = sync is SyncMode.DRAIN
     except BaseException:
         await store.close()
         raise
     session = ServiceSession(fleet, store, engine, writes, sync=sync, offline=offline)
+    if sync is SyncMode.ONCE:
+        # A writing command closes once its change had its first attempt: a send still on its
+        # way gets as long as its cloud's request timeout (bounded) before it is interrupted.
+        timeouts = [b.timeout for b in loaded.backends.values()]
+        session.stop_grace = min(ONCE_GRACE_CAP, max(timeouts, default=10.0))
     session.start()
     return session
+
+
+@contextlib.asynccontextmanager
+async def open_outbox_session(
+    loaded: LoadedConfig | None, *, path: Path | None = None, offline: bool = False
+) -> AsyncIterator[AppWrites]:
+    """The outbox for a command that sends nothing (``outbox list``, ``retry``, ``drop``).
+
+    With a config, over a read session (so ``check_applied`` can ask the clouds); without one,
+    the outbox alone: a broken or missing config must not hide what is queued. A file that
+    cannot be opened raises its ``StorageFault`` (see :func:`salvage_listing`).
+    """
+    if loaded is not None:
+        session = await open_service(loaded, sync=SyncMode.NONE, offline=offline, path=path)
+        try:
+            yield session.outbox
+        finally:
+            await session.aclose()
+        return
+    store = await OutboxStore.open(path)
+    try:
+        yield AppWrites(store, None, {}, offline=True)
+    finally:
+        await store.close()
+
+
+def salvage_listing(path: Path) -> Salvage | None:
+    """What a broken outbox file still holds, read without writing (``outbox list`` when
+    :func:`open_service` raised a ``StorageFault``); None when nothing at all can be read."""
+    try:
+        return salvage(path)
+    except (OSError, sqlite3.Error):
+        return None
 
 
 async def open_session(

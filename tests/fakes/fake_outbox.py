@@ -35,12 +35,15 @@ from fieldtui.service.api import (
     ActionEvent,
     ActionRecord,
     BackendInfo,
+    DamagedRow,
+    Loss,
     OutboxCounts,
+    StoreError,
+    SyncSummary,
     Unsubscribe,
     WriteOutcome,
 )
 from fieldtui.service.session import outcome_summary
-from fieldtui.service.store import StoreError
 from fieldtui.service.sync import CAPABILITY
 from fieldtui.service.write_through import applied_to
 from fieldtui.service.writes import ReadOnlyError
@@ -80,6 +83,8 @@ class FakeOutbox:
         self._listeners: list[Callable[[ActionEvent], None]] = []
         self._last_sync: datetime | None = None
         self._last_sync_error: str | None = None
+        #: action id -> whether the cloud shows it applied (``check_applied``; absent: cannot tell).
+        self.took_effect: dict[str, bool] = {}
         #: Called with each applied record (the service writes it through to its read cache).
         self.applied: Callable[[ActionRecord], None] = lambda record: None
 
@@ -179,6 +184,8 @@ class FakeOutbox:
             sending=states.count(ActionState.SENDING),
             failed=states.count(ActionState.FAILED),
             conflict=states.count(ActionState.CONFLICT),
+            done=states.count(ActionState.DONE),
+            cancelled=states.count(ActionState.CANCELLED),
             last_sync=self._last_sync,
             last_sync_error=self._last_sync_error,
         )
@@ -217,6 +224,42 @@ class FakeOutbox:
             return f"{len(queued)} queued; nothing is sent in this session"
         self.apply_pending()
         return outcome_summary([self._records[r.id].state.value for r in queued])
+
+    async def action(self, action_id: str) -> ActionRecord:
+        return self._get(action_id)
+
+    async def list_recent(self, finished: int = 20) -> list[ActionRecord]:
+        records = self.records()
+        ended = [r for r in records if r.state not in _OPEN][-finished:] if finished else []
+        return [r for r in records if r.state in _OPEN or r in ended]
+
+    async def damaged(self) -> list[DamagedRow]:
+        return []  # an in-memory outbox has no unreadable rows
+
+    async def lost_actions(self) -> list[Loss]:
+        return []
+
+    async def drain(self, timeout: float | None = None) -> SyncSummary:
+        """The fake cloud takes everything queued on a reachable backend now, as one drain."""
+        if self._offline:
+            raise StoreError("only a session opened with SyncMode.DRAIN drains the outbox (else: sync now)")
+        summary = SyncSummary(done=self.apply_pending())
+        open_now = [r for r in self.records() if r.state in _OPEN]
+        summary.remaining = {s: n for s in _OPEN if (n := sum(r.state is s for r in open_now))}
+        summary.failed = [r for r in open_now if r.state is ActionState.FAILED]
+        summary.conflicts = [r for r in open_now if r.state is ActionState.CONFLICT]
+        summary.left = [r for r in open_now if r.state in (ActionState.QUEUED, ActionState.SENDING)]
+        return summary
+
+    async def check_applied(self, action_id: str) -> bool | None:
+        """What the test said the cloud shows (:attr:`took_effect`) for an action whose last
+        attempt got no answer; False for one never sent or refused."""
+        record = self._get(action_id)
+        if record.state is ActionState.DONE:
+            return True
+        if record.attempts == 0 or not (record.uncertain or record.state is ActionState.SENDING):
+            return False
+        return None if self._offline else self.took_effect.get(record.id)
 
     def on_change(self, callback: Callable[[ActionEvent], None]) -> Unsubscribe:
         self._listeners.append(callback)

@@ -6,6 +6,9 @@ import json
 import subprocess
 from typing import Any
 
+from fieldtui.service.api import ActionState, SyncMode
+from fieldtui.service.session import open_service
+
 
 def _run(setup: Any, *args: str, stdin: int | None = subprocess.DEVNULL) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -50,14 +53,87 @@ def test_drop_needs_a_terminal_or_yes(sim_setup: Any, sim_clean: Any) -> None:
     dropped = _run(sim_setup, "outbox", "drop", action_id[:8], "--yes", "--json")
     assert dropped.returncode == 0 and json.loads(dropped.stdout)["action"]["state"] == "cancelled"
     again = _run(sim_setup, "outbox", "drop", action_id, "--yes")
-    assert again.returncode == 1 and "already cancelled" in again.stderr
+    # A refused outbox operation is fixed by what the technician types: exit 2, never 1 (bugs).
+    assert again.returncode == 2 and "already cancelled" in again.stderr
 
 
-def test_sync_exits_1_with_the_server_words_when_an_action_failed(sim_setup: Any, sim_clean: Any) -> None:
+async def _uncertain_status_change(setup: Any, sim: Any, fault: dict[str, Any]) -> tuple[Any, str, str]:
+    """A status change whose one attempt got no answer under ``fault``: (device, target, id).
+
+    Made through the port, in this process: the session reads the device first (its token is
+    then held), so the fault meets the change itself and not the sign-in.
+    """
+    device = _device(sim)
+    target = "retired" if device.installation_status != "retired" else "installed"
+    service = await open_service(setup.loaded(), sync=SyncMode.DRAIN, path=setup.data_dir / "outbox.sqlite3")
+    try:
+        await service.device(device.id)
+        record = await service.writes.set_installation_status(device.id, target, backend="things")
+        sim.admin("PUT", "/_sim/faults/things", fault)
+        await service.outbox.drain()  # one pass: the attempt gets no answer and is queued again
+        sim.admin("DELETE", "/_sim/faults")
+        after = await service.outbox.action(record.id)
+    finally:
+        await service.aclose()
+    assert after.state is ActionState.QUEUED and after.uncertain and after.attempts == 1, after
+    return device, target, record.id
+
+
+def _state(setup: Any, action_id: str) -> str:
+    listed = json.loads(_run(setup, "outbox", "list", "--json").stdout)
+    return str(next(a["state"] for a in listed["actions"] if a["id"] == action_id))
+
+
+async def test_drop_of_a_change_whose_answer_was_lost_finds_it_applied_and_keeps_it(
+    sim_setup: Any, sim_clean: Any
+) -> None:
+    device, target, action_id = await _uncertain_status_change(sim_setup, sim_clean, {"answer_lost": 1.0})
+    assert sim_clean.admin("GET", f"/_sim/inspect/things/{device.id}").json()["installation_status"] == target
+
+    refused = _run(sim_setup, "outbox", "drop", action_id[:8], "--yes")
+    assert refused.returncode == 2, refused.stderr
+    assert "not dropped" in refused.stderr and "already took effect on things" in refused.stderr
+    assert _state(sim_setup, action_id) == "queued"
+    # The next sync records it as done, without sending it again.
+    synced = _run(sim_setup, "outbox", "sync")
+    assert synced.returncode == 0, synced.stderr
+    assert _state(sim_setup, action_id) == "done"
+
+
+async def test_drop_of_a_change_the_cloud_refused_to_hear_checks_and_drops_it(
+    sim_setup: Any, sim_clean: Any
+) -> None:
+    device, target, action_id = await _uncertain_status_change(sim_setup, sim_clean, {"error_rate": 1.0})
+
+    dropped = _run(sim_setup, "outbox", "drop", action_id[:8], "--yes")
+    assert dropped.returncode == 0, dropped.stderr
+    assert "checked things" in dropped.stdout and "did not take effect" in dropped.stdout
+    assert _state(sim_setup, action_id) == "cancelled"
+    assert sim_clean.admin("GET", f"/_sim/inspect/things/{device.id}").json()["installation_status"] != target
+
+
+async def test_drop_when_the_cloud_cannot_tell_needs_force(sim_setup: Any, sim_clean: Any) -> None:
+    _device, _target, action_id = await _uncertain_status_change(sim_setup, sim_clean, {"error_rate": 1.0})
+    sim_clean.admin("PUT", "/_sim/faults/things", {"unreachable": True})
+    refused = _run(sim_setup, "outbox", "drop", action_id[:8], "--yes", "--json")
+    assert refused.returncode == 2
+    assert "cannot tell" in json.loads(refused.stdout)["error"]["message"]
+    offline = _run(sim_setup, "--offline", "outbox", "drop", action_id[:8], "--yes")
+    assert offline.returncode == 2 and "--force" in offline.stderr
+    assert _state(sim_setup, action_id) == "queued"
+
+    forced = _run(sim_setup, "outbox", "drop", action_id[:8], "--yes", "--force", "--json")
+    assert forced.returncode == 0, forced.stderr
+    assert json.loads(forced.stdout)["checked"] == "unknown"
+    assert "may have taken effect" in forced.stderr
+    assert _state(sim_setup, action_id) == "cancelled"
+
+
+def test_sync_exits_6_with_the_server_words_when_an_action_failed(sim_setup: Any, sim_clean: Any) -> None:
     device = _device(sim_clean)
     _run(sim_setup, "--offline", "move", device.id, "no-such-group", "--backend", "things")
     result = _run(sim_setup, "outbox", "sync")
-    assert result.returncode == 1
+    assert result.returncode == 6
     assert "no-such-group" in result.stderr and "not found" in result.stderr
     retried = _run(
         sim_setup,
