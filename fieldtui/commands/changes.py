@@ -26,17 +26,21 @@ from fieldtui.service.api import ActionRecord, BackendInfo, FieldService, SyncMo
 MAX_WAIT = 30.0
 
 
-def _pairs(items: list[str], what: str) -> dict[str, Any]:
-    """``KEY=VALUE`` arguments; a VALUE that is JSON (a number, a list, ``null``) is taken as such."""
+def _pairs(items: list[str], what: str, *, typed: bool = True) -> dict[str, Any]:
+    """``KEY=VALUE`` arguments. ``typed``: a VALUE that is JSON (a number, a list, ``null``) is
+    taken as such (command parameters); else only a list, an object or ``null`` is, and the rest
+    stays text (a record field such as ``owner_ref=0042`` or ``description=true`` is words)."""
     params: dict[str, Any] = {}
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"{what} {item!r} is not KEY=VALUE", hint="e.g. interval=60 or name=pump-3")
-        try:
-            value: Any = json.loads(text)
-        except ValueError:
-            value = text
+        value: Any = text
+        if typed or text.strip() == "null" or text.strip()[:1] in ("[", "{"):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                value = text
         params[key.strip()] = value
     return params
 
@@ -80,7 +84,9 @@ async def _submit(service: FieldService, args: argparse.Namespace) -> ActionReco
         case "group", "delete":
             return await writes.delete_group(args.cloud, args.group)
         case "edit", _:
-            return await writes.update_device(args.device, _pairs(args.fields, "field"), backend=backend)
+            return await writes.update_device(
+                args.device, _pairs(args.fields, "field", typed=False), backend=backend
+            )
     raise ConfigError(f"unknown change {args.command} {args.change}")
 
 
