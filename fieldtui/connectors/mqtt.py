@@ -427,7 +427,9 @@ class MqttConnector(Connector):
 
     def _key_hint(self, device_id: str) -> str:
         ways = []
-        if self._config.keys_file:
+        if self._config.keys_file and device_id in self._file_keys:
+            ways.append(f"replace the key of {device_id} in {self._config.keys_file} with its own")
+        elif self._config.keys_file:
             ways.append(f'add "{device_id}" = "ACCESS_KEY" to {self._config.keys_file}')
         else:
             ways.append("name a keys file (keys_file = PATH, mode 0600) for this backend")

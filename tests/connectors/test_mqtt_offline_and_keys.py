@@ -13,6 +13,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -167,7 +168,7 @@ async def test_a_command_with_a_wrong_key_is_refused_clearly_and_reaches_no_devi
         await live.send_command(target.id, "reboot", {})
     message = str(refused.value)
     assert f"device {target.id} did not accept the access key from the keys file {keys_path}" in message
-    assert f'add "{target.id}" = "ACCESS_KEY" to {keys_path}' in message
+    assert f"replace the key of {target.id} in {keys_path} with its own" in message
     assert devices.inspect(target.id)["commands"] == []
     assert devices.inspect(other.id)["commands"] == []
     assert devices.inspect(target.id)["refused_requests"] >= 1
@@ -176,6 +177,31 @@ async def test_a_command_with_a_wrong_key_is_refused_clearly_and_reaches_no_devi
     with pytest.raises(Rejected, match="the shared key of live"):
         await shared.send_command(target.id, "reboot", {})
     assert devices.inspect(target.id)["commands"] == []
+
+
+def test_fieldtui_command_send_reaches_the_device_with_its_key_and_a_wrong_key_fails_clearly(
+    sim_clean: Any, cli_env: dict[str, str], mqtt5: None
+) -> None:
+    target, other = online_devices(sim_clean)[6], online_devices(sim_clean)[7]
+    devices = devices_of(sim_clean)
+    keys_path = sim_clean.simulator.keys_path
+    keys = tomllib.loads(keys_path.read_text())
+    write_keys(keys_path, {**keys, target.id: keys[other.id]})
+    refused = _fieldtui(cli_env, "command", "send", target.id, "reboot", "--backend", "live")
+    assert refused.returncode == 6, refused.stdout + refused.stderr
+    assert (
+        f"device {target.id} did not accept the access key from the keys file {keys_path}" in refused.stderr
+    )
+    assert "Traceback" not in refused.stderr
+    assert devices.inspect(target.id)["commands"] == [] and devices.inspect(other.id)["commands"] == []
+    # the right key: the command reaches that device and no other
+    write_keys(keys_path, keys)
+    drop = refused.stderr.split("fieldtui outbox drop ")[1].split("`")[0]
+    assert _fieldtui(cli_env, "outbox", "drop", drop, "--yes").returncode == 0
+    sent = _fieldtui(cli_env, "command", "send", target.id, "reboot", "--backend", "live")
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    await_condition(lambda: [c["name"] for c in devices.inspect(target.id)["commands"]] == ["reboot"])
+    assert devices.inspect(other.id)["commands"] == []
 
 
 async def test_no_key_at_all_is_said_before_anything_is_sent(
@@ -192,6 +218,7 @@ async def test_a_command_for_an_offline_device_is_held_by_the_cloud(sim_clean: A
     device = offline_device(sim_clean)
     live = connector(sim_clean, sim_clean.simulator.mqtt_keys(), tmp_path)
     sent = await live.send_command(device.id, "reboot", {})
+    await _until(lambda: bool(devices_of(sim_clean).inspect(device.id)["commands"]))
     held = devices_of(sim_clean).inspect(device.id)["commands"]
     assert held == [{"id": sent.id, "status": "pending", "name": "reboot", "parameters": {}}]
     listed = await live.list_commands(device.id)
@@ -221,6 +248,15 @@ async def test_a_cloud_setting_is_kept_by_the_cloud_and_a_wrong_key_changes_noth
         with pytest.raises(Rejected, match="did not accept the access key"):
             await wrong.set_cloud_setting(device.id, "reporting_interval", 1)
         assert settings_of(device.id) == {"reporting_interval": 300}
+
+
+def await_condition(condition: Any, timeout: float = 10.0) -> None:
+    """Wait (in a synchronous test) until the simulator's record shows ``condition``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail("the simulator did not record the change in time")
+        time.sleep(0.02)
 
 
 async def _until(condition: Any, timeout: float = 10.0) -> None:
