@@ -79,7 +79,8 @@ class FakeOutbox:
         self.auto_apply = auto_apply
         self._records: dict[str, ActionRecord] = {}
         self._seq = itertools.count(1)
-        self._ids = (f"{n:032x}" for n in itertools.count(0xF00D0001))
+        # 32 hex digits as the real ids; the first 8 (what screens show) differ from action to action.
+        self._ids = (f"{n:08x}{0:024x}" for n in itertools.count(0xF00D0001))
         self._listeners: list[Callable[[ActionEvent], None]] = []
         self._last_sync: datetime | None = None
         self._last_sync_error: str | None = None
