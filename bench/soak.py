@@ -997,7 +997,9 @@ class Soak:
             text=True,
             timeout=120,
         )
-        if "Traceback" in synced.stderr or synced.returncode not in (0, 1):
+        # 6: actions failed, in conflict or set aside as damaged (the soak stages all three).
+        # 5 would mean actions left queued after settling.
+        if "Traceback" in synced.stderr or synced.returncode not in (0, 1, 6):
             self.tally.violation(f"`outbox sync` exited {synced.returncode}: {synced.stderr.strip()[-500:]}")
         elif json.loads(synced.stdout)["done"]:
             self.tally.violation("`outbox sync` still found work after settling")

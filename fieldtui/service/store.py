@@ -67,6 +67,17 @@ _OPEN_SQL = "('queued', 'sending', 'failed', 'conflict')"
 BUSY_TIMEOUT_MS = 15_000
 #: Pending states: an action in one of them may still reach the cloud (see ``_depends_sql``).
 _PENDING_SQL = "('queued', 'sending')"
+#: The head (oldest open action) of every queue key, as ``seq``. Jumps from key to key through
+#: the ``actions_open`` index (two seeks a key) instead of grouping every open action: with
+#: 10,000 queued it costs ~1 ms instead of ~12, and a drain asks it at every claim.
+_HEADS_SQL = (
+    "WITH RECURSIVE k(key) AS ("
+    f" SELECT MIN(queue_key) FROM actions INDEXED BY actions_open WHERE state IN {_OPEN_SQL}"
+    " UNION ALL SELECT (SELECT MIN(queue_key) FROM actions INDEXED BY actions_open"
+    f"  WHERE state IN {_OPEN_SQL} AND queue_key > k.key) FROM k WHERE k.key IS NOT NULL)"
+    " SELECT (SELECT MIN(seq) FROM actions INDEXED BY actions_open"
+    f"  WHERE state IN {_OPEN_SQL} AND queue_key = k.key) AS seq FROM k WHERE k.key IS NOT NULL"
+)
 
 #: Schema migrations, in order; the schema_version table records how many have been applied.
 #: Never edit a released migration: append a new one.
@@ -719,8 +730,7 @@ class OutboxStore:
             rows: list[sqlite3.Row] = []
             heads = conn.execute(
                 f"SELECT {', '.join('a.' + c.strip() for c in _COLUMNS.split(','))}"
-                f" FROM (SELECT MIN(seq) AS seq FROM actions WHERE state IN {_OPEN_SQL}"
-                "        GROUP BY queue_key) AS h"
+                f" FROM ({_HEADS_SQL}) AS h"
                 " JOIN actions AS a ON a.seq = h.seq"
                 f" WHERE {' AND '.join(where)} ORDER BY a.seq",
                 args,
@@ -1081,8 +1091,7 @@ class OutboxStore:
             rows = conn.execute(
                 "SELECT a.seq, a.type, a.device, a.backend, a.params,"
                 " CASE a.state WHEN 'queued' THEN a.next_attempt_at ELSE a.lease_until END AS due"
-                f" FROM (SELECT MIN(seq) AS seq FROM actions WHERE state IN {_OPEN_SQL}"
-                "        GROUP BY queue_key) AS h"
+                f" FROM ({_HEADS_SQL}) AS h"
                 f" JOIN actions AS a ON a.seq = h.seq WHERE {where} ORDER BY due",
                 backends,
             )

@@ -72,6 +72,19 @@ DRAIN_SLACK = 0.05
 LEASE_SECONDS = 30.0
 #: Shortens the lease for tests and soaks: a process paused past it is taken over sooner.
 LEASE_ENV = "FIELDTUI_OUTBOX_LEASE_SECONDS"
+#: Actions in process at once, per unit of ``concurrency``. An action spends part of its turn on
+#: durable commits (claimed, confirmed, done) and on backoff bookkeeping rather than on the
+#: network: with only ``concurrency`` actions in process, fewer requests than the bound would be
+#: in flight. Requests to one cloud stay within ``concurrency`` (``SyncEngine._gate``).
+PIPELINE = 4
+#: Connection errors in a row pause a cloud only when it has not answered for this long either:
+#: one cloud losing 10 % of its connections, at a few dozen answers a second, loses three in a
+#: row now and then, and a pause would stall every device while the cloud works.
+DOWN_QUIET = 2.0
+#: The "already applied?" check is a read: one that meets a 503 or a dropped connection is asked
+#: again at once, this many times, instead of costing the action a whole round of backoff (under
+#: 20 % errors and 10 % drops, a round then needs both its read and its change to get through).
+CHECK_RETRIES = 2
 #: A cloud that answered this recently is still there: the background sync retries a transient
 #: failure of one request as soon as ``outbox sync`` would, instead of backing off for minutes.
 ANSWERED_RECENTLY = 60.0
@@ -300,6 +313,8 @@ class SyncEngine:
         self._given_up: dict[str, str] = {}
         #: backend -> when it last answered a request of this engine (epoch seconds).
         self._answered_at: dict[str, float] = {}
+        #: backend -> the bound on this engine's requests in flight to it (``concurrency``).
+        self._gates: dict[str, asyncio.Semaphore] = {}
 
     # -- events ------------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -540,7 +555,7 @@ class SyncEngine:
                 # finishes during the claim frees its device's next action, so only a claim
                 # made with nothing in flight can prove there is nothing left to send.
                 busy_before = bool(self._inflight)
-                free = self.concurrency - len(self._inflight)
+                free = self.concurrency * PIPELINE - len(self._inflight)
                 if free > 0 and not self._stopping:
                     claimed = await self.store.claim(
                         self.owner,
@@ -664,6 +679,14 @@ class SyncEngine:
         finally:
             self._sent_at.pop(record.id, None)
 
+    def _gate(self, backend: str) -> asyncio.Semaphore:
+        """The bound on requests in flight to ``backend`` (``concurrency``): more actions are in
+        process than that (``PIPELINE``), but no cloud gets more requests at once."""
+        gate = self._gates.get(backend)
+        if gate is None:
+            gate = self._gates[backend] = asyncio.Semaphore(self.concurrency)
+        return gate
+
     def _timeout(self, backend: str | None) -> float:
         """How long a request to ``backend`` may take (any backend's longest when not known yet)."""
         if backend is not None and backend in self.request_timeouts:
@@ -752,7 +775,10 @@ class SyncEngine:
             refused = isinstance(exc, ServerError) and exc.status_code == 429
             # One dropped connection is one request's bad luck; several in a row, a cloud down.
             streak = self._conn_streak.get(backend or "", 0)
-            down = backend if isinstance(exc, ConnectionError_) and streak >= self.down_after else None
+            quiet = time.time() - self._answered_at.get(backend or "", 0.0) >= DOWN_QUIET
+            down = (
+                backend if isinstance(exc, ConnectionError_) and streak >= self.down_after and quiet else None
+            )
             late = isinstance(exc, TimeoutError_)
             await self._defer(
                 record, _DeferError(message, uncertain=not refused, backend=down, in_flight=late)
@@ -912,12 +938,29 @@ class SyncEngine:
         check_precondition = action.type is ActionType.MOVE_TO_GROUP and "group" in action.precondition
         check_update = action.type is ActionType.UPDATE_DEVICE and bool(action.precondition.get("fields"))
         if needs_check or check_precondition or check_update:
-            already = await self._already_applied(connector, record)
+            async with self._gate(connector.name):
+                already = await self._checked(connector, record)
             if already is not None:
                 return already
         await self._confirm_lease(record)
-        result = await _apply(connector, action)
+        async with self._gate(connector.name):
+            result = await _apply(connector, action)
         return _SettledError(ActionState.DONE, "synced", result=result)
+
+    async def _checked(self, connector: Connector, record: ActionRecord) -> _SettledError | None:
+        """``_already_applied``, its reads asked again at once after one 503 or dropped connection
+        (a read changes nothing). Not after a timeout (the cloud is slow: asking again at once
+        only adds to its load) nor a 429 (it asked us to slow down)."""
+        for attempt in range(CHECK_RETRIES + 1):
+            try:
+                return await self._already_applied(connector, record)
+            except (ServerError, ConnectionError_) as exc:
+                busy = isinstance(exc, ServerError) and exc.status_code == 429
+                if attempt == CHECK_RETRIES or busy or isinstance(exc, TimeoutError_):
+                    raise
+                self._tell(connector.name, exc)
+                await asyncio.sleep(0.05 + self._rng.random() * 0.15)
+        return None  # pragma: no cover - the loop returns or raises
 
     async def _already_applied(self, connector: Connector, record: ActionRecord) -> _SettledError | None:
         """Return DONE when the action already took effect; raise a conflict; None to send."""
