@@ -6,7 +6,7 @@ import asyncio
 import importlib
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from importlib import resources
 from typing import Any, Protocol, runtime_checkable
 
@@ -77,8 +77,12 @@ class FieldApp(App[int]):
         read_only: bool = False,
         offline: bool = False,
         keymap: dict[str, str] | None = None,
+        samples: Sequence[tuple[str, str]] = (),
     ) -> None:
         super().__init__()
+        #: Devices to try, with what each is (the demo names one per cloud, a twin, an offline
+        #: one): the lookup lists them while its box is empty.
+        self.samples = tuple(samples)
         self.animation_level = "none"  # animation costs bandwidth over SSH
         self._service_factory = service_factory
         self.service: FieldService | None = None
@@ -498,9 +502,17 @@ def run_app(
     read_only: bool = False,
     offline: bool = False,
     keymap: dict[str, str] | None = None,
+    samples: Sequence[tuple[str, str]] = (),
 ) -> int:
     if os.environ.get("NO_COLOR"):
         os.environ.setdefault("TEXTUAL_COLOR_SYSTEM", "standard")
-    app = FieldApp(service_factory, profile=profile, read_only=read_only, offline=offline, keymap=keymap)
+    app = FieldApp(
+        service_factory,
+        profile=profile,
+        read_only=read_only,
+        offline=offline,
+        keymap=keymap,
+        samples=samples,
+    )
     result = app.run()
     return result or 0

@@ -101,8 +101,12 @@ async def test_scanned_twin_shows_both_clouds_and_its_id_at_80x24(make_app: Any,
         await wait_for(pilot, lambda: "live" in facts(screen) and "fleet" in facts(screen), what="both drawn")
         title = str(screen.query_one("#device-title", Static).content)
         assert twin in title
-        # The id's line is at the top of the 80x24 screen (under the status bar), never scrolled off.
-        assert screen.query_one("#device-title", Static).region.y <= 1
+        # The id's line is at the top of the 80x24 screen (right under the status bar and its
+        # breadcrumbs), never scrolled off.
+        assert (
+            screen.query_one("#device-title", Static).region.y
+            == screen.query_one("#status-bar").region.bottom
+        )
 
 
 async def test_status_change_shows_synced_without_reload(make_clean_app: Any, sim_clean: Any) -> None:

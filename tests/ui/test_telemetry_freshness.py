@@ -103,7 +103,11 @@ async def test_a_long_message_can_be_read_whole(fake: FakeService) -> None:
         fake.sample(Ids.THING, "things", **metrics)
         await wait_for(pilot, lambda: screen.shown_total == 1, what="the message")
         await pilot.press("v")
-        await wait_for(pilot, lambda: isinstance(app.screen, MessageViewModal), what="the message whole")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, MessageViewModal) and bool(app.screen.query("#message-view-text")),
+            what="the message whole",
+        )
         shown = str(app.screen.query_one("#message-view-text", Static).content)
         assert "metric_00=0" in shown and "metric_19=28.5" in shown
         await pilot.press("escape")

@@ -12,22 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Markdown
 
-#: Screens named in the help title (their class name otherwise).
-TITLES = {
-    "LookupScreen": "Lookup",
-    "DeviceScreen": "Device",
-    "DeviceTasksScreen": "Device tasks",
-    "TelemetryScreen": "Telemetry",
-    "OutboxScreen": "Outbox",
-    "GroupsScreen": "Groups",
-    "FleetTasksScreen": "Fleet tasks",
-    "InstallScreen": "Guided installation",
-}
-
-
-def screen_title(screen: Screen[Any]) -> str:
-    name = type(screen).__name__
-    return TITLES.get(name, name.removesuffix("Screen") or name)
+from fieldtui.ui.crumbs import screen_title
 
 
 def _cell(text: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
+from rich.text import Text
 from textual import getters, on, work
 from textual.actions import SkipAction
 from textual.app import ComposeResult
@@ -77,6 +78,7 @@ serial opens at once). Filters go after the words or alone: `cloud:NAME`, `group
         super().__init__()
         self._remote_timer: Timer | None = None
         self._shown: list[DeviceRow] = []
+        self._shown_before: list[DeviceRow] = []
         self.marked: set[str] = set()
         #: The query being asked for with "open it when found exactly" (Enter on it).
         self._exact: str | None = None
@@ -89,9 +91,21 @@ serial opens at once). Filters go after the words or alone: `cloud:NAME`, `group
                 id="query",
             )
             yield Static("", id="lookup-summary")
+            yield Static(self._samples_text(), id="lookup-samples")
             table: DataTable[str] = DataTable(id="results", cursor_type="row", zebra_stripes=True)
             yield table
         yield FieldFooter()
+
+    def _samples_text(self) -> Text:
+        text = Text()
+        samples = self.app.samples
+        if samples:
+            text.append(" Try one of these (type or paste it, then Enter):\n", style="bold")
+            for device_id, what in samples:
+                text.append(f"   {clean(device_id, 24):<24} ", style="bold")
+                text.append(f"{clean(what, 48)}\n", style="dim")
+        text.rstrip()
+        return text
 
     def on_mount(self) -> None:
         table = self.query_one("#results", DataTable)
@@ -156,10 +170,14 @@ serial opens at once). Filters go after the words or alone: `cloud:NAME`, `group
         raw = self.query_one("#query", Input).value
         query = parse_query(raw)
         rows, total = self.app.index.search(query, MAX_ROWS)
-        self._shown = rows
+        self._shown_before, self._shown = self._shown, rows
         table = self.query_one("#results", DataTable)
         if not table.columns:  # the service answered before this screen was mounted
             return
+        # The clouds answer while the technician moves and marks: the cursor stays on its device.
+        current = (
+            self._shown_before[table.cursor_row].id if table.cursor_row < len(self._shown_before) else None
+        )
         table.clear()
         now = ui_now()
         for row in rows:
@@ -174,6 +192,12 @@ serial opens at once). Filters go after the words or alone: `cloud:NAME`, `group
                 ("~" if row.stale else "") + age(row.last_seen, now).replace(" ago", ""),
                 key=row.id,
             )
+        if current is not None:
+            for index, row in enumerate(rows):
+                if row.id == current:
+                    table.move_cursor(row=index, animate=False)
+                    break
+        self.query_one("#lookup-samples", Static).display = bool(self.app.samples) and not raw.strip()
         summary = self.query_one("#lookup-summary", Static)
         known = len(self.app.index)
         shown = f"{len(rows)} of {total}" if total > len(rows) else f"{total}"

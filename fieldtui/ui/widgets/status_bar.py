@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from fieldtui.ui.crumbs import crumbs
 from fieldtui.ui.text import age, clean, now
 
 STATE_STYLE = {
@@ -62,4 +63,9 @@ class StatusBar(Static):
         text.append(age(s.last_sync, now()) if s.last_sync else "never", style="dim")
         if s.sync_error and s.pending:
             text.append(" ⚠ sync failing", style="bold yellow")
+        path = crumbs(list(self.app.screen_stack), self.screen) if self.is_attached else ""
+        self.set_class(bool(path), "-crumbs")
+        if path:
+            # A second line, below the state: where this screen is, from the lookup down.
+            text.append("\n " + path, style="bold")
         return text
