@@ -46,6 +46,9 @@ STEPS: tuple[tuple[str, str], ...] = (
 REACHABLE_POLL = 5.0
 #: Samples older than the installation by more than this do not confirm it (clock skew allowance).
 CONFIRM_SKEW = timedelta(seconds=2)
+#: A message older than this when it arrives is history replayed at the stream's start: the
+#: "telemetry seen" step waits for a live one.
+LIVE_AGE = timedelta(minutes=2)
 
 MARKS = {
     "pending": ("·", "dim"),
@@ -262,6 +265,14 @@ class InstallScreen(Screen[None]):
             self._finish(step, "unchecked", "the installation was not marked, nothing to confirm")
             return
         after = walk.installed_at - CONFIRM_SKEW if step == "confirm" and walk.installed_at else None
+        if step == "telemetry":
+            # History a cloud replays when the stream opens is not the device reporting now.
+            after = ui_now() - LIVE_AGE
+        waiting_for = (
+            "telemetry sent after the installation was marked"
+            if step == "confirm"
+            else "a live telemetry message"
+        )
         stream = service.telemetry(walk.device_id)
         seen = 0
         try:
@@ -275,8 +286,9 @@ class InstallScreen(Screen[None]):
                 if after is not None and item.timestamp < after:
                     self._draw(
                         self._wait_text(
-                            "telemetry sent after the installation was marked",
-                            f"{seen} older message(s) seen, latest {item.timestamp:%H:%M:%S}Z · s skips",
+                            waiting_for,
+                            f"{seen} older message(s) seen, latest {item.timestamp:%H:%M:%S}Z"
+                            f" ({age(item.timestamp, ui_now())}) · s skips",
                         )
                     )
                     continue
