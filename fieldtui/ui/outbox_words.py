@@ -72,3 +72,21 @@ def why_waiting(record: ActionRecord, records: list[ActionRecord], cloud_state: 
     if record.attempts:
         return f"Retrying: attempt {record.attempts + 1} at {record.next_attempt_at.astimezone():%H:%M:%S}."
     return "Next to be sent."
+
+
+def dependents(record: ActionRecord, records: list[ActionRecord]) -> list[ActionRecord]:
+    """Open actions after ``record`` that rely on it: the later changes of its queue, and moves
+    into a group it creates (dropping it would leave them to fail)."""
+    later = [r for r in records if r.seq > record.seq and r.state in OPEN and r.id != record.id]
+    out = [r for r in later if r.queue_key == record.queue_key]
+    if record.action.type is ActionType.CREATE_GROUP:
+        group = record.action.params.get("group")
+        out += [
+            r
+            for r in later
+            if r not in out
+            and r.action.type is ActionType.MOVE_TO_GROUP
+            and r.action.backend == record.action.backend
+            and r.action.params.get("group") == group
+        ]
+    return out

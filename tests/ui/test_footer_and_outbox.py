@@ -15,6 +15,7 @@ from ui_helpers import wait_for
 from fieldtui.ui.modals.command import CommandModal
 from fieldtui.ui.screens.device import DeviceScreen
 from fieldtui.ui.screens.outbox import OutboxScreen
+from fieldtui.ui.widgets.confirm import ConfirmModal
 from fieldtui.ui.widgets.footer import FooterEntry, fit_entries
 
 
@@ -124,3 +125,27 @@ def test_keys_that_do_not_fit_are_dropped_whole_app_keys_first() -> None:
     narrow = fit_entries(entries, 30)
     assert "help" in [e.action for e in narrow]
     assert sum(e.cells for e in narrow) <= 30
+
+
+async def test_dropping_a_group_creation_warns_of_the_move_into_it() -> None:
+    fake = FakeService()
+    await fake.writes.create_group("things", "roof-2")
+    await fake.writes.move_to_group(Ids.THING, "roof-2")
+    app = RecordingApp(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        app.action_outbox()
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, OutboxScreen) and app.screen.loaded, what="outbox"
+        )
+        screen = app.screen
+        table = screen.query_one(DataTable)
+        first = [str(table.get_row_at(i)[4]) for i in range(table.row_count)].index("new group roof-2")
+        table.move_cursor(row=first)
+        await footer_settles(pilot, lambda words: "Drop" in words, "the drop key")
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the question")
+        await pilot.pause(0.2)
+        body = " ".join(str(s.content) for s in app.screen.query(Static))
+        assert "Warning: 1 later change(s) rely on it: move TSPD04A1B00001234 to group roof-2" in body
+        await pilot.press("n")

@@ -16,7 +16,7 @@ from textual.widgets import DataTable, Input, Static
 
 from fieldtui.service.api import ActionEvent, ActionRecord, ActionState, Outbox
 from fieldtui.ui.app import FieldApp
-from fieldtui.ui.outbox_words import OPEN, describe, what_changes, why_waiting
+from fieldtui.ui.outbox_words import OPEN, dependents, describe, what_changes, why_waiting
 from fieldtui.ui.text import age, clean
 from fieldtui.ui.text import now as ui_now
 from fieldtui.ui.widgets.confirm import ConfirmModal
@@ -327,6 +327,11 @@ class OutboxScreen(Screen[None]):
         body = f"{clean(_describe(record))}\n{clean(record.last_error or '')}\n{consequence}".replace(
             "\n\n", "\n"
         )
+        relying = dependents(record, self.records) if change in ("drop", "discard") else []
+        if relying:
+            listed = "; ".join(clean(_describe(r), 60) for r in relying[:3])
+            more = f" and {len(relying) - 3} more" if len(relying) > 3 else ""
+            body += f"\nWarning: {len(relying)} later change(s) rely on it: {listed}{more}."
 
         def answered(yes_: bool | None) -> None:
             if yes_:
