@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rich.table import Table
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -46,7 +47,12 @@ class StatusModal(ModalScreen[str | None]):
             options = []
             for index, (status, meaning) in enumerate(STATUSES, start=1):
                 mark = "●" if status == self.current else " "
-                options.append(Option(f"{mark} {index} {status:<12} {meaning}", id=status))
+                # Two columns: a meaning that wraps stays under itself, not under the number.
+                prompt = Table.grid()
+                prompt.add_column(width=17, no_wrap=True)
+                prompt.add_column(ratio=1)
+                prompt.add_row(f"{mark} {index} {status:<12} ", meaning)
+                options.append(Option(prompt, id=status))
             yield OptionList(*options, id="status-options")
             yield Static("Enter chooses · 1-5 jump · Escape cancels", classes="summary")
 
