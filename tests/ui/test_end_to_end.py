@@ -58,7 +58,12 @@ def moves_synced(app: Any, device: str) -> int:
 async def choose_status(pilot: Any, status: str) -> None:
     app = pilot.app
     await pilot.press("s")
-    await wait_for(pilot, lambda: isinstance(app.screen, StatusModal), what="the status modal")
+    # Pushed is not yet composed: wait for its list too.
+    await wait_for(
+        pilot,
+        lambda: isinstance(app.screen, StatusModal) and bool(app.screen.query("#status-options")),
+        what="the status modal",
+    )
     modal = app.screen
     await pilot.press(*[c for c in _status_key(modal, status)], "enter")
     await wait_for(pilot, lambda: not isinstance(app.screen, StatusModal), what="the modal to close")
@@ -169,7 +174,11 @@ async def test_reboot_of_an_mqtt_device_is_followed_to_done_in_history(
             pilot, lambda: screen.view is not None and "live" in {s.backend for s in screen.view.sources}
         )
         await pilot.press("x")
-        await wait_for(pilot, lambda: isinstance(app.screen, CommandModal), what="the command modal")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, CommandModal) and bool(app.screen.query("#command-name")),
+            what="the command modal",
+        )
         modal = app.screen
         modal.query_one("#command-name").value = "reboot"
         await pilot.press("enter")
