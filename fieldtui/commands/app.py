@@ -8,6 +8,7 @@ first, so a bad config is a usage error printed before the terminal is taken ove
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from fieldtui.config import load_config
@@ -16,7 +17,8 @@ if TYPE_CHECKING:
     from fieldtui.service.api import FieldService
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, *, samples: Sequence[tuple[str, str]] = ()) -> int:
+    """Open the app; ``samples`` (device id, what it is) are offered on the empty lookup."""
     loaded = load_config(args.config, args.profile)
     offline = bool(getattr(args, "offline", False))
     read_only = bool(getattr(args, "read_only", False))
@@ -35,4 +37,5 @@ def run(args: argparse.Namespace) -> int:
         read_only=read_only,
         offline=offline,
         keymap=dict(loaded.config.keymap),
+        samples=samples,
     )

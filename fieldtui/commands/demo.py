@@ -13,11 +13,35 @@ import sys
 import tempfile
 from pathlib import Path
 
+from fieldtui.sim.fleet import Fleet
 from fieldtui.sim.runner import PROFILE, PortInUseError, Simulator
 from fieldtui.sim.thread import SimulatorThread
 
 
-def _open_app(args: argparse.Namespace, config_path: Path, env: dict[str, str]) -> int:
+def sample_devices(fleet: Fleet) -> list[tuple[str, str]]:
+    """Devices worth trying first: one per cloud, the twins two clouds know, an offline one."""
+    samples: list[tuple[str, str]] = []
+    for kind in ("mysensor", "things", "devicehq", "fleet", "mqtt"):
+        online = [d for d in fleet.of(kind).values() if d.online and not d.also_in]
+        if online:
+            first = min(online, key=lambda d: d.id)
+            samples.append((first.id, f"{kind} device"))
+    for kind, other, what in (
+        ("devicehq", "things", "gateway in DeviceHQ and things"),
+        ("mqtt", "fleet", "MQTT device also in the fleet cloud"),
+    ):
+        twins = [d for d in fleet.of(kind).values() if any(k == other for k, _ in d.also_in)]
+        if twins:
+            samples.append((min(twins, key=lambda d: d.id).id, what))
+    offline = [d for d in fleet.of("mqtt").values() if not d.online]
+    if offline:
+        samples.append((min(offline, key=lambda d: d.id).id, "offline MQTT device"))
+    return samples
+
+
+def _open_app(
+    args: argparse.Namespace, config_path: Path, env: dict[str, str], samples: list[tuple[str, str]]
+) -> int:
     """The app, as ``fieldtui`` opens it, against the simulator's config and secrets."""
     # Imported here: Textual is paid for only when the app opens.
     from fieldtui.commands import app
@@ -29,7 +53,7 @@ def _open_app(args: argparse.Namespace, config_path: Path, env: dict[str, str]) 
     app_args = argparse.Namespace(
         **{**vars(args), "command": "app", "config": str(config_path), "profile": PROFILE}
     )
-    return app.run(app_args)
+    return app.run(app_args, samples=samples)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"fieldtui demo: {exc.strerror}", file=sys.stderr)
             return 2
         config_path, _ = simulator.write_config(workdir / "config.toml")
-        return _open_app(args, config_path, simulator.env())
+        return _open_app(args, config_path, simulator.env(), sample_devices(simulator.fleet))
     finally:
         thread.stop()
         shutil.rmtree(workdir, ignore_errors=True)
