@@ -69,6 +69,8 @@ PRELOAD_PAGE = 5_000
 SYNC_WAIT = 10.0
 #: The longest a writing command (``SyncMode.ONCE``) waits, on close, for sends in flight.
 ONCE_GRACE_CAP = 30.0
+#: In the app, a cloud that comes back is noticed within this many seconds.
+BACK_WITHIN = 5.0
 #: A catalogue (firmwares, apps...) is awaited at most this long.
 CATALOGUE_TIMEOUT = 20.0
 #: Devices read at once from one cloud (group members the cache lacks, alert checks).
@@ -648,6 +650,10 @@ async def open_service(
         fleet = build_fleet_service(loaded, cache=store, offline=offline)
         if probe_interval is not None:
             fleet.connectivity._probe_interval = probe_interval
+        if sync is SyncMode.BACKGROUND:
+            # A technician waiting in a basement for the cloud to come back: it is noticed within
+            # BACK_WITHIN seconds (one small probe request per cloud that is down), not minutes.
+            fleet.connectivity._probe_max_interval = BACK_WITHIN
         connectors = ServiceConnectors(fleet)
         engine = None
         if sync is not SyncMode.NONE:
