@@ -345,6 +345,11 @@ class FieldService(Reads, Protocol):
     @property
     def connectivity(self) -> Connectivity: ...
 
+    async def set_offline(self, offline: bool) -> None:
+        """Go offline (nothing sent, reads from the cache, every change queued) or back online
+        (every cloud asked again, the outbox sent) without leaving the app."""
+        ...
+
     async def aclose(self) -> None: ...
 
 

@@ -295,6 +295,9 @@ class ServiceSession:
             self._runner = asyncio.get_running_loop().create_task(self.engine.run(), name="outbox-once")
         if self.sync is not SyncMode.BACKGROUND:
             return
+        self._go_online()
+
+    def _go_online(self) -> None:
         self.fleet.start()
         if self._offline:
             return
@@ -309,6 +312,36 @@ class ServiceSession:
             self._runner = asyncio.get_running_loop().create_task(
                 self.engine.run(online=self._next_online), name="outbox-sync"
             )
+
+    async def set_offline(self, offline: bool) -> None:
+        """Offline: the engine and the prober stop, reads come from the cache and every change
+        is queued. Online again: every cloud is asked at once and the engine sends what waits."""
+        if offline == self._offline:
+            return
+        self._offline = offline
+        self.fleet.offline = offline
+        self._writes.offline = offline
+        if offline:
+            await self._stop_sending()
+            await self.fleet.stop()
+        elif self.sync is SyncMode.BACKGROUND:
+            self._go_online()
+
+    async def _stop_sending(self) -> None:
+        runner, self._runner = self._runner, None
+        probes, self._probes = self._probes, None
+        if self._unheard is not None:
+            self._unheard()
+            self._unheard = None
+        if probes is not None:
+            probes.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await probes
+        if runner is not None and self.engine is not None:
+            await self.engine.stop(grace=2.0)
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await runner
 
     async def _next_online(self) -> str | None:
         async for change in self.fleet.connectivity.subscribe():

@@ -370,6 +370,8 @@ class FieldApp(App[int]):
             self.action_alerts()
         elif name == "sync":
             self.action_sync_now()
+        elif name in ("offline", "online"):
+            self.go_offline(name == "offline")
         elif name == "help":
             self.action_help()
         elif name == "quit":
@@ -429,15 +431,31 @@ class FieldApp(App[int]):
 
         self.push_screen(InstallScreen())
 
+    @work(exclusive=True, group="offline")
+    async def go_offline(self, offline: bool) -> None:
+        """Leave the network (a plant room with no signal) or come back, without a restart."""
+        if self.service is None:
+            self.notify("Not connected to the service yet.", severity="warning")
+            return
+        if offline == self.offline:
+            self.notify("Already offline." if offline else "Already online.")
+            return
+        await self.service.set_offline(offline)
+        self.offline = offline
+        self.bar.offline_mode = offline
+        self.update_bar()
+        if offline:
+            self.notify("Offline: nothing is sent; reads come from the cache; changes wait in the outbox.")
+        else:
+            self.notify("Online: asking every cloud again; the outbox syncs as they answer.")
+
     @work(exclusive=True, group="sync-now")
     async def action_sync_now(self) -> None:
         if self.service is None:
             self.notify("Not connected to the service yet.", severity="warning")
             return
         if self.offline:
-            self.notify(
-                "Offline mode: nothing is sent. Restart without --offline to sync.", severity="warning"
-            )
+            self.notify("Offline mode: nothing is sent. Type :online to send again.", severity="warning")
             return
         waiting = self.bar.pending
         self.notify(f"Syncing {waiting} queued change{'s' if waiting != 1 else ''}…", timeout=3)

@@ -15,6 +15,8 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "alerts": ("devices with alerts", ("alert", "a")),
     "install": ("guided installation", ("i",)),
     "sync": ("send the outbox now", ("s",)),
+    "offline": ("stop sending: reads from the cache, changes queued", ()),
+    "online": ("ask the clouds again and send what waits", ()),
     "help": ("keys of this screen, then every key", ("h", "?")),
     "quit": ("quit (the outbox is kept on disk)", ("q", "q!", "exit")),
 }

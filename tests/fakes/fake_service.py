@@ -126,6 +126,11 @@ class FakeService:
     def offline(self) -> bool:
         return self._offline
 
+    async def set_offline(self, offline: bool) -> None:
+        """As the session: offline reads come from the cache and changes stay queued."""
+        self._offline = offline
+        self._outbox._offline = offline
+
     @property
     def writes(self) -> FakeOutbox:
         return self._outbox

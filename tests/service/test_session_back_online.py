@@ -59,3 +59,27 @@ async def test_a_cloud_that_comes_back_is_noticed_within_seconds_and_the_outbox_
     assert outcome.status == "synced", outcome
     inspect = sim_clean.admin("GET", f"/_sim/inspect/things/{device.id}").json()
     assert inspect["installation_status"] == target
+
+
+async def test_going_offline_in_the_app_queues_and_going_online_sends_without_a_restart(
+    loaded: LoadedConfig, sim_clean: Any, tmp_path: Path
+) -> None:
+    device = sorted(sim_clean.fleet.of("things").values(), key=lambda d: d.id)[3]
+    target = "quarantine" if device.installation_status != "quarantine" else "installed"
+    service = await open_service(loaded, sync=SyncMode.BACKGROUND, path=tmp_path / "outbox.db")
+    try:
+        await service.set_offline(True)
+        record = await service.writes.set_installation_status(device.id, target, backend="things")
+        outcome = await service.writes.first_outcome(record, timeout=3)
+        assert outcome.status == "queued", outcome
+        await asyncio.sleep(2)
+        before = sim_clean.admin("GET", f"/_sim/inspect/things/{device.id}").json()
+        assert before["installation_status"] != target, "nothing is sent while offline"
+        await service.set_offline(False)
+        await _until(lambda: service.connectivity.snapshot()["things"].state is BackendState.ONLINE, 30)
+        synced = await service.writes.first_outcome(record, timeout=30)
+    finally:
+        await service.aclose()
+    assert synced.status == "synced", synced
+    after = sim_clean.admin("GET", f"/_sim/inspect/things/{device.id}").json()
+    assert after["installation_status"] == target

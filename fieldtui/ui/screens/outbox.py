@@ -253,7 +253,7 @@ class OutboxScreen(Screen[None]):
             return
         if self.app.offline:
             self.app.notify(
-                "Offline mode: nothing is sent. Restart without --offline to sync.", severity="warning"
+                "Offline mode: nothing is sent. Type :online to send again.", severity="warning"
             )
             return
         self._sync()
