@@ -7,6 +7,7 @@ between two captures of the pane.
 from __future__ import annotations
 
 import os
+import select
 import shlex
 import shutil
 import subprocess
@@ -48,7 +49,9 @@ class Pane:
             screen = self.capture()
             if test(screen):
                 return screen
-            time.sleep(0.2)
+            # select, not time.sleep: libfaketime (the suite runs under `faketime -f +90d`) makes
+            # sleep fail with EINVAL when monotonic time is not faked.
+            select.select([], [], [], 0.2)
         raise AssertionError(f"timed out waiting for {what}; the screen was:\n{screen}")
 
 
