@@ -132,6 +132,8 @@ class GroupPickerModal(ModalScreen[GroupChoice | None]):
                 Option(Text(f"+ {verb} group {clean(typed, 40)}", style="bold"), id="create:" + typed)
             )
         for group in self.groups:
+            if group.id == rules.reserved:
+                continue  # offered once, below, as what it means (a cloud may list it too)
             description = (group.description or "").lower()
             if not needle or needle in group.id.lower() or needle in description:
                 shown.append(group_option(group, self.current))

@@ -32,8 +32,8 @@ REMOTE_DEBOUNCE = 0.35
 #: (label, key, width): 62 cells of text + 2 of padding per column + the scrollbar = 80.
 COLUMNS = (
     ("", "mark", 1),
-    ("Device", "id", 16),
-    ("Name", "name", 10),
+    ("Device", "id", 17),
+    ("Name", "name", 9),
     ("Clouds", "clouds", 8),
     ("Group", "group", 8),
     ("Status", "status", 11),

@@ -93,9 +93,9 @@ class OutboxScreen(Screen[None]):
             ("State", "state", 9),
             ("Age", "age", 4),
             ("Try", "attempts", 3),
-            ("Device", "device", 14),
-            ("Action", "action", 22),
-            ("Cloud", "cloud", 8),
+            ("Device", "device", 17),
+            ("Action", "action", 20),
+            ("Cloud", "cloud", 7),
             ("Last error", "error", None),
         ):
             table.add_column(label, key=key, width=width)
@@ -164,7 +164,7 @@ class OutboxScreen(Screen[None]):
                         Text(state, style=STATE_STYLE.get(state, ""), no_wrap=True),
                         age(action.created_at, now).removesuffix(" ago"),
                         str(record.attempts),
-                        clean(action.device or "—", 40),
+                        clean(action.device or "—", 17),
                         clean(what_changes(record), 80),
                         clean(action.backend or "—", 20),
                         Text(clean(record.last_error or "", 200), style="red" if state == "failed" else ""),
