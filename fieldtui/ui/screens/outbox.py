@@ -252,9 +252,7 @@ class OutboxScreen(Screen[None]):
             self.app.notify("Not connected to the service yet.", severity="warning")
             return
         if self.app.offline:
-            self.app.notify(
-                "Offline mode: nothing is sent. Type :online to send again.", severity="warning"
-            )
+            self.app.notify("Offline mode: nothing is sent. Type :online to send again.", severity="warning")
             return
         self._sync()
 
