@@ -942,8 +942,10 @@ class SyncEngine:
                 already = await self._checked(connector, record)
             if already is not None:
                 return already
-        await self._confirm_lease(record)
         async with self._gate(connector.name):
+            # Confirmed inside the gate, right before the request: an action that waited here
+            # (or was paused here) past its lease must not send what another process took over.
+            await self._confirm_lease(record)
             result = await _apply(connector, action)
         return _SettledError(ActionState.DONE, "synced", result=result)
 
