@@ -58,7 +58,11 @@ async def test_question_mark_on_home_opens_help_for_lookup_then_every_key() -> N
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await pilot.press("question_mark")
-        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, HelpScreen) and bool(app.screen.query("#help-markdown")),
+            what="help",
+        )
         text = help_markdown(app)
         assert text.startswith("# Lookup: this screen")
         assert text.index("Move marked") < text.index("# Every screen")
@@ -73,7 +77,11 @@ async def test_help_scrolls_with_the_keyboard_at_80x24() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await pilot.press("f1")
-        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, HelpScreen) and bool(app.screen.query("#help-markdown")),
+            what="help",
+        )
         area = app.screen.query_one("#help-text")
         await wait_for(pilot, lambda: area.max_scroll_y > 0, what="help longer than the screen")
         await pilot.press("pagedown")
@@ -89,7 +97,11 @@ async def test_help_on_a_device_lists_the_device_keys_first() -> None:
         app.go_to_device(Ids.THING)
         await wait_for(pilot, lambda: isinstance(app.screen, DeviceScreen), what="the device")
         await pilot.press("question_mark")
-        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, HelpScreen) and bool(app.screen.query("#help-markdown")),
+            what="help",
+        )
         text = help_markdown(app)
         assert text.startswith("# Device: this screen")
         assert text.index("Telemetry") < text.index("# Every screen")
