@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 from typing import Any
 
 from fieldtui.commands._errors import EXIT_CONFLICT_OR_FAILED, EXIT_NOT_FOUND, EXIT_OK
 from fieldtui.commands._output import clean_line, dumps
 from fieldtui.commands._session import session
+from fieldtui.commands.write import print_outcome
 from fieldtui.config import LoadedConfig, load_config
 from fieldtui.core.errors import ConfigError, DeviceNotFound
 from fieldtui.service.api import ActionRecord, BackendInfo, FieldService, SyncMode, TaskKind, WriteOutcome
@@ -173,27 +173,8 @@ async def _task_params(
 
 def report(outcome: WriteOutcome, as_json: bool) -> int:
     """Where the change stands, as ``set-status`` says it (exit 6 when refused or in conflict)."""
-    record = outcome.record
     unknown = outcome.status == "failed" and outcome.reason.startswith("no cloud knows")
-    if as_json:
-        print(dumps(outcome.to_json(), indent=2))
-    else:
-        print(clean_line(f"action {record.id}: {record.describe()}"))
-        reason = clean_line(outcome.reason)
-        match outcome.status:
-            case "synced":
-                print("synced now" if reason == "synced" else f"synced now ({reason})")
-            case "queued" | "sending":
-                print(f"queued: {reason}")
-            case "failed" | "conflict":
-                print(f"{outcome.status}: {reason}", file=sys.stderr)
-                print(
-                    f"see `fieldtui outbox list`; `fieldtui outbox retry {record.id[:8]}` or "
-                    f"`fieldtui outbox drop {record.id[:8]}`",
-                    file=sys.stderr,
-                )
-            case _:
-                print(f"{outcome.status}: {reason}")
+    print_outcome(outcome, as_json)
     if unknown:
         if not as_json:
             raise DeviceNotFound(outcome.reason)

@@ -59,27 +59,34 @@ def _report(outcome: WriteOutcome, as_json: bool) -> int:
             )
         )
         raise DeviceNotFound(outcome.reason)
-    if as_json:
-        print(dumps(outcome.to_json(), indent=2))
-    else:
-        # The server's words and the typed names are shown without their control characters.
-        reason = clean_line(outcome.reason)
-        print(clean_line(f"action {record.id}: {record.describe()}"))
-        match outcome.status:
-            case "synced":
-                print("synced now" if reason == "synced" else f"synced now ({reason})")
-            case "queued" | "sending":
-                print(f"queued: {reason}")
-            case "failed" | "conflict":
-                print(f"{outcome.status}: {reason}", file=sys.stderr)
-                print(
-                    f"see `fieldtui outbox list`; `fieldtui outbox retry {record.id[:8]}` or "
-                    f"`fieldtui outbox drop {record.id[:8]}`",
-                    file=sys.stderr,
-                )
-            case _:
-                print(f"{outcome.status}: {reason}")
+    print_outcome(outcome, as_json)
     if unknown:
         return EXIT_NOT_FOUND
     # Not 1 (README keeps it for bugs): the change was refused or the device changed under it.
     return EXIT_CONFLICT_OR_FAILED if outcome.status in ("failed", "conflict") else EXIT_OK
+
+
+def print_outcome(outcome: WriteOutcome, as_json: bool) -> None:
+    """Where a queued change stands, for every writing command: the JSON document, or
+    ``synced now`` / ``queued: why`` on stdout and a refusal with its fix on stderr."""
+    record = outcome.record
+    if as_json:
+        print(dumps(outcome.to_json(), indent=2))
+        return
+    # The server's words and the typed names are shown without their control characters.
+    reason = clean_line(outcome.reason)
+    print(clean_line(f"action {record.id}: {record.describe()}"))
+    match outcome.status:
+        case "synced":
+            print("synced now" if reason == "synced" else f"synced now ({reason})")
+        case "queued" | "sending":
+            print(f"queued: {reason}")
+        case "failed" | "conflict":
+            print(f"{outcome.status}: {reason}", file=sys.stderr)
+            print(
+                f"see `fieldtui outbox list`; `fieldtui outbox retry {record.id[:8]}` or "
+                f"`fieldtui outbox drop {record.id[:8]}`",
+                file=sys.stderr,
+            )
+        case _:
+            print(f"{outcome.status}: {reason}")
