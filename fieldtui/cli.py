@@ -44,6 +44,7 @@ COMMAND_MODULES: dict[str, str] = {
     "devices": "devices",
     "groups": "groups",
     "alerts": "alerts",
+    "diagnostics": "diagnostics",
     "task": "changes",
     "command": "changes",
     "group": "changes",
@@ -221,6 +222,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     _arguments.add_groups_arguments(_command(sub, "groups", "a cloud's groups, or a group's members"))
     _add_json(sub.choices["groups"])
     _add_json(_command(sub, "alerts", "what is alerting now across the clouds"))
+    from fieldtui.commands import diagnostics
+
+    diagnostics.add_arguments(
+        _command(sub, "diagnostics", "a device's diagnostics: network, LoRa, logs, configs, licences…")
+    )
+    _add_json(sub.choices["diagnostics"])
     _arguments.add_change_arguments(sub, _command)
 
     login = _command(sub, "login", "store a backend's secret in the system keyring")

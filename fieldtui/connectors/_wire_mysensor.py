@@ -62,6 +62,7 @@ class SensorWire(WireModel):
     task_count: SoftInt = None
     activity_status: SoftStr = None
     task_queue: SoftStr = None
+    next_task: SoftStr = None
 
 
 class TaskWire(WireModel):
@@ -115,6 +116,22 @@ def to_device(wire: SensorWire, raw: dict[str, Any], backend: str) -> Device:
         status=wire.status_name,
         raw=raw,
     )
+
+
+def sensor_details(wire: SensorWire) -> dict[str, Any]:
+    """What the sensor's record says beyond the Device fields (document 000): its task queue
+    (``task_queue`` Empty/Queued/Processing, ``next_task`` the oldest unfinished task's id,
+    ``task_count`` every task) and its current configuration file and firmware."""
+    return {
+        "task_queue": {"state": wire.task_queue, "next_task": wire.next_task, "task_count": wire.task_count},
+        "configuration": {
+            "current_configuration": wire.current_configuration,
+            "current_firmware": wire.current_firmware,
+            "status": wire.status_name,
+            "activity": wire.activity_status,
+            "updated_at": wire.updated_at.isoformat() if wire.updated_at else None,
+        },
+    }
 
 
 def to_task(wire: TaskWire, raw: dict[str, Any], backend: str, device_id: str) -> Task:

@@ -140,6 +140,15 @@ class Connector(ABC):
 
         raise Unsupported(f"the {self.kind.value} API keeps no more about a device", backend=self.name)
 
+    async def request_config(self, device_id: str) -> dict[str, Any]:
+        """Ask the device itself for its configuration and return its answer (MQTT's
+        ``.../config`` request); clouds that cannot ask a device say so."""
+        from fieldtui.core.errors import Unsupported
+
+        raise Unsupported(
+            f"the {self.kind.value} API cannot ask a device for its configuration", backend=self.name
+        )
+
     def telemetry(self, device_id: str, *, since: datetime | None = None) -> AsyncIterator[TelemetrySample]:
         """Samples as they arrive (push) or as polled; reconnect/backoff is the service's job.
 

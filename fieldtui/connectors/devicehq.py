@@ -59,6 +59,7 @@ import httpx
 
 from fieldtui.config import DeviceHQBackend
 from fieldtui.connectors import _wire_devicehq as wire
+from fieldtui.connectors import devicehq_diagnostics as diagnostics
 from fieldtui.connectors._http import decode_json, invalid_shape, make_client, route_of, send
 from fieldtui.connectors._wire_devicehq import (
     App,
@@ -522,6 +523,19 @@ class DeviceHQConnector(Connector):
         if info is None:
             raise invalid_shape(response, self.name, "attributes.lora is not an object")
         return info
+
+    async def uploaded(self, device_id: str, route: str, key: str) -> dict[str, Any]:
+        """The last log archive (``logs``, ``log``) or configuration file (``configs``,
+        ``config``) the gateway uploaded, with its download link (see devicehq_diagnostics)."""
+        body, response = await self._get_json(_device_path(device_id, route))
+        found = diagnostics.uploaded_file(body, key)
+        if found is None:
+            raise invalid_shape(response, self.name, f"attributes.{key} is not an object")
+        return found
+
+    async def details(self, device_id: str) -> dict[str, Any]:
+        """Gateway diagnostics: network usage, LoRa, the last log and config uploads, apps."""
+        return await diagnostics.gateway_details(self, device_id)
 
     def telemetry(self, device_id: str, *, since: datetime | None = None) -> AsyncIterator[TelemetrySample]:
         """Polls signal strength and check-ins every ``poll_interval`` from the last timestamp.

@@ -369,6 +369,10 @@ class FleetConnector(BearerRestConnector):
         response, body = await self._call("GET", self._device_path(device_id, "attributes"))
         return self._attributes(response, body)
 
+    async def details(self, device_id: str) -> dict[str, Any]:
+        """The device's attributes (``GET /devices/{serial}/attributes``), key to value."""
+        return {"attributes": await self.get_attributes(device_id)}
+
     # -- writing ---------------------------------------------------------------------------
     async def create_device(self, device_serial: str, owner_ref: str, hardware_version: str) -> Device:
         body = {"device_serial": device_serial, "owner_ref": owner_ref, "hardware_version": hardware_version}

@@ -23,7 +23,14 @@ from fieldtui.connectors._http import (
     short_text,
 )
 from fieldtui.connectors._wire_lenient import parse
-from fieldtui.connectors._wire_mysensor import SensorWire, TaskPageWire, TaskWire, to_device, to_task
+from fieldtui.connectors._wire_mysensor import (
+    SensorWire,
+    TaskPageWire,
+    TaskWire,
+    sensor_details,
+    to_device,
+    to_task,
+)
 from fieldtui.core.capabilities import Capabilities
 from fieldtui.core.errors import NotFound, Rejected, Unsupported
 from fieldtui.core.models import BackendKind, Device, Task
@@ -107,6 +114,14 @@ class MySensorConnector(BearerRestConnector):
         if not isinstance(body, Mapping):
             raise invalid_shape(response, self.name, "expected a sensor object")
         return to_device(parse(SensorWire, body, response, self.name), dict(body), self.name)
+
+    async def details(self, device_id: str) -> dict[str, Any]:
+        """The sensor's task queue summary and current configuration (``GET /sensors/{serial}``)."""
+        response, body = await self._call("GET", f"/sensors/{segment(device_id.strip(), self.name)}")
+        body = self._unwrap(body, "serial")
+        if not isinstance(body, Mapping):
+            raise invalid_shape(response, self.name, "expected a sensor object")
+        return sensor_details(parse(SensorWire, body, response, self.name))
 
     async def search(self, query: str, *, limit: int | None = None) -> list[Device]:
         """Exact serial lookup only: the API has no search (``capabilities.search`` is False)."""

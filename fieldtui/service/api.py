@@ -126,6 +126,20 @@ class CloudDetails:
 
 
 @dataclass(frozen=True, slots=True)
+class DiagnosticsView:
+    """Every cloud's details of one device (gateway diagnostics, MQTT config and licences,
+    fleet attributes, a sensor's task queue), with the clouds that failed or keep nothing more."""
+
+    device: str
+    #: One per cloud that answered, in the order of the device's clouds.
+    details: list[CloudDetails]
+    #: Backend -> why it could not be read now (``<what happened> (<what to do>)``).
+    errors: dict[str, str] = field(default_factory=dict)
+    #: Backend -> why it has nothing to show (a cloud that keeps nothing more, offline).
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class AlertsView:
     """What is alerting now across clouds."""
 
@@ -213,6 +227,17 @@ class Reads(Protocol):
     async def cloud_details(self, device_id: str, backend: str) -> CloudDetails:
         """What ``backend`` holds about the device beyond its record (Unsupported for a cloud
         that keeps nothing more; a BackendError when it cannot be read now)."""
+        ...
+
+    async def request_config(self, device_id: str, backend: str) -> CloudDetails:
+        """Ask the device itself for its configuration (MQTT's ``.../config`` request): the
+        section ``config`` holds its answer (Unsupported elsewhere; a BackendError when the
+        device does not answer)."""
+        ...
+
+    async def diagnostics(self, device_id: str, *, backend: str | None = None) -> DiagnosticsView:
+        """``cloud_details`` of every cloud that holds the device (``backend``: that one only);
+        DeviceNotFound when none does."""
         ...
 
 
@@ -374,6 +399,7 @@ __all__ = [
     "DeviceFilter",
     "DeviceListing",
     "DeviceView",
+    "DiagnosticsView",
     "FieldService",
     "FindMatch",
     "FindResult",

@@ -33,6 +33,7 @@ from fieldtui.service.api import (
     BackendInfo,
     CloudDetails,
     DeviceListing,
+    DiagnosticsView,
     GroupListing,
     GroupMember,
     HistoryView,
@@ -42,6 +43,7 @@ from fieldtui.service.api import (
     Unsubscribe,
 )
 from fieldtui.service.connectivity import BackendState, Connectivity
+from fieldtui.service.diagnostics import gather_diagnostics
 from fieldtui.service.factory import build_fleet_service
 from fieldtui.service.fleet import FindResult, FleetService, TaskView
 from fieldtui.service.history import device_history
@@ -637,6 +639,16 @@ class ServiceSession:
             raise Unsupported(f"{backend}: reading a cloud's details needs the network")
         sections = await self.fleet._call(backend, lambda c: c.details(device_id))
         return CloudDetails(backend=backend, device=device_id, sections=sections)
+
+    async def request_config(self, device_id: str, backend: str) -> CloudDetails:
+        device_id = valid_id(device_id)
+        if self._offline:
+            raise Unsupported(f"{backend}: asking a device for its configuration needs the network")
+        config = await self.fleet._call(backend, lambda c: c.request_config(device_id))
+        return CloudDetails(backend=backend, device=device_id, sections={"config": config})
+
+    async def diagnostics(self, device_id: str, *, backend: str | None = None) -> DiagnosticsView:
+        return await gather_diagnostics(self, device_id, backend)
 
 
 _NO_CAPABILITIES = Capabilities(lookup=False)

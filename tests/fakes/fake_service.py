@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from fakes.fake_connectivity import FakeConnectivity
+from fakes.fake_details import sections_for
 from fakes.fake_outbox import FakeOutbox
 from fakes.fleet_data import FIXED_NOW, FleetData, Ids, backend_infos, sample_fleet
 from fieldtui.connectors.history import task_entry
@@ -32,6 +33,7 @@ from fieldtui.core.errors import (
     DeviceNotFound,
     NoBackendReachable,
     NotFound,
+    TimeoutError_,
     Unsupported,
 )
 from fieldtui.core.ids import valid_id
@@ -54,6 +56,7 @@ from fieldtui.service.api import (
     DeviceFilter,
     DeviceListing,
     DeviceView,
+    DiagnosticsView,
     FieldService,
     FindMatch,
     FindResult,
@@ -64,6 +67,7 @@ from fieldtui.service.api import (
     TaskView,
     TelemetryItem,
 )
+from fieldtui.service.diagnostics import gather_diagnostics
 from fieldtui.service.merge import SourcedDevice, merge_devices
 from fieldtui.service.overlay import pending_changes
 
@@ -481,34 +485,43 @@ class FakeService:
         return AlertsView(devices=found)
 
     async def cloud_details(self, device_id: str, backend: str) -> CloudDetails:
-        """An MQTT copy's snapshot, as document 003's samples show one; other clouds keep none."""
+        """Each cloud's details as the documents' samples show them; things keeps none."""
         device_id = valid_id(device_id)
         info = self._info(backend)
         if self._offline:
             raise Unsupported(f"{backend}: reading a cloud's details needs the network")
-        if info.kind is not BackendKind.MQTT:
+        if info.kind is BackendKind.THINGS:
             raise Unsupported(f"the {info.kind.value} API keeps no more about a device", backend=backend)
         if not self._connectivity.reachable(backend):
             raise ConnectionError_(self._why_down(backend), backend=backend)
         copy = self.cloud.copies.get(device_id, {}).get(backend)
         if copy is None:
-            raise NotFound(f"no MQTT device {device_id}", backend=backend)
-        sections: dict[str, Any] = {
-            "config": {"version": "3", "last_updated": "2021-08-04T07:45:44.122Z", "fan_mode": "auto"},
-            "licenses": [
-                {
-                    "id": "lic-1",
-                    "data": "features=display",
-                    "signature": "sig",
-                    "add": False,
-                    "update": False,
-                    "remove": False,
-                }
-            ],
-            "space_info": {"name": copy.name, "maintenance": "in maintenance" in copy.alerts},
-            "firmware": {"current": copy.firmware, "latest": "1.0.8", "latest_file_id": None},
-        }
+            raise NotFound(f"no device {device_id}", backend=backend)
+        sections = sections_for(info.kind, copy)
+        if sections is None:
+            raise Unsupported(f"the {info.kind.value} API keeps no more about a device", backend=backend)
         return CloudDetails(backend=backend, device=device_id, sections=sections)
+
+    async def request_config(self, device_id: str, backend: str) -> CloudDetails:
+        """An online MQTT device answers with the configuration it runs."""
+        details = await self.cloud_details(device_id, backend)
+        if self._info(backend).kind is not BackendKind.MQTT:
+            raise Unsupported(
+                f"the {self._info(backend).kind.value} API cannot ask a device for its configuration",
+                backend=backend,
+            )
+        copy = self.cloud.copies[device_id][backend]
+        if copy.online is False:
+            raise TimeoutError_(
+                f"{device_id} did not answer the config request (offline, or its access key was refused)",
+                backend=backend,
+            )
+        return CloudDetails(
+            backend=backend, device=device_id, sections={"config": details.sections["config"]}
+        )
+
+    async def diagnostics(self, device_id: str, *, backend: str | None = None) -> DiagnosticsView:
+        return await gather_diagnostics(self, device_id, backend)
 
     # -- inside --------------------------------------------------------------------------
     def _info(self, backend: str) -> BackendInfo:

@@ -436,3 +436,42 @@ async def test_alerts_name_each_alerting_thing_with_its_alert_types(port: Subjec
     things = [d for d in view.devices if d.backend == "things"]
     assert things and all(d.alerts for d in things)
     assert not view.errors
+
+
+# -- diagnostics -----------------------------------------------------------------------------
+async def test_a_gateways_diagnostics_hold_network_lora_logs_configs_and_apps(port: Subject) -> None:
+    view = await port.service.diagnostics(port.devices.gateway_twin)
+    assert view.device == port.devices.gateway_twin
+    by_cloud = {d.backend: d.sections for d in view.details}
+    assert set(by_cloud) == {"gateways"}
+    gateway = by_cloud["gateways"]
+    assert set(gateway) == {"network", "lora", "log", "config", "apps"}
+    assert set(gateway["network"]) == {"cell", "ethernet", "wifi"}
+    assert all({"rx_bytes", "tx_bytes", "days"} <= set(i) for i in gateway["network"].values())
+    assert isinstance(gateway["lora"]["card"], bool)
+    for upload in (gateway["log"], gateway["config"]):
+        assert upload["uploaded"] is False or upload["download"].startswith(("http://", "https://"))
+    assert all(app["id"] and app["version"] for app in gateway["apps"])
+    assert "keeps no more" in view.skipped["things"] and not view.errors
+
+
+async def test_an_mqtt_twins_diagnostics_hold_fleet_attributes_and_the_mqtt_snapshot(port: Subject) -> None:
+    view = await port.service.diagnostics(port.devices.mqtt_twin)
+    by_cloud = {d.backend: d.sections for d in view.details}
+    assert set(by_cloud) == {"fleet", "live"}
+    assert by_cloud["fleet"]["attributes"] and all(
+        isinstance(k, str) for k in by_cloud["fleet"]["attributes"]
+    )
+    assert {"config", "licenses", "space_info", "firmware"} <= set(by_cloud["live"])
+    only = await port.service.diagnostics(port.devices.mqtt_twin, backend="fleet")
+    assert [d.backend for d in only.details] == ["fleet"]
+    with pytest.raises(ConfigError, match="no backend named"):
+        await port.service.diagnostics(port.devices.mqtt_twin, backend="nowhere")
+
+
+async def test_an_online_mqtt_device_answers_a_config_request_other_clouds_cannot_ask(port: Subject) -> None:
+    answer = await port.service.request_config(port.devices.mqtt_twin, "live")
+    assert (answer.backend, answer.device) == ("live", port.devices.mqtt_twin)
+    assert {"version", "last_updated"} <= set(answer.sections["config"])
+    with pytest.raises(Unsupported, match="cannot ask a device"):
+        await port.service.request_config(port.devices.mqtt_twin, "fleet")

@@ -1,0 +1,92 @@
+"""Gateway diagnostics read from document 002's own samples and the shapes a JSON:API server
+may send instead (links under ``data``, the link inside the file object, no upload at all)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fieldtui.connectors import _wire_devicehq as wire
+from fieldtui.connectors.devicehq_diagnostics import lora_section, network_section, uploaded_file
+from fieldtui.core.outline import outline
+
+#: Document 002's "Logs" sample.
+LOGS: dict[str, Any] = {
+    "id": "77778211",
+    "type": "devices",
+    "attributes": {
+        "log": {
+            "uploaded_at": "09-23-16 11:12:29UTC",
+            "md5sum": "69ed906fbec08f0ee7d66550e0f590ec",
+            "description": "09-23-16_11:12:29UTC.zip",
+        }
+    },
+    "links": {"self": "https://devicehq.com/api/v2/files/57e50e1d11c3a8fd12711fff"},
+}
+#: Document 002's "Configs" sample.
+CONFIGS: dict[str, Any] = {
+    "id": "77778332",
+    "type": "devices",
+    "attributes": {
+        "config": {"md5sum": "ADFA1341234131341234AFDDDD", "name": "config22", "description": "Config #22"}
+    },
+    "links": {"self": "https://devicehq.com/api/v2/files/5894cd7f95b54a75e732f952"},
+}
+
+
+def test_the_documents_log_and_config_samples_give_their_download_links() -> None:
+    log = uploaded_file(LOGS, "log")
+    assert log is not None and log["uploaded"] is True
+    assert log["download"] == "https://devicehq.com/api/v2/files/57e50e1d11c3a8fd12711fff"
+    assert log["md5sum"] == "69ed906fbec08f0ee7d66550e0f590ec"
+    config = uploaded_file(CONFIGS, "config")
+    assert config is not None and config["name"] == "config22"
+    assert config["download"].endswith("/5894cd7f95b54a75e732f952")
+
+
+def test_a_json_api_server_s_links_under_data_or_in_the_file_are_read_too() -> None:
+    under_data = {"data": {**LOGS, "links": {"self": {"href": "https://h/files/1"}}}}
+    assert (uploaded_file(under_data, "log") or {})["download"] == "https://h/files/1"
+    inside = {"attributes": {"config": {"name": "c", "url": "https://h/files/2"}}}
+    assert (uploaded_file(inside, "config") or {})["download"] == "https://h/files/2"
+
+
+def test_no_upload_is_said_and_a_wrong_shape_is_refused() -> None:
+    assert uploaded_file({"id": "1", "attributes": {"log": None}}, "log") == {"uploaded": False}
+    assert uploaded_file({"id": "1", "attributes": {}}, "config") == {"uploaded": False}
+    assert uploaded_file({"id": "1", "attributes": {"log": "yes"}}, "log") is None
+    assert uploaded_file(["not", "an", "object"], "log") is None
+
+
+def test_network_usage_sums_each_interface_and_keeps_each_day() -> None:
+    sample = {
+        "attributes": {
+            "network_usages": [
+                {
+                    "2017-01-16": {
+                        "cell": {"rx_bytes": 20997455, "tx_bytes": 35255516},
+                        "ethernet": {"rx_bytes": 4, "tx_bytes": 5},
+                    }
+                },
+                {"2017-01-15": {"cell": {"rx_bytes": 1, "tx_bytes": 2}}},
+            ]
+        }
+    }
+    usages = wire.network_from(sample) or []
+    section = network_section({"cell": usages, "ethernet": usages})
+    assert section["cell"]["rx_bytes"] == 20997456 and section["cell"]["tx_bytes"] == 35255518
+    assert [d["day"] for d in section["cell"]["days"]] == ["2017-01-15", "2017-01-16"]
+    assert section["ethernet"]["days"] == [{"day": "2017-01-16", "rx_bytes": 4, "tx_bytes": 5}]
+    lines = [line.render() for line in outline(section)]
+    assert "  rx_bytes: 21.0 MB (20997456)" in lines
+
+
+def test_a_gateway_without_a_lora_card_says_so() -> None:
+    assert lora_section(wire.lora_from({"attributes": {"lora": {}}}) or wire.LoraInfo()) == {"card": False}
+    card = lora_section(
+        wire.lora_from(
+            {"attributes": {"lora": {"nodes": [{"node_addr": "00:00:00:01", "class": "A"}], "running": True}}}
+        )
+        or wire.LoraInfo()
+    )
+    assert card["card"] is True and card["running"] is True
+    assert card["nodes"][0]["node_addr"] == "00:00:00:01"
