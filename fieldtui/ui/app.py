@@ -7,6 +7,7 @@ import importlib
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Protocol, runtime_checkable
 
@@ -41,6 +42,24 @@ class OutboxListener(Protocol):
     """A screen that shows something an outbox action can change (a device, the outbox)."""
 
     def outbox_changed(self, event: ActionEvent) -> None: ...
+
+
+#: How a batch's summary names the end of each of its changes.
+_FINAL_WORDS = {
+    ActionState.DONE: "synced",
+    ActionState.FAILED: "failed",
+    ActionState.CONFLICT: "conflict",
+    ActionState.CANCELLED: "cancelled",
+}
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Changes made together (several devices moved at once), told as one."""
+
+    what: str
+    waiting: set[str]
+    outcomes: list[tuple[str, str]] = field(default_factory=list)
 
 
 #: The preload hands the event loop back (keys, redraws) after this many devices.
@@ -97,6 +116,9 @@ class FieldApp(App[int]):
         self._unsubscribe: list[Callable[[], None]] = []
         #: action id -> what the technician did, in words: told when its attempt ends.
         self._tracked: dict[str, str] = {}
+        #: action id -> the batch it belongs to (a move of several devices): told once, when
+        #: the last of them ends.
+        self._batches: dict[str, _Batch] = {}
         #: Scanner bursts on any screen (the lookup's box takes its own).
         self._scan: ScanDetector[events.Key] = ScanDetector()
         self._scan_timer: Timer | None = None
@@ -235,6 +257,29 @@ class FieldApp(App[int]):
         """Tell the technician how ``record`` ends (synced, failed, conflict), whenever it does."""
         self._tracked[record.id] = what
 
+    def track_writes(self, records: Sequence[ActionRecord], what: str) -> None:
+        """Tell the technician in one line how a batch of changes ends, once the last one has."""
+        if len(records) == 1:
+            self.track_write(records[0], what)
+            return
+        batch = _Batch(what, {record.id for record in records})
+        for record in records:
+            self._batches[record.id] = batch
+
+    def _batch_heard(self, record: ActionRecord, message: str) -> None:
+        batch = self._batches.pop(record.id, None)
+        if batch is None:
+            return
+        batch.outcomes.append((_FINAL_WORDS[record.state], record.last_error or message))
+        batch.waiting.discard(record.id)
+        if batch.waiting:
+            return
+        from fieldtui.ui.writes import summarise
+
+        text, severity = summarise(batch.what, batch.outcomes)
+        failed = severity == "error"
+        self.notify(text, severity="error" if failed else "information", timeout=10 if failed else 6)
+
     async def _outbox_changed(self, event: ActionEvent) -> None:
         """Every open screen hears of an action's change; the bar recounts; a tracked write
         says how it ended."""
@@ -242,6 +287,8 @@ class FieldApp(App[int]):
             if isinstance(screen, OutboxListener):
                 screen.outbox_changed(event)
         record = event.record
+        if record.id in self._batches and record.state in _FINAL_WORDS:
+            self._batch_heard(record, event.message)
         what = self._tracked.get(record.id)
         if what is not None and record.state in (
             ActionState.DONE,

@@ -13,7 +13,7 @@ from fieldtui.service.api import ActionRecord
 from fieldtui.ui.app import FieldApp
 from fieldtui.ui.backends import offering
 from fieldtui.ui.modals.group_picker import GroupChoice, GroupPickerModal, rules_of
-from fieldtui.ui.text import clean
+from fieldtui.ui.text import batch_words, clean
 from fieldtui.ui.writes import first_outcomes, summarise
 
 
@@ -43,11 +43,19 @@ def _device_backend(app: FieldApp, device_id: str, capable: list[str]) -> tuple[
     return None, f"its cloud ({kinds_text}) has no groups"
 
 
-def move_devices(app: FieldApp, device_ids: list[str], seen: Mapping[str, str | None] | None = None) -> None:
+def move_devices(
+    app: FieldApp,
+    device_ids: list[str],
+    seen: Mapping[str, str | None] | None = None,
+    *,
+    backend: str | None = None,
+) -> None:
     """Ask for a group, then queue one move per device (precondition: the group each was seen in).
 
     ``seen`` maps device id to the group the technician saw it in (a group's member list);
     otherwise the app's index says (what the lookup screen and the device screen showed).
+    ``backend``: the cloud that holds them all (a group's members: the group's cloud, whatever
+    other cloud also knows a device), so none has to be looked up first.
     """
     if not device_ids:
         app.notify("No device to move: mark some with space, or highlight one.", severity="warning")
@@ -65,11 +73,11 @@ def move_devices(app: FieldApp, device_ids: list[str], seen: Mapping[str, str | 
     by_backend: dict[str, list[str]] = {}
     refused: list[str] = []
     for device_id in device_ids:
-        backend, why = _device_backend(app, device_id, capable)
-        if backend is None:
+        cloud, why = (backend, None) if backend is not None else _device_backend(app, device_id, capable)
+        if cloud is None:
             refused.append(f"{clean(device_id, 30)}: {why}")
         else:
-            by_backend.setdefault(backend, []).append(device_id)
+            by_backend.setdefault(cloud, []).append(device_id)
     if refused:
         app.notify(
             "Not moved: " + "; ".join(refused[:5]) + (" …" if len(refused) > 5 else ""), severity="warning"
@@ -140,15 +148,12 @@ async def queue_moves(
     await app.refresh_outbox_counts()
     firsts = await first_outcomes(writes, records)
     outcomes += firsts
-    count = len(device_ids)
-    what = (
-        f"Move {clean(device_ids[0], 30) if count == 1 else f'{count} devices'} to {clean(choice.group, 40)}"
-    )
-    for record, (status, _) in zip(records, firsts, strict=True):
-        if status in ("queued", "sending"):
-            app.track_write(
-                record, f"Move {clean(record.action.device or '', 30)} to {clean(choice.group, 40)}"
-            )
+    what = f"Move {batch_words(len(device_ids), device_ids[0])} to {clean(choice.group, 40)}"
+    still = [r for r, (status, _) in zip(records, firsts, strict=True) if status in ("queued", "sending")]
+    if still:
+        # One line when the last of them ends, not one per device.
+        first = still[0].action.device or ""
+        app.track_writes(still, f"Move {batch_words(len(still), first)} to {clean(choice.group, 40)}")
     text, severity = summarise(what, outcomes)
     if severity == "error":
         app.notify(text, severity="error", timeout=10)

@@ -18,6 +18,11 @@ def clean(value: object, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def batch_words(count: int, first: str) -> str:
+    """``D1`` for one device, ``3 devices`` for more (a change made to several at once)."""
+    return clean(first, 30) if count == 1 else f"{count} devices"
+
+
 def _system_clock() -> datetime:
     return datetime.now(UTC)
 

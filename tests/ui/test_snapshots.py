@@ -138,6 +138,34 @@ async def groups(pilot: Pilot[Any], fake: FakeService) -> None:
     await settle(pilot)
 
 
+async def group_members(pilot: Pilot[Any], fake: FakeService) -> None:
+    """Three things devices in one group: one marked, one with a status queued, one whose move
+    the cloud refused (its reason under the list)."""
+    for device in (Ids.THING, Ids.ALERTING, Ids.GATEWAY):
+        copy = fake.cloud.copies[device]["things"]
+        fake.cloud.copies[device]["things"] = copy.model_copy(update={"group": "plant-roof"})
+    writes = fake.writes
+    await writes.set_installation_status(
+        Ids.THING, "uninstalled", backend="things", precondition={"installation_status": "installed"}
+    )
+    moved = await writes.move_to_group(
+        Ids.GATEWAY, "tower-lobby", backend="things", precondition={"group": "plant-roof"}
+    )
+    fake.fail(moved.id, "group tower-lobby is locked by the site admin")
+    await service_ready(pilot)
+    await press_from_lookup(pilot, "g")
+    app = pilot.app
+    await wait_for(
+        pilot, lambda: isinstance(app.screen, GroupsScreen) and bool(app.screen.rows), what="groups"
+    )
+    await pilot.press("slash", *"plant-roof", "enter", "enter")
+    screen = app.screen
+    assert isinstance(screen, GroupsScreen)
+    await wait_for(pilot, lambda: len(screen.members) == 3 and bool(screen.changes), what="members")
+    await pilot.press("space", "down")
+    await settle(pilot)
+
+
 async def group_picker(pilot: Pilot[Any], fake: FakeService) -> None:
     await to_device(pilot, Ids.THING)
     await pilot.press("m")
@@ -240,6 +268,7 @@ SCENARIOS: dict[str, Scenario] = {
     "fleet_tasks": fleet_tasks,
     "outbox": outbox,
     "groups": groups,
+    "group_members": group_members,
     "group_picker": group_picker,
     "status_modal": status_modal,
     "confirm": confirm,
