@@ -199,8 +199,10 @@ class DeviceHQConnector(Connector):
         tasks=True,
         device_update=True,
     )
-    #: ``GET /devices?q=`` is the one filter document 002 gives the listing.
-    device_filters: ClassVar[frozenset[str]] = frozenset({"query"})
+    #: ``GET /devices?q=`` is the one filter document 002 gives the listing; a group is matched
+    #: on this side, page by page (groups are free text on each device, with no route of their own).
+    device_filters: ClassVar[frozenset[str]] = frozenset({"query", "group"})
+    search_scope: ClassVar[str] = "its own search (q: serial, name, description and more)"
 
     def __init__(
         self,
@@ -452,9 +454,17 @@ class DeviceHQConnector(Connector):
         return devices if limit is None else devices[:limit]
 
     async def list_devices(self, filter: DeviceFilter) -> list[Device]:
-        """``GET /devices`` (with ``q`` when a query is given), paged with skip/limit."""
+        """``GET /devices`` (with ``q`` when a query is given), paged with skip/limit. A group is
+        matched on this side: every page is read (document 002 filters only by ``q``)."""
         self._check_filters(filter)
-        return await self.search(filter.query or "", limit=filter.limit)
+        if filter.group is None:
+            return await self.search(filter.query or "", limit=filter.limit)
+        found: list[Device] = []
+        async for page in self._device_pages(filter.query or ""):
+            found += [device for device in page if device.group == filter.group]
+            if filter.limit is not None and len(found) >= filter.limit:
+                return found[: filter.limit]
+        return found
 
     async def _device_pages(self, query: str, *, limit: int | None = None) -> AsyncIterator[list[Device]]:
         skip = 0

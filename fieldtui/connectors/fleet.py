@@ -37,9 +37,10 @@ still published as https://docs.memfault.com/api/devices):
 - Not found in public material: the current list filters and sort keys (the document's are
   sent as they are), and the attribute bodies (the simulator's reading is kept).
 
-The API has no search. A search asks for the exact serial (``GET /devices/{serial}``) and the
-exact owner (``owner_ref=`` filter) at once; only when neither matches does it list devices and
-match serials and owners by substring on this side, a few pages in flight at a time, each
+The API has no search (it lists: this connector matches on its side). A search asks for the
+exact serial (``GET /devices/{serial}``) and the exact owner (``owner_ref=`` filter) at once;
+only when neither matches does it list devices and match serials, owners and nicknames (the
+current body's name; document 004 has none) by substring on this side, a few pages in flight at a time, each
 page's matches handed on as it arrives, stopping within a time budget and a device cap (and
 then saying how much of the fleet it looked at).
 """
@@ -107,12 +108,18 @@ def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
     return [value] if isinstance(value, str) else list(value)
 
 
+def _mentions(*values: Any, needle: str) -> bool:
+    """True when the lower-cased ``needle`` is part of one of ``values`` (serial, owner, nickname)."""
+    return any(needle in str(value).lower() for value in values if value)
+
+
 class FleetConnector(BearerRestConnector):
     kind = BackendKind.FLEET
     capabilities = Capabilities(lookup=True, search=True, device_update=True)
     device_filters = frozenset(
-        {"release", "owner", "hardware_version", "last_seen_since", "last_seen_until", "sort"}
+        {"query", "release", "owner", "hardware_version", "last_seen_since", "last_seen_until", "sort"}
     )
+    search_scope = "serials, owners and nicknames (listed and matched here: it has no search)"
 
     def __init__(
         self,
@@ -178,15 +185,22 @@ class FleetConnector(BearerRestConnector):
         :class:`DeviceFilter` gives them all at once (``owner`` is document 004's ``owner_ref``)."""
         if filter is not None:
             self._check_filters(filter)
-            return await self.list_devices(
+            needle = (filter.query or "").strip().lower()
+            if needle and filter.given() == ["query"]:
+                return await self.search(filter.query or "", limit=filter.limit)
+            listed = await self.list_devices(
                 release=filter.release or None,
                 owner_ref=filter.owner or None,
                 hardware_version=filter.hardware_version or None,
                 last_seen_since=filter.last_seen_since,
                 last_seen_until=filter.last_seen_until,
                 sort=filter.sort,
-                limit=filter.limit,
+                limit=None if needle else filter.limit,
             )
+            if needle:
+                # The API has no search: the query is matched here, as a search would.
+                listed = [d for d in listed if _mentions(d.id, d.raw.get("owner_ref"), d.name, needle=needle)]
+            return listed if filter.limit is None else listed[: filter.limit]
         params: dict[str, Any] = {"per_page": self._page_size}
         for key, value in (
             ("release", release),
@@ -353,9 +367,10 @@ class FleetConnector(BearerRestConnector):
             if not isinstance(item, Mapping):
                 raise invalid_shape(response, self.name, "expected device objects in 'data'")
             serial = str(item.get("device_serial") or "")
-            owner = str(item.get("owner_ref") or "")
             # Only matches are parsed: the rest of the fleet costs a substring test each.
-            if serial in seen or (lowered not in serial.lower() and lowered not in owner.lower()):
+            if serial in seen or not _mentions(
+                serial, item.get("owner_ref"), item.get("nickname"), needle=lowered
+            ):
                 continue
             device = to_device(parse(FleetDeviceWire, item, response, self.name), dict(item), self.name)
             # Devices shift between pages while the list changes: keep each once.

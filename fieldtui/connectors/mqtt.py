@@ -40,6 +40,7 @@ validation per sample (the values are checked by hand, which is what validation 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -49,7 +50,7 @@ import ssl
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -63,6 +64,7 @@ from pydantic import BaseModel, ConfigDict
 
 from fieldtui.config import MqttBackend, read_keys_file
 from fieldtui.connectors.base import Connector
+from fieldtui.connectors.search import SearchPage
 from fieldtui.core.capabilities import Capabilities, TelemetryMode
 from fieldtui.core.errors import (
     AuthError,
@@ -73,6 +75,7 @@ from fieldtui.core.errors import (
     Rejected,
     TimeoutError_,
 )
+from fieldtui.core.filters import DeviceFilter
 from fieldtui.core.models import (
     BackendKind,
     Command,
@@ -97,6 +100,12 @@ ONLINE_WINDOW = timedelta(minutes=15)
 #: when the device runs an older firmware than the latest).
 SNAPSHOT_WAIT = 3.0
 FIRMWARE_LINGER = 0.2
+#: A search reads at most this many retained messages (two a device at most)...
+RETAINED_CAP = 200_000
+#: ...within this many seconds (unless its caller gives its own budget).
+SEARCH_SECONDS = 3.0
+#: Devices with a key but nothing retained that a search looks up by id (a snapshot each).
+QUIET_READ_CAP = 20
 #: list_commands listens this long for the snapshot's "next command".
 COMMANDS_LINGER = 0.5
 #: MQTT 5 reason codes (and 3.1.1 return codes 4, 5) that mean "your credentials were refused".
@@ -253,12 +262,15 @@ class MqttConnector(Connector):
     kind: ClassVar[BackendKind] = BackendKind.MQTT
     capabilities: ClassVar[Capabilities] = Capabilities(
         lookup=True,
-        search=False,
+        search=True,
         telemetry=TelemetryMode.PUSH,
         commands=True,
     )
     #: Maintenance (space info) and a firmware update waiting show in a device's ``alerts``.
     alerts_on_devices: ClassVar[bool] = True
+    #: No listing in document 003: the query is matched here (:meth:`search_pages`).
+    device_filters: ClassVar[frozenset[str]] = frozenset({"query"})
+    search_scope: ClassVar[str] = "names and ids of what the broker retains, ids of the keys file"
 
     def __init__(
         self, name: str, config: MqttBackend, secret: str | None, *, profile: str | None = None
@@ -683,6 +695,131 @@ class MqttConnector(Connector):
             raw=raw,
         )
 
+    # -- search and listing (no listing in document 003: what the broker retains) ------------
+    async def search(self, query: str, *, limit: int | None = None) -> list[Device]:
+        found: list[Device] = []
+        async for page in self.search_pages(query, limit=limit):
+            found += page.devices
+        return found
+
+    async def list_devices(self, filter: DeviceFilter) -> list[Device]:
+        """The devices this broker knows of (see :meth:`search_pages`), those matching a query."""
+        self._check_filters(filter)
+        found: list[Device] = []
+        async for page in self._known_pages(filter.query or "", filter.limit, None):
+            found += page.devices
+        return found
+
+    def search_pages(
+        self, query: str, *, limit: int | None = None, budget: float | None = None
+    ) -> AsyncGenerator[SearchPage, None]:
+        """Devices whose id or name holds ``query`` (ignoring case), matched on this side.
+
+        Document 003 lists no devices. The known ones are those the broker retains an "Update
+        Device" (it carries the name) or a telemetry message for, read in one subscription to
+        ``v1/device/+/update`` and ``+/telemetry`` up to a fence, plus the ids of the keys file
+        (devices with a key of their own), whose names are known only from a snapshot each: they
+        are matched by id and then looked up (at most ``QUIET_READ_CAP``). The exact id is
+        looked up as well, as before. The read cache remembers the rest (the lookup shows it).
+        """
+        return self._known_pages(query, limit, budget)
+
+    async def _known_pages(
+        self, query: str, limit: int | None, budget: float | None
+    ) -> AsyncGenerator[SearchPage, None]:
+        raw = query.strip()
+        needle = raw.lower()
+        if limit == 0:
+            return
+        deadline = time.monotonic() + (SEARCH_SECONDS if budget is None else max(0.0, budget))
+        exact: asyncio.Future[Device] | None = None
+        if raw and not any(ch.isspace() for ch in raw):
+            exact = asyncio.ensure_future(self.get_device(raw))
+        handed: set[str] = set()
+        try:
+            retained, partial = await self._retained_devices(deadline)
+            matches = [
+                self._device_from(device_id, seen)
+                for device_id, seen in sorted(retained.items())
+                if needle in device_id.lower() or needle in _retained_name(seen).lower()
+            ]
+            matches = matches if limit is None else matches[:limit]
+            handed.update(d.id for d in matches)
+            if matches:
+                yield SearchPage(matches)
+            if exact is not None:
+                left = max(0.1, deadline - time.monotonic())
+                with contextlib.suppress(NotFound, Rejected, TimeoutError):
+                    device = await asyncio.wait_for(asyncio.shield(exact), left)
+                    if device.id not in handed:
+                        handed.add(device.id)
+                        yield SearchPage([device])
+            quiet = [
+                d
+                for d in sorted(self._filed_ids())
+                if d not in retained and d not in handed and needle in d.lower()
+            ]
+            room = QUIET_READ_CAP if limit is None else min(QUIET_READ_CAP, max(0, limit - len(handed)))
+            read = 0
+            for start in range(0, min(room, len(quiet)), 4):
+                if time.monotonic() >= deadline:
+                    break
+                batch = quiet[start : min(room, start + 4)]
+                results = await asyncio.gather(*(self.get_device(d) for d in batch), return_exceptions=True)
+                read += len(batch)
+                devices = [r for r in results if isinstance(r, Device)]
+                for failure in results:
+                    if isinstance(failure, BaseException) and not isinstance(failure, NotFound | Rejected):
+                        raise failure
+                if devices:
+                    yield SearchPage(devices)
+            if read < len(quiet):
+                rest = f"{len(quiet) - read} devices with a key but nothing retained were not asked"
+                partial = f"{partial}; {rest}" if partial else rest
+            if partial:
+                yield SearchPage(partial=f"partial: MQTT lists no devices; {partial}")
+        finally:
+            if exact is not None:
+                exact.cancel()
+                with contextlib.suppress(BaseException):
+                    await exact
+
+    def _filed_ids(self) -> list[str]:
+        """The ids of the keys file (devices registered with a key of their own)."""
+        keys_file = self._config.keys_file
+        if keys_file is None:
+            return []
+        self._read_keys_file(keys_file)
+        return list(self._file_keys)
+
+    async def _retained_devices(self, deadline: float) -> tuple[dict[str, _SeenMap], str | None]:
+        """Every device the broker retains an "Update Device" or telemetry message for, read up
+        to a fence (a broker sends a subscription's retained messages before the fence's echo);
+        and why it stopped short (None: it did not)."""
+        found: dict[str, _SeenMap] = {}
+        count = 0
+        async with self._connected() as link:
+            fence = f"fieldtui/fence/{link.identifier}/{secrets.token_hex(4)}"
+            topics = [(f"{TOPIC_PREFIX}+/{suffix}", 1) for suffix in ("update", "telemetry")]
+            await link.subscribe([*topics, (fence, 1)])
+            await link.publish(fence, b"fence", qos=1)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not await link.wait_inbox(left):
+                    return found, f"the broker was still sending what it retains ({len(found)} devices seen)"
+                while link.inbox:
+                    message = link.inbox.popleft()
+                    if message.topic == fence:
+                        return found, None
+                    device_id, _, suffix = message.topic.removeprefix(TOPIC_PREFIX).partition("/")
+                    payload = _json_object(message.payload)
+                    if not message.retain or payload is None or not device_id:
+                        continue
+                    found.setdefault(device_id, _SeenMap())[suffix] = _Seen(payload, True, None)
+                    count += 1
+                    if count >= RETAINED_CAP:
+                        return found, f"looked at the first {RETAINED_CAP:,} retained messages"
+
     async def space_info(self, device_id: str) -> SpaceInfo:
         """Space info, from the snapshot the request ``v1/device/ID/get`` makes the cloud send."""
         seen = await self._snapshot(device_id)
@@ -1008,6 +1145,11 @@ def _telemetry(payload: bytes | bytearray) -> tuple[datetime, dict[str, MetricVa
         metrics["status"] = status
     timestamp = _parse_time(body.get("timestamp")) or datetime.now(UTC)
     return timestamp, metrics
+
+
+def _retained_name(seen: _SeenMap) -> str:
+    """The name a device's retained "Update Device" gives it ("" when none)."""
+    return _str(seen["update"].payload.get("name")) or "" if "update" in seen else ""
 
 
 def _str(value: Any) -> str | None:

@@ -1,7 +1,8 @@
 """The mysensor connector (vendor document 000): sensors by serial and their tasks.
 
 Authentication is a static API token sent as ``Authorization: Bearer <secret>``. The API has
-no search and no cross-sensor task list: a sensor is looked up by its exact serial, and tasks
+no search, no sensor listing, no sensor names and no cross-sensor task list: a sensor is looked
+up by its exact serial (a search or a listing with a query asks for that serial), and tasks
 are listed per sensor (Laravel pages followed to ``last_page``). Tasks are created with
 ``PUT /tasks`` (not POST) and removed with ``DELETE /tasks/{id}``.
 """
@@ -33,6 +34,7 @@ from fieldtui.connectors._wire_mysensor import (
 )
 from fieldtui.core.capabilities import Capabilities
 from fieldtui.core.errors import NotFound, Rejected, Unsupported
+from fieldtui.core.filters import DeviceFilter
 from fieldtui.core.models import BackendKind, Device, Task
 
 #: A runaway ``last_page`` must not keep us paging forever.
@@ -76,6 +78,10 @@ def _serial_value(device_id: str) -> int | str:
 class MySensorConnector(BearerRestConnector):
     kind = BackendKind.MYSENSOR
     capabilities = Capabilities(lookup=True, search=False, tasks=True)
+    #: No listing and no names (document 000 has only ``GET /sensors/{serial}``): a query is
+    #: answered by asking for that exact serial.
+    device_filters = frozenset({"query"})
+    search_scope = "exact serials only (no listing, no names)"
 
     def __init__(
         self,
@@ -132,6 +138,15 @@ class MySensorConnector(BearerRestConnector):
             return [await self.get_device(serial)]
         except NotFound:
             return []
+
+    async def list_devices(self, filter: DeviceFilter) -> list[Device]:
+        """Only the exact serial of a query: the API lists nothing (document 000)."""
+        self._check_filters(filter)
+        if not filter.query:
+            raise Unsupported(
+                "the mysensor API has no device listing: give an exact serial", backend=self.name
+            )
+        return await self.search(filter.query, limit=filter.limit)
 
     alerts_on_devices = True
 

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
@@ -66,6 +66,7 @@ from fieldtui.connectors._http import (
     segment,
     send,
 )
+from fieldtui.connectors._things_listing import SCAN_SECONDS, ThingsLister
 from fieldtui.connectors._wire_lenient import envelope, parse
 from fieldtui.connectors._wire_things import (
     AlertCountWire,
@@ -90,9 +91,10 @@ from fieldtui.connectors._wire_things import (
     to_sample,
 )
 from fieldtui.connectors.base import Connector
+from fieldtui.connectors.search import SearchPage
 from fieldtui.core.alerts import AlertingDevice, CloudAlerts
 from fieldtui.core.capabilities import Capabilities, TelemetryMode
-from fieldtui.core.errors import AuthError, BackendError, NotFound, Rejected, Unsupported
+from fieldtui.core.errors import AuthError, BackendError, NotFound, Rejected
 from fieldtui.core.filters import DeviceFilter
 from fieldtui.core.models import (
     BackendKind,
@@ -160,7 +162,7 @@ class ThingsConnector(Connector):
     kind = BackendKind.THINGS
     capabilities = Capabilities(
         lookup=True,
-        search=False,
+        search=True,
         telemetry=TelemetryMode.POLL,
         installation_status=True,
         groups=True,
@@ -168,8 +170,10 @@ class ThingsConnector(Connector):
         commands=True,
         alerts=True,
     )
-    #: Document 001 lists things only as a deployment group's members.
-    device_filters: ClassVar[frozenset[str]] = frozenset({"group"})
+    #: Document 001 lists things only as a deployment group's members: a query (tuids) and an
+    #: installation status are matched here, over the members of every group (``_things_listing``).
+    device_filters: ClassVar[frozenset[str]] = frozenset({"query", "group", "installation_status"})
+    search_scope: ClassVar[str] = "tuids only (things carry no names), over every group's members"
 
     def __init__(
         self,
@@ -349,25 +353,80 @@ class ThingsConnector(Connector):
         active, _ = await self._alerts_payload(device_id.strip())
         return active
 
+    def _lister(self) -> ThingsLister:
+        return ThingsLister(
+            list_groups=self.list_groups,
+            group_members=self.group_members,
+            get_device=self.get_device,
+            current_status=self.current_status,
+        )
+
+    async def current_status(self, device_id: str) -> InstallationStatus | None:
+        """The thing's current installation status (``installations?limit=1``), None if unset."""
+        history = await self._history_payload(device_id.strip(), 1)
+        return history[0][0].status if history else None
+
     async def list_devices(self, filter: DeviceFilter) -> list[Device]:
-        """A group's things (``GET /groups/{id}/things``), each read in full, a few at a time."""
+        """Things listed as groups' members (one group's, or every group's), each read in full.
+
+        The API lists nothing else (module ``_things_listing``): a query matches tuids and an
+        installation status is read thing by thing, both on this side, within
+        ``SCAN_SECONDS`` per step. At most ``filter.limit`` things."""
+        found: list[Device] = []
+        async for page in self.list_pages(filter):
+            found += page.devices
+        return found
+
+    async def list_pages(
+        self, filter: DeviceFilter, *, budget: float | None = None
+    ) -> AsyncGenerator[SearchPage, None]:
+        """:meth:`list_devices` page by page; the last page says when it stopped short."""
         self._check_filters(filter)
-        if filter.group is None:
-            raise Unsupported("the things API lists things only by group: give a group", backend=self.name)
-        members = await self.group_members(filter.group)
+        deadline = time.monotonic() + (SCAN_SECONDS if budget is None else max(0.0, budget))
+        lister = self._lister()
+        members = await lister.members(deadline, filter.group)
+        needle = (filter.query or "").strip().lower()
+        tuids = [tuid for tuid in members.groups if needle in tuid.lower()]
+        partial = members.partial
+        if filter.installation_status is not None:
+            total = len(tuids)
+            tuids, read = await lister.with_status(tuids, filter.installation_status, deadline)
+            if read < total:
+                partial = f"read the status of {read} of {total} things before the time ran out"
         if filter.limit is not None:
-            members = members[: filter.limit]
-        gate = asyncio.Semaphore(LIST_CONCURRENCY)
+            tuids = tuids[: filter.limit]
+        handed = 0
+        async for devices in lister.read(tuids, deadline + SCAN_SECONDS):
+            handed += len(devices)
+            yield SearchPage(devices)
+        if handed < len(tuids) and partial is None:
+            partial = f"read {handed} of the {len(tuids)} things found before the time ran out"
+        if partial is not None:
+            yield SearchPage(partial=f"partial: the things API has no listing; {partial}")
 
-        async def one(tuid: str) -> Device | None:
-            async with gate:
-                try:
-                    return await self.get_device(tuid)
-                except NotFound:
-                    return None  # left the group meanwhile
+    async def search(self, query: str, *, limit: int | None = None) -> list[Device]:
+        """Things whose tuid holds ``query`` (see :meth:`search_pages`)."""
+        found: list[Device] = []
+        async for page in self.search_pages(query, limit=limit):
+            found += page.devices
+        return found
 
-        found = await asyncio.gather(*(one(tuid) for tuid in members))
-        return [device for device in found if device is not None]
+    async def search_pages(
+        self, query: str, *, limit: int | None = None, budget: float | None = None
+    ) -> AsyncGenerator[SearchPage, None]:
+        """The exact tuid first; else every group's members whose tuid holds ``query`` (ignoring
+        case), read in full as they are found. Things carry no names to search."""
+        needle = query.strip()
+        if not needle or limit == 0:
+            return
+        if not any(ch.isspace() for ch in needle):
+            try:
+                yield SearchPage([await self.get_device(needle)])
+                return
+            except (NotFound, Rejected):
+                pass
+        async for page in self.list_pages(DeviceFilter(query=needle, limit=limit), budget=budget):
+            yield page
 
     async def alerting(self) -> CloudAlerts:
         """``GET /things/alerts`` and ``/things/alerts/count``, then each alerting thing's

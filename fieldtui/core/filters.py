@@ -10,7 +10,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from fieldtui.core.models import utc
+from fieldtui.core.models import Device, InstallationStatus, utc
 
 #: The filter names, as :meth:`DeviceFilter.given` reports them (and the CLI spells them).
 FILTER_NAMES = (
@@ -22,6 +22,7 @@ FILTER_NAMES = (
     "last_seen_since",
     "last_seen_until",
     "sort",
+    "installation_status",
 )
 
 
@@ -41,6 +42,8 @@ class DeviceFilter(BaseModel):
     last_seen_until: datetime | None = None
     #: A sort key, ``-`` first for descending (``-last_seen``).
     sort: str | None = None
+    #: Only devices with this installation status (things).
+    installation_status: InstallationStatus | None = None
     #: At most this many devices (None: every page).
     limit: int | None = 100
 
@@ -56,3 +59,21 @@ class DeviceFilter(BaseModel):
     def beyond(self, understood: frozenset[str]) -> list[str]:
         """The filters set that are not in ``understood``."""
         return [name for name in self.given() if name not in understood]
+
+
+def text_matches(device: Device, text: str | None) -> bool:
+    """True when ``text`` (ignoring case) is part of the device's id or name, or is empty.
+
+    The one rule for a match on this side, for clouds whose listing cannot search and for what
+    a cloud listed by group or status (the read cache and the lookup's index use the same)."""
+    needle = (text or "").strip().lower()
+    return not needle or needle in device.id.lower() or needle in (device.name or "").lower()
+
+
+def device_matches(device: Device, filter: DeviceFilter) -> bool:
+    """True when ``device`` passes the query, group and installation status of ``filter``."""
+    if not text_matches(device, filter.query):
+        return False
+    if filter.group is not None and device.group != filter.group:
+        return False
+    return filter.installation_status is None or device.installation_status == filter.installation_status

@@ -190,7 +190,19 @@ class Reads(Protocol):
 
     def backend(self, name: str) -> BackendInfo | None: ...
 
-    def find(self, query: str, *, limit: int | None = None) -> AsyncIterator[FindResult]: ...
+    def find(
+        self,
+        query: str,
+        *,
+        limit: int | None = None,
+        cloud: str | None = None,
+        group: str | None = None,
+        status: InstallationStatus | None = None,
+    ) -> AsyncIterator[FindResult]:
+        """Devices matching ``query`` in every cloud (``cloud``: that one only, its own listing
+        when the query is empty), or in the listings of the clouds that keep ``group`` and
+        ``status``; each cloud ends with a :class:`BackendFinished`."""
+        ...
 
     async def device(self, device_id: str) -> DeviceView: ...
 

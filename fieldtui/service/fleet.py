@@ -35,8 +35,9 @@ from fieldtui.core.errors import (
     TimeoutError_,
     Unsupported,
 )
+from fieldtui.core.filters import DeviceFilter, device_matches
 from fieldtui.core.ids import valid_id
-from fieldtui.core.models import BackendKind, Command, Device, Task
+from fieldtui.core.models import BackendKind, Command, Device, InstallationStatus, Task
 from fieldtui.service.connectivity import Connectivity, describe, reason
 from fieldtui.service.merge import DeviceView, Source, SourcedDevice, merge_devices
 from fieldtui.service.ports import Cached, ReadCache
@@ -49,6 +50,12 @@ T = TypeVar("T")
 #: Seconds a cloud without search may spend listing devices to answer one (bounded further by
 #: the per-backend timeout): past it, its answer is what it found so far, marked partial.
 SEARCH_BUDGET = 3.0
+#: Cached devices a filtered listing of an unreachable cloud looks through.
+CACHE_SCAN = 100_000
+
+#: What one backend's part of a find came to: devices handed on, the error (None: it answered),
+#: whether they came from the cache, why it is partial, and why it found nothing (its note).
+FindOutcome = tuple[int, str | None, bool, str | None, str | None]
 
 
 # -- find events ---------------------------------------------------------------------------
@@ -78,6 +85,9 @@ class BackendFinished:
     #: Set when the backend answered only part of the search (a cloud without search whose
     #: listing stopped at its time budget or cap): what was and was not looked at.
     partial: str | None = None
+    #: Why the backend found nothing it could have: what its search looks at (things: tuids
+    #: only), or why it was not asked (its listing cannot apply a filter). None otherwise.
+    note: str | None = None
 
 
 FindResult = FindMatch | BackendFinished
@@ -296,24 +306,41 @@ class FleetService:
         return names
 
     # -- find ----------------------------------------------------------------------------
-    async def find(self, query: str, *, limit: int | None = None) -> AsyncIterator[FindResult]:
+    async def find(
+        self,
+        query: str,
+        *,
+        limit: int | None = None,
+        cloud: str | None = None,
+        group: str | None = None,
+        status: InstallationStatus | None = None,
+    ) -> AsyncIterator[FindResult]:
         """Devices matching ``query`` from every backend, streamed as each backend answers.
 
         Backends with search are searched (those that list and filter on this side hand on each
         page's matches as it comes, within ``search_budget``); the others are asked for the
-        exact id. Each backend ends with a :class:`BackendFinished` (with its error, or why its
-        answer is partial); failures are never raised.
+        exact id. ``cloud`` asks that backend only (with no query: its own listing); ``group``
+        and ``status`` ask the clouds that keep groups or installation statuses for their
+        listing with that filter (:meth:`_list_in`). Each backend ends with a
+        :class:`BackendFinished` (with its error, why its answer is partial, or why it found
+        nothing); failures are never raised.
         """
         query = query.strip()
         limit = limit or self.search_limit
         started = time.monotonic()
         out: asyncio.Queue[tuple[str, list[SourcedDevice]] | BackendFinished] = asyncio.Queue()
+        listing = cloud is not None or group is not None or status is not None
+        wanted = DeviceFilter(query=query or None, group=group, installation_status=status, limit=limit)
 
         async def search_one(backend: str) -> None:
             def emit(copies: list[SourcedDevice]) -> None:
                 out.put_nowait((backend, copies))
 
-            count, error, from_cache, partial = await self._find_in(backend, query, limit, emit)
+            if group is not None or status is not None or (listing and not query):
+                outcome = await self._list_in(backend, wanted, emit)
+            else:
+                outcome = await self._find_in(backend, query, limit, emit)
+            count, error, from_cache, partial, note = outcome
             out.put_nowait(
                 BackendFinished(
                     backend=backend,
@@ -322,10 +349,16 @@ class FleetService:
                     error=error,
                     from_cache=from_cache,
                     partial=partial,
+                    note=note,
                 )
             )
 
-        tasks = [asyncio.create_task(search_one(name), name=f"find-{name}") for name in self._slots]
+        names = [name for name in self._slots if cloud is None or name == cloud]
+        if group is not None:
+            names = [name for name in names if self._can(name, lambda caps: caps.groups)]
+        if status is not None:
+            names = [name for name in names if self._can(name, lambda caps: caps.installation_status)]
+        tasks = [asyncio.create_task(search_one(name), name=f"find-{name}") for name in names]
         seen: dict[str, dict[str, SourcedDevice]] = {}
         running = len(tasks)
         try:
@@ -348,18 +381,114 @@ class FleetService:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
+    def _can(self, backend: str, test: Callable[[Capabilities], bool]) -> bool:
+        """True when ``backend`` offers what ``test`` asks (and when it cannot be built: it is
+        then asked, and its failure said, rather than silently left out)."""
+        try:
+            return test(self.connector(backend).capabilities)
+        except BackendError:
+            return True
+
+    async def _list_in(
+        self, backend: str, wanted: DeviceFilter, emit: Callable[[list[SourcedDevice]], None]
+    ) -> FindOutcome:
+        """One backend's own listing with ``wanted`` applied, as :meth:`_find_in` answers.
+
+        A listing that cannot apply a filter is not asked (the note says why); devices it
+        returns are checked against the group and status again on this side. A cloud that
+        fails answers from the cache, with the same filters applied.
+        """
+        if self.offline:
+            cached = await self._cached_listing(backend, wanted)
+            emit(cached)
+            return len(cached), None, True, None, None
+        count = 0
+        partial: str | None = None
+        handed: set[str] = set()
+        by_field = replace_filter(wanted, query=None)
+
+        async def hand_on(devices: Sequence[Device]) -> None:
+            nonlocal count
+            fresh = [d for d in devices if d.id not in handed and device_matches(d, by_field)]
+            fresh = fresh[: (wanted.limit or len(fresh)) - count]
+            if not fresh:
+                return
+            fetched_at = _now()
+            handed.update(d.id for d in fresh)
+            count += len(fresh)
+            emit([SourcedDevice(d, Source(backend, d.kind, fetched_at)) for d in fresh])
+            if self.cache is not None:
+                await self._store("listed devices", self.cache.store_devices(fresh, fetched_at))
+
+        try:
+            connector = self.connector(backend)
+            beyond = wanted.beyond(connector.device_filters)
+            if not connector.device_filters:
+                return 0, None, False, None, "not asked: its API has no device listing"
+            if beyond:
+                return 0, None, False, None, f"not asked: its listing cannot filter by {', '.join(beyond)}"
+            pages = getattr(connector, "list_pages", None)
+            try:
+                async with asyncio.timeout(self.per_backend_timeout):
+                    if callable(pages):
+                        budget = min(self.search_budget, 0.75 * self.per_backend_timeout)
+                        stream = pages(wanted, budget=budget)
+                        async with contextlib.aclosing(stream):
+                            async for page in stream:
+                                await hand_on(page.devices)
+                                partial = page.partial or partial
+                    else:
+                        await hand_on(await connector.list_devices(wanted))
+            except Unsupported:
+                raise
+            except Exception as exc:  # noqa: BLE001 - every failure is mapped (and recorded) by _failed
+                raise self._failed(backend, exc) from None
+            self.connectivity.record_success(backend)
+        except (NotFound, Rejected):
+            return count, None, False, None, None
+        except Unsupported as exc:
+            return count, None, False, None, f"not asked: {exc.message}"
+        except BackendError as exc:
+            cached = [c for c in await self._cached_listing(backend, wanted) if c.device.id not in handed]
+            emit(cached)
+            return count + len(cached), describe(exc), bool(cached), partial, None
+        return count, None, False, partial, None
+
+    async def _cached_listing(self, backend: str, wanted: DeviceFilter) -> list[SourcedDevice]:
+        """What the cache holds of ``backend`` that passes ``wanted`` (the listing's stand-in)."""
+        if self.cache is None:
+            return []
+        try:
+            cached = await self.cache.search_devices(wanted.query or "", CACHE_SCAN)
+        except Exception:  # a broken cache means no cached answer, not a crash
+            log.exception("cache search failed")
+            return []
+        found = [_stale(c) for c in cached if c.backend == backend and device_matches(c.value, wanted)]
+        return found[: wanted.limit] if wanted.limit is not None else found
+
     async def _find_in(
         self, backend: str, query: str, limit: int, emit: Callable[[list[SourcedDevice]], None]
-    ) -> tuple[int, str | None, bool, str | None]:
+    ) -> FindOutcome:
         """Search one backend, handing each batch of matches to ``emit`` as it arrives.
 
         Returns how many devices it handed on, the error (None when it answered), whether they
-        came from the cache, and why the answer is partial (None when complete).
+        came from the cache, why the answer is partial (None when complete), and, when it found
+        nothing, what its search looks at (None for a cloud with a search of its own).
         """
         if self.offline:
             cached = await self._cached_matches(backend, query, limit)
             emit(cached)
-            return len(cached), None, True, None
+            return len(cached), None, True, None, None
+        count, error, from_cache, partial = await self._search_in(backend, query, limit, emit)
+        note = None
+        if count == 0 and error is None and query:
+            with contextlib.suppress(BackendError):
+                note = self.connector(backend).search_scope
+        return count, error, from_cache, partial, note
+
+    async def _search_in(
+        self, backend: str, query: str, limit: int, emit: Callable[[list[SourcedDevice]], None]
+    ) -> tuple[int, str | None, bool, str | None]:
         count = 0
         partial: str | None = None
         handed: set[str] = set()
@@ -756,6 +885,11 @@ def _newest_first(tasks: Iterable[Task]) -> list[Task]:
 def _missing(error: BackendError) -> bool:
     """True for errors that mean "this backend does not have it" rather than "could not ask"."""
     return isinstance(error, NotFound | Rejected)
+
+
+def replace_filter(wanted: DeviceFilter, **changes: object) -> DeviceFilter:
+    """``wanted`` with ``changes`` (a frozen model's copy)."""
+    return wanted.model_copy(update=changes)
 
 
 def _stale(cached: Cached[Device]) -> SourcedDevice:

@@ -27,7 +27,7 @@ from fieldtui.core.catalogue import CatalogueItem
 from fieldtui.core.errors import BackendError, ConfigError, Unsupported
 from fieldtui.core.filters import DeviceFilter
 from fieldtui.core.ids import valid_id
-from fieldtui.core.models import Device, Task
+from fieldtui.core.models import Device, InstallationStatus, Task
 from fieldtui.service.api import (
     AlertsView,
     BackendInfo,
@@ -406,8 +406,16 @@ class ServiceSession:
         return info
 
     # -- reads ----------------------------------------------------------------------------
-    def find(self, query: str, *, limit: int | None = None) -> AsyncIterator[FindResult]:
-        return self.fleet.find(query, limit=limit)
+    def find(
+        self,
+        query: str,
+        *,
+        limit: int | None = None,
+        cloud: str | None = None,
+        group: str | None = None,
+        status: InstallationStatus | None = None,
+    ) -> AsyncIterator[FindResult]:
+        return self.fleet.find(query, limit=limit, cloud=cloud, group=group, status=status)
 
     async def device(self, device_id: str) -> DeviceView:
         last: DeviceView | None = None

@@ -36,12 +36,14 @@ from fieldtui.core.errors import (
     TimeoutError_,
     Unsupported,
 )
+from fieldtui.core.filters import device_matches
 from fieldtui.core.ids import valid_id
 from fieldtui.core.models import (
     BackendKind,
     Device,
     HistoryEntry,
     HistoryKind,
+    InstallationStatus,
     MetricValue,
     Task,
     TelemetrySample,
@@ -74,10 +76,13 @@ from fieldtui.service.overlay import pending_changes
 #: The filters each kind's listing applies (as the real connectors declare them).
 LISTING_FILTERS: dict[BackendKind, frozenset[str]] = {
     BackendKind.FLEET: frozenset(
-        {"release", "owner", "hardware_version", "last_seen_since", "last_seen_until", "sort"}
+        {"query", "release", "owner", "hardware_version", "last_seen_since", "last_seen_until", "sort"}
     ),
-    BackendKind.DEVICEHQ: frozenset({"query"}),
-    BackendKind.THINGS: frozenset({"group"}),
+    BackendKind.DEVICEHQ: frozenset({"query", "group"}),
+    BackendKind.THINGS: frozenset({"query", "group", "installation_status"}),
+    BackendKind.MQTT: frozenset({"query"}),
+    #: Only a query (its exact serial): without one, no listing.
+    BackendKind.MYSENSOR: frozenset({"query"}),
 }
 #: How long before ``now`` the fake's read cache was filled (an earlier session's reads).
 CACHE_AGE = timedelta(hours=1)
@@ -160,17 +165,41 @@ class FakeService:
         return self._infos.get(name)
 
     # -- find -----------------------------------------------------------------------------
-    async def find(self, query: str, *, limit: int | None = None) -> AsyncIterator[FindResult]:
+    async def find(
+        self,
+        query: str,
+        *,
+        limit: int | None = None,
+        cloud: str | None = None,
+        group: str | None = None,
+        status: InstallationStatus | None = None,
+    ) -> AsyncIterator[FindResult]:
         """Each cloud in config order: its matches (search clouds by id or name, the others by
-        exact id), then its :class:`BackendFinished`; an unreachable cloud answers from the cache."""
+        exact id), then its :class:`BackendFinished`; an unreachable cloud answers from the cache.
+        ``cloud`` asks that cloud only (an empty query lists it); ``group`` and ``status`` ask
+        the clouds that keep groups and installation statuses, matched by the same text rule."""
         query = query.strip()
         limit = limit or 500
+        listing = cloud is not None or group is not None or status is not None
+        wanted = DeviceFilter(query=query or None, group=group, installation_status=status, limit=limit)
         seen: dict[str, dict[str, SourcedDevice]] = {}
         for name, info in self._infos.items():
+            if cloud is not None and name != cloud:
+                continue
+            if (group is not None and not info.capabilities.groups) or (
+                status is not None and not info.capabilities.installation_status
+            ):
+                continue
+
+            def hit(device: Device, search: bool) -> bool:
+                if listing and (group is not None or status is not None or not query):
+                    return device_matches(device, wanted)
+                return _matches(query, device, search=search)
+
             error: str | None = None
             from_cache = False
             if self._offline or not self._connectivity.reachable(name):
-                copies = [c for c in self._cached_copies(name) if _matches(query, c.device, search=True)]
+                copies = [c for c in self._cached_copies(name) if hit(c.device, True)]
                 error = None if self._offline else self._why_down(name)
                 from_cache = True
             else:
@@ -178,7 +207,7 @@ class FakeService:
                 devices = [
                     by[name]
                     for by in self.cloud.copies.values()
-                    if name in by and _matches(query, by[name], search=info.capabilities.search)
+                    if name in by and hit(by[name], info.capabilities.search)
                 ][:limit]
                 self._remember(devices, fetched)
                 copies = [SourcedDevice(d, Source(name, d.kind, fetched)) for d in devices]
@@ -455,7 +484,7 @@ class FakeService:
             beyond = filter.beyond(understood)
             why = (
                 f"the {kind.value} API has no device listing"
-                if not understood
+                if not understood or (kind is BackendKind.MYSENSOR and not filter.query)
                 else (f"the {kind.value} listing cannot filter by {', '.join(beyond)}" if beyond else None)
             )
             if why is not None:
@@ -635,6 +664,7 @@ def _listed(device: Device, filter: DeviceFilter) -> bool:
     checks = [
         filter.query is None or filter.query.lower() in f"{device.id} {device.name or ''}".lower(),
         filter.group is None or device.group == filter.group,
+        filter.installation_status is None or device.installation_status == filter.installation_status,
         not filter.owner or raw.get("owner_ref") in filter.owner,
         not filter.release or device.firmware in filter.release,
         not filter.hardware_version or device.model in filter.hardware_version,

@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
 
+from fieldtui.core.models import InstallationStatus
 from fieldtui.service.api import BackendFinished
 from fieldtui.ui.app import FieldApp
 from fieldtui.ui.index import DeviceRow, filter_problems, parse_query
@@ -43,6 +44,20 @@ COLUMNS = (
 WIDTH = {key: width for _, key, width in COLUMNS}
 
 
+def cloud_notes(finished: list[BackendFinished]) -> list[str]:
+    """What the clouds' answers leave out, in words: the clouds that could not be asked (with
+    why), answers cut short, and for each cloud that found nothing what it looks at."""
+    notes: list[str] = []
+    down = [f for f in finished if f.error is not None]
+    if down:
+        cached = " (cached rows shown)" if any(f.from_cache for f in down) else ""
+        why = [f"{f.backend}: {(f.error or '').removeprefix(f'{f.backend}: ')}" for f in down]
+        notes.append("not asked: " + "; ".join(why) + cached)
+    notes += [f"{f.backend}: {f.partial.removeprefix('partial: ')}" for f in finished if f.partial]
+    notes += [f"{f.backend}: {f.note}" for f in finished if f.note and not f.count and f.error is None]
+    return notes
+
+
 class QueryInput(Input):
     """The lookup box. It gives up "?" (help: no serial holds one) and, while it is empty, ":"
     (the command line; a filter's colon comes after a word), so those keys reach their
@@ -56,6 +71,15 @@ class QueryInput(Input):
 
 class LookupScreen(Screen[None]):
     app = getters.app(FieldApp)
+
+    DEFAULT_CSS = """
+    #lookup-clouds {
+        height: auto;
+        max-height: 2;
+        color: $warning;
+        padding: 0 1;
+    }
+    """
 
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter", id="lookup_filter"),
@@ -82,6 +106,9 @@ serial opens at once). Filters go after the words or alone: `cloud:NAME`, `group
         self.marked: set[str] = set()
         #: The query being asked for with "open it when found exactly" (Enter on it).
         self._exact: str | None = None
+        #: What the last ask of the clouds could not do: clouds not asked, partial answers, and
+        #: what a cloud that found nothing looks at (things: tuids only).
+        self._cloud_notes: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status-bar")
@@ -91,6 +118,7 @@ serial opens at once). Filters go after the words or alone: `cloud:NAME`, `group
                 id="query",
             )
             yield Static("", id="lookup-summary")
+            yield Static("", id="lookup-clouds")
             yield Static(self._samples_text(), id="lookup-samples")
             table: DataTable[str] = DataTable(id="results", cursor_type="row", zebra_stripes=True)
             yield table
@@ -202,6 +230,10 @@ serial opens at once). Filters go after the words or alone: `cloud:NAME`, `group
         known = len(self.app.index)
         shown = f"{len(rows)} of {total}" if total > len(rows) else f"{total}"
         problems = filter_problems(query, self._cloud_names())
+        notes = self.query_one("#lookup-clouds", Static)
+        shown_notes = [] if problems or query.is_empty else self._cloud_notes
+        notes.update(clean(" · ".join(shown_notes), 300))
+        notes.display = bool(shown_notes)
         if problems:
             summary.update(" " + clean("; ".join(problems), 300))
             return
@@ -222,8 +254,11 @@ serial opens at once). Filters go after the words or alone: `cloud:NAME`, `group
         if raw is None:
             raw = self.query_one("#query", Input).value.strip()
         query = parse_query(raw)
-        if not query.text:
+        filtered = query.cloud is not None or query.group is not None or query.status is not None
+        if not query.text and not filtered:
             return
+        if filter_problems(query, self._cloud_names()):
+            return  # the summary already names the unknown cloud or status
         summary = self.query_one("#lookup-summary", Static)
         # A scanner can type a serial and Enter before the service has started: wait for it
         # rather than drop the scan (bounded; a start failure is already notified).
@@ -235,13 +270,16 @@ serial opens at once). Filters go after the words or alone: `cloud:NAME`, `group
         service = self.app.service
         if service is None:
             return
-        summary.update(f" asking the clouds for {clean(query.text, 40)}…")
+        what = clean(query.text, 40) or clean(raw, 40)
+        summary.update(f" asking the clouds for {what}…")
+        self._cloud_notes = []
         found_exact = False
-        not_asked: list[str] = []
-        async for update in service.find(query.text):
+        finished: list[BackendFinished] = []
+        status = InstallationStatus(query.status) if query.status is not None else None
+        async for update in service.find(query.text, cloud=query.cloud, group=query.group, status=status):
             if isinstance(update, BackendFinished):
-                if update.error is not None and not update.from_cache:
-                    not_asked.append(update.backend)
+                finished.append(update)
+                self._cloud_notes = cloud_notes(finished)
                 continue
             self.app.absorb_find_update(update)
             self.refresh_results()
@@ -250,13 +288,15 @@ serial opens at once). Filters go after the words or alone: `cloud:NAME`, `group
                 # The device screen starts from what was found and asks only the other clouds.
                 self.app.open_device(update.key, update.view)
         self.refresh_results()
-        if open_exact and not found_exact:
-            unasked = f" ({', '.join(not_asked)} could not be asked)" if not_asked else ""
-            self.app.notify(
-                f"No cloud that answered knows {clean(query.text, 40)} exactly{unasked}; "
-                "pick a row or refine.",
-                severity="warning",
-            )
+        if open_exact and not found_exact and query.text:
+            not_asked = [f.backend for f in finished if f.error is not None]
+            answered = [f.backend for f in finished if f.error is None]
+            if answered:
+                text = f"No cloud that answered ({', '.join(answered)}) knows {what} exactly"
+            else:
+                text = f"No cloud could be asked for {what}"
+            unasked = f"; not asked: {', '.join(not_asked)} (unreachable)" if not_asked else ""
+            self.app.notify(f"{text}{unasked}. Pick a row or refine.", severity="warning")
 
     # -- actions -------------------------------------------------------------------------
     def on_screen_resume(self) -> None:
