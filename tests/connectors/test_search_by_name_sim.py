@@ -10,19 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from connectors.test_mqtt_against_sim import keyed
 
 from fieldtui.config import DeviceHQBackend, FleetBackend, MySensorBackend, ThingsBackend
 from fieldtui.connectors.devicehq import DeviceHQConnector, forget_sessions
 from fieldtui.connectors.fleet import FleetConnector
-from fieldtui.connectors.mqtt import MqttConnector
 from fieldtui.connectors.mysensor import MySensorConnector
 from fieldtui.connectors.search import PagedSearch
 from fieldtui.connectors.things import ThingsConnector
 from fieldtui.core.errors import Unsupported
 from fieldtui.core.filters import DeviceFilter
 from fieldtui.core.models import InstallationStatus
-
-from connectors.test_mqtt_against_sim import keyed
 
 
 async def eventually(check: Any, timeout: float = 30.0) -> Any:
@@ -89,9 +87,7 @@ async def test_things_are_found_by_part_of_a_tuid_over_every_group(sim: Any, thi
 
 
 async def test_things_listed_by_installation_status(sim_clean: Any, things: ThingsConnector) -> None:
-    expected = {
-        d.id for d in sim_clean.fleet.of("things").values() if d.installation_status == "quarantine"
-    }
+    expected = {d.id for d in sim_clean.fleet.of("things").values() if d.installation_status == "quarantine"}
     listed = await things.list_devices(
         DeviceFilter(installation_status=InstallationStatus.QUARANTINE, limit=None)
     )

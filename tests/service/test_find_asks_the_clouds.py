@@ -18,12 +18,16 @@ from fieldtui.service.session import open_service
 
 
 @pytest.fixture
-async def service(sim_clean: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FieldService]:
+async def service(
+    sim_clean: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[FieldService]:
     config_path, _ = sim_clean.write_config(tmp_path / "config.toml")
     for name, value in sim_clean.env().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("FIELDTUI_DATA_DIR", str(tmp_path / "data"))
-    opened = await open_service(load_config(str(config_path), None), sync=SyncMode.NONE, path=tmp_path / "o.db")
+    opened = await open_service(
+        load_config(str(config_path), None), sync=SyncMode.NONE, path=tmp_path / "o.db"
+    )
     try:
         yield opened
     finally:
