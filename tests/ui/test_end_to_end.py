@@ -218,3 +218,118 @@ async def test_change_made_while_the_cloud_is_unreachable_syncs_when_it_is_back(
             what="synced once the cloud is back",
         )
         assert inspect(sim_clean, "things", device)["installation_status"] == status
+
+
+async def test_marked_group_members_move_then_get_a_status_each_once(
+    make_clean_app: Any, sim_clean: Any
+) -> None:
+    """Three members of a things group (a gateway DeviceHQ also holds among them) marked in the
+    groups screen, moved to another group, then given a status: the things cloud records one
+    change per device and action, DeviceHQ none, and the rows say synced without F5."""
+    from ui_helpers import press_from_lookup
+
+    from fieldtui.ui.screens.groups import GroupsScreen
+
+    things = sim_clean.fleet.of("things").values()
+    by_group: dict[str, list[Any]] = {}
+    for device in things:
+        by_group.setdefault(device.group, []).append(device)
+    # The largest group that holds a twin: one twin and two devices only things knows.
+    source = max(
+        (g for g in by_group if g != "unassigned"),
+        key=lambda g: (any(d.also_in for d in by_group[g]), len(by_group[g]), g),
+    )
+    members = sorted(by_group[source], key=lambda d: d.id)
+    twin = next(d.id for d in members if d.also_in)
+    chosen = sorted([twin, *[d.id for d in members if not d.also_in][:2]])
+    assert len(chosen) == 3
+    target = next(g for g in sorted(sim_clean.fleet.groups) if g != source)
+    app = make_clean_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await service_ready(pilot)
+        await press_from_lookup(pilot, "g")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, GroupsScreen) and bool(app.screen.rows), what="groups"
+        )
+        screen = app.screen
+        assert isinstance(screen, GroupsScreen)
+        await pilot.press("slash", *source, "enter", "enter")
+        await wait_for(
+            pilot,
+            lambda: screen.members_of is not None and screen.members_of.id == source and bool(screen.members),
+            timeout=30,
+            what="the members",
+        )
+        await wait_for(pilot, lambda: screen.members_table.has_focus, what="the members focused")
+
+        async def mark(ids: list[str]) -> None:
+            order = [line.id for line in screen.members_table.objects]
+            for device in ids:
+                screen.members_table.move_cursor(row=order.index(device))
+                await pilot.press("space")
+            assert screen.marked == set(ids)
+
+        await mark(chosen)
+        await move(pilot, target)
+        await wait_for(
+            pilot,
+            lambda: any(n.startswith(f"Move 3 devices to {target}: 3 synced") for n in notifications(app)),
+            timeout=30,
+            what="the move's summary",
+        )
+        moved = [m for m in mutations(sim_clean, "things") if any(d in m["path"] for d in chosen)]
+        assert len(moved) == 3, moved
+        assert {inspect(sim_clean, "things", d)["group"] for d in chosen} == {target}
+        assert not [m for m in mutations(sim_clean, "devicehq") if any(d in m["path"] for d in chosen)]
+        await wait_for(
+            pilot,
+            lambda: (
+                {line.id: line.change.words if line.change else "" for line in screen.members_table.objects}
+                == {
+                    **{line.id: "" for line in screen.members_table.objects},
+                    **dict.fromkeys(chosen, f"synced → {target}"),
+                }
+            ),
+            timeout=30,
+            what="the rows synced",
+        )
+
+        # The same three, from the group they are in now, get an installation status.
+        before = {d: inspect(sim_clean, "things", d)["installation_status"] for d in chosen}
+        status = "quarantine"
+        await pilot.press("escape", "slash", "ctrl+u", *target, "enter", "enter")
+        await wait_for(
+            pilot,
+            lambda: (
+                screen.members_of is not None
+                and screen.members_of.id == target
+                and set(chosen) <= {m.id for m in screen.members}
+            ),
+            timeout=30,
+            what="the target group's members",
+        )
+        screen.members_table.focus()
+        await mark(chosen)
+        await choose_status(pilot, status)
+        await wait_for(
+            pilot,
+            lambda: any(n.startswith(f"Status 3 devices → {status}") for n in notifications(app)),
+            timeout=30,
+            what="the status summary",
+        )
+        changed = [d for d in chosen if before[d] != status]
+        await wait_for(
+            pilot,
+            lambda: all(
+                line.change is not None and line.change.words == f"synced = {status}"
+                for line in screen.members_table.objects
+                if line.id in changed
+            ),
+            timeout=30,
+            what="the rows synced",
+        )
+        posted = [m for m in mutations(sim_clean, "things") if any(d in m["path"] for d in chosen)]
+        assert len(posted) == 3 + len(changed), posted
+        assert {inspect(sim_clean, "things", d)["installation_status"] for d in chosen} == {status}
+        assert not [m for m in mutations(sim_clean, "devicehq") if any(d in m["path"] for d in chosen)]
+        assert not any("conflict" in n or "failed" in n for n in notifications(app)), notifications(app)
