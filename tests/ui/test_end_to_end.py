@@ -287,7 +287,7 @@ async def test_marked_group_members_move_then_get_a_status_each_once(
                 {line.id: line.change.words if line.change else "" for line in screen.members_table.objects}
                 == {
                     **{line.id: "" for line in screen.members_table.objects},
-                    **dict.fromkeys(chosen, f"synced → {target}"),
+                    **dict.fromkeys(chosen, f"synced→{target}"),
                 }
             ),
             timeout=30,
@@ -321,7 +321,7 @@ async def test_marked_group_members_move_then_get_a_status_each_once(
         await wait_for(
             pilot,
             lambda: all(
-                line.change is not None and line.change.words == f"synced = {status}"
+                line.change is not None and line.change.words == f"synced→{status}"
                 for line in screen.members_table.objects
                 if line.id in changed
             ),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from fakes.fake_service import FakeService, Ids
-from textual.widgets import Input, OptionList, Static
+from textual.widgets import OptionList, Static
 from ui_helpers import notifications, press_from_lookup, service_ready, wait_for
 
 from fieldtui.core.models import InstallationStatus
@@ -34,10 +34,6 @@ def gathered(**kwargs: Any) -> FakeService:
 def cells(screen: GroupsScreen) -> dict[str, str]:
     """Device id -> what its Change cell says."""
     return {line.id: (line.change.words if line.change else "") for line in screen.members_table.objects}
-
-
-def footer_keys(screen: GroupsScreen) -> list[str]:
-    return [b.description for b in screen.active_bindings_shown()]
 
 
 async def open_members(pilot: Any, group: str) -> GroupsScreen:
@@ -106,7 +102,7 @@ async def test_three_marked_members_move_with_one_summary_and_rows_follow(make_f
         # Without F5: the rows stay in sight, saying where they went; the group is read again.
         await wait_for(
             pilot,
-            lambda: cells(screen) == dict.fromkeys(MEMBERS, "synced → tower-lobby"),
+            lambda: cells(screen) == dict.fromkeys(MEMBERS, "synced→tower-lobby"),
             what="the rows synced",
         )
         await wait_for(pilot, lambda: not screen.members and len(screen.left) == 3, what="the group re-read")
@@ -141,7 +137,7 @@ async def test_marked_members_get_a_status_and_each_row_follows_its_change(make_
         assert "2 queued" in next(n for n in notifications(app) if n.startswith("Status 2 devices"))
         await wait_for(
             pilot,
-            lambda: all(cells(screen)[d] == "queued = uninstalled" for d in marked),
+            lambda: all(cells(screen)[d] == "queued→uninstalled" for d in marked),
             what="the rows queued",
         )
         assert cells(screen)[sorted(MEMBERS)[2]] == ""
@@ -154,13 +150,13 @@ async def test_marked_members_get_a_status_and_each_row_follows_its_change(make_
         fake.fail(records[marked[1]].id, "installationStatus change refused by the plant")
         await wait_for(
             pilot,
-            lambda: cells(screen)[marked[1]] == "failed = uninstalled",
+            lambda: cells(screen)[marked[1]] == "failed→uninstalled",
             what="the failure on its row",
         )
         await wait_for(
             pilot, lambda: screen.members_table.objects[0].status == "uninstalled", what="the new status read"
         )
-        assert cells(screen)[marked[0]] == "synced = uninstalled"
+        assert cells(screen)[marked[0]] == "synced→uninstalled"
         assert fake.cloud.copies[marked[0]]["things"].installation_status is InstallationStatus.UNINSTALLED
         screen.members_table.move_cursor(row=1)
         await wait_for(
@@ -215,4 +211,3 @@ async def test_member_keys_fit_80_columns_and_help_lists_them(make_fake_app: Any
         text = app.screen._text
         for words in ("Mark", "All", "Unmark", "Move", "Status", "marks all"):
             assert words in text, words
-        assert isinstance(screen.query_one("#groups-filter", Input), Input)

@@ -65,16 +65,16 @@ class MemberChange:
 
     @property
     def words(self) -> str:
-        """``queued → roof``, ``synced = retired``: the state, then what it does."""
-        arrow = "→" if self.kind is ActionType.MOVE_TO_GROUP else "="
-        return f"{STATE_WORDS[self.state]} {arrow} {self.target}"
+        """``queued→roof``, ``synced→retired``: the state, then the group or status it gives
+        (packed: at 80 columns the state and most of a group's id fit the cell)."""
+        return f"{STATE_WORDS[self.state]}→{self.target}"
 
     @property
     def detail(self) -> str:
-        """The whole change in words, with the cloud's reason when it failed."""
+        """The whole change in words, with the cloud's reason when it did not go through."""
         what = f"move to {self.target}" if self.kind is ActionType.MOVE_TO_GROUP else f"status {self.target}"
         reason = f": {self.reason}" if self.reason and self.state is not ActionState.DONE else ""
-        return f"{what} {STATE_WORDS[self.state]}{reason}"
+        return f"{what}: {STATE_WORDS[self.state]}{reason}"
 
     def cell(self) -> Text:
         return Text(clean(self.words, CHANGE_WIDTH), style=STATE_STYLES[self.state])
