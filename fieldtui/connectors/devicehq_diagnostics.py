@@ -116,13 +116,14 @@ async def gateway_details(connector: DeviceHQConnector, device_id: str) -> dict[
     async def apps() -> list[dict[str, Any]]:
         return [app.model_dump(mode="json") for app in await connector.device_apps(device_id)]
 
-    names = ("network", "lora", "log", "config", "apps")
+    # The uploads and apps first: what a technician opens most; the daily byte counts last.
+    names = ("log", "config", "apps", "lora", "network")
     results = await asyncio.gather(
-        network(),
-        lora(),
         connector.uploaded(device_id, "logs", "log"),
         connector.uploaded(device_id, "configs", "config"),
         apps(),
+        lora(),
+        network(),
         return_exceptions=True,
     )
     failures = [r for r in results if isinstance(r, BaseException)]

@@ -14,6 +14,12 @@ LONG_INFO = "What the app reported: " + "modem restarted after a watchdog timeou
 
 
 def gateway_sections(copy: Device) -> dict[str, Any]:
+    """In the connector's order: uploads and apps first, the daily byte counts last."""
+    sections = _gateway_sections()
+    return {name: sections[name] for name in ("log", "config", "apps", "lora", "network")}
+
+
+def _gateway_sections() -> dict[str, Any]:
     return {
         "network": {
             "cell": {

@@ -21,6 +21,7 @@ from ui_helpers import press_from_lookup, service_ready, wait_for
 
 from fieldtui.ui.modals.group_picker import GroupPickerModal
 from fieldtui.ui.screens.device import DeviceScreen
+from fieldtui.ui.screens.device_diagnostics import DiagnosticsPane
 from fieldtui.ui.screens.device_tasks import DeviceTasksScreen
 from fieldtui.ui.screens.groups import GroupsScreen
 from fieldtui.ui.screens.help import HelpScreen
@@ -79,6 +80,14 @@ async def device(pilot: Pilot[Any], fake: FakeService) -> None:
 async def device_mqtt(pilot: Pilot[Any], fake: FakeService) -> None:
     await to_device(pilot, Ids.MQTT_TWIN)
     fake.sample(Ids.MQTT_TWIN, "live", co2=612, temperature=21.4, humidity=38.0)
+    await settle(pilot)
+
+
+async def device_diagnostics(pilot: Pilot[Any], fake: FakeService) -> None:
+    screen = await to_device(pilot, Ids.GATEWAY)
+    await pilot.press("d")
+    pane = screen.query_one(DiagnosticsPane)
+    await wait_for(pilot, lambda: bool(pane.table.objects), what="the diagnostics")
     await settle(pilot)
 
 
@@ -263,6 +272,7 @@ SCENARIOS: dict[str, Scenario] = {
     "lookup": lookup,
     "device": device,
     "device_mqtt": device_mqtt,
+    "device_diagnostics": device_diagnostics,
     "telemetry": telemetry,
     "tasks": tasks,
     "fleet_tasks": fleet_tasks,

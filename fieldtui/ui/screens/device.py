@@ -20,6 +20,7 @@ from textual.widgets import Static, TabbedContent, TabPane
 
 from fieldtui.service.api import ActionEvent, BackendInfo, DeviceView, HistoryEntry, heard
 from fieldtui.ui.app import FieldApp
+from fieldtui.ui.screens.device_diagnostics import DiagnosticsPane
 from fieldtui.ui.text import age, clean, cloud_error, hanging, yes_no
 from fieldtui.ui.text import now as ui_now
 from fieldtui.ui.widgets.footer import FieldFooter
@@ -80,6 +81,7 @@ class DeviceScreen(Screen[None]):
         Binding("x", "command", "Command", show=False, id="device_command"),
         Binding("h", "show_tab('history')", "History", show=False, id="device_history"),
         Binding("r", "show_tab('raw')", "Raw", show=False, id="device_raw"),
+        Binding("d", "show_tab('diagnostics')", "Diagnostics", show=False, id="device_diagnostics"),
         Binding("f5", "reload", "Reload", id="device_reload"),
     ]
 
@@ -102,6 +104,8 @@ class DeviceScreen(Screen[None]):
                 yield Static("", id="device-errors", classes="inline-message")
             with TabPane("History", id="history"), VerticalScroll():
                 yield Static("Reading the device's history…", id="device-history", classes="facts")
+            with TabPane("Diagnostics", id="diagnostics"):
+                yield DiagnosticsPane(self.device_id, id="device-diagnostics")
             with TabPane("Raw", id="raw"), VerticalScroll():
                 yield Static("", id="device-raw", classes="facts")
         yield FieldFooter()
@@ -353,6 +357,15 @@ class DeviceScreen(Screen[None]):
 
     def action_reload(self) -> None:
         self.load()
+        diagnostics = self.query_one(DiagnosticsPane)
+        if diagnostics.loaded:
+            diagnostics.load()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id == "diagnostics":
+            pane = self.query_one(DiagnosticsPane)
+            pane.shown()
+            pane.table.focus()
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one("#device-tabs", TabbedContent).active = tab
