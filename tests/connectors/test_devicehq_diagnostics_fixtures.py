@@ -3,10 +3,17 @@ may send instead (links under ``data``, the link inside the file object, no uplo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import httpx
+import pytest
+from test_devicehq_errors import FakeDeviceHQ, _errors, connector
+
 from fieldtui.connectors import _wire_devicehq as wire
+from fieldtui.connectors.devicehq import forget_sessions
 from fieldtui.connectors.devicehq_diagnostics import lora_section, network_section, uploaded_file
+from fieldtui.core.errors import NotFound
 from fieldtui.core.outline import outline
 
 #: Document 002's "Logs" sample.
@@ -90,3 +97,45 @@ def test_a_gateway_without_a_lora_card_says_so() -> None:
     )
     assert card["card"] is True and card["running"] is True
     assert card["nodes"][0]["node_addr"] == "00:00:00:01"
+
+
+# -- one route failing, over a scripted transport (the simulator cannot be made to do it) -----
+@pytest.fixture(autouse=True)
+def _fresh_sessions() -> Iterator[None]:
+    forget_sessions()
+    yield
+    forget_sessions()
+
+
+def _fake_gateway(refuse: str | None = None, missing: bool = False) -> FakeDeviceHQ:
+    def route(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if missing:
+            return httpx.Response(404, json=_errors("Device not found"))
+        if refuse and path.endswith(f"/{refuse}"):
+            return httpx.Response(423, json=_errors("This model has no LoRa card slot"))
+        if path.endswith("/logs"):
+            return httpx.Response(200, json=LOGS)
+        if path.endswith("/configs"):
+            return httpx.Response(200, json=CONFIGS)
+        if path.endswith("/network"):
+            return httpx.Response(200, json={"attributes": {"network_usages": []}})
+        if path.endswith("/lora"):
+            return httpx.Response(200, json={"attributes": {"lora": {}}})
+        if path.endswith("/apps"):
+            return httpx.Response(200, json={"data": {"attributes": {"apps": []}}})
+        return httpx.Response(404, json=_errors("no route"))
+
+    return FakeDeviceHQ(route)
+
+
+async def test_one_refused_route_is_that_sections_error_while_the_others_show() -> None:
+    sections = await connector(_fake_gateway(refuse="lora")).details("MTS-JP-003")
+    assert sections["lora"] == {"error": "This model has no LoRa card slot"}
+    assert sections["log"]["download"] == "https://devicehq.com/api/v2/files/57e50e1d11c3a8fd12711fff"
+    assert sections["apps"] == [] and set(sections["network"]) == {"cell", "ethernet", "wifi"}
+
+
+async def test_a_device_every_route_denies_is_not_found_not_five_errors() -> None:
+    with pytest.raises(NotFound, match="Device not found"):
+        await connector(_fake_gateway(missing=True)).details("MTS-JP-404")
