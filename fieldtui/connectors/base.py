@@ -70,8 +70,9 @@ class Connector(ABC):
     #: The :class:`DeviceFilter` fields this cloud's own listing applies (empty: no listing).
     device_filters: ClassVar[frozenset[str]] = frozenset()
 
-    #: What a search of this cloud looks at, in a technician's words (said when it finds nothing).
-    search_scope: ClassVar[str] = "exact ids only"
+    #: What a search of this cloud looks at, in a technician's words, said when it finds
+    #: nothing (None: a search of the cloud's own, nothing to explain).
+    search_scope: ClassVar[str | None] = "exact ids only"
 
     async def list_devices(self, filter: DeviceFilter) -> list[Device]:
         """The cloud's own device listing with ``filter`` applied (at most ``filter.limit``)."""

@@ -202,7 +202,7 @@ class DeviceHQConnector(Connector):
     #: ``GET /devices?q=`` is the one filter document 002 gives the listing; a group is matched
     #: on this side, page by page (groups are free text on each device, with no route of their own).
     device_filters: ClassVar[frozenset[str]] = frozenset({"query", "group"})
-    search_scope: ClassVar[str] = "its own search (q: serial, name, description and more)"
+    search_scope: ClassVar[str | None] = None
 
     def __init__(
         self,

@@ -119,7 +119,7 @@ class FleetConnector(BearerRestConnector):
     device_filters = frozenset(
         {"query", "release", "owner", "hardware_version", "last_seen_since", "last_seen_until", "sort"}
     )
-    search_scope = "serials, owners and nicknames (listed and matched here: it has no search)"
+    search_scope = "serials, owners, nicknames"
 
     def __init__(
         self,

@@ -270,7 +270,7 @@ class MqttConnector(Connector):
     alerts_on_devices: ClassVar[bool] = True
     #: No listing in document 003: the query is matched here (:meth:`search_pages`).
     device_filters: ClassVar[frozenset[str]] = frozenset({"query"})
-    search_scope: ClassVar[str] = "names and ids of what the broker retains, ids of the keys file"
+    search_scope: ClassVar[str | None] = "retained names, ids"
 
     def __init__(
         self, name: str, config: MqttBackend, secret: str | None, *, profile: str | None = None

@@ -81,7 +81,7 @@ class MySensorConnector(BearerRestConnector):
     #: No listing and no names (document 000 has only ``GET /sensors/{serial}``): a query is
     #: answered by asking for that exact serial.
     device_filters = frozenset({"query"})
-    search_scope = "exact serials only (no listing, no names)"
+    search_scope = "exact serials only (no names)"
 
     def __init__(
         self,

@@ -173,7 +173,7 @@ class ThingsConnector(Connector):
     #: Document 001 lists things only as a deployment group's members: a query (tuids) and an
     #: installation status are matched here, over the members of every group (``_things_listing``).
     device_filters: ClassVar[frozenset[str]] = frozenset({"query", "group", "installation_status"})
-    search_scope: ClassVar[str] = "tuids only (things carry no names), over every group's members"
+    search_scope: ClassVar[str | None] = "tuids only (no names)"
 
     def __init__(
         self,

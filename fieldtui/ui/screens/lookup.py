@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from rich.text import Text
-from textual import getters, on, work
+from textual import events, getters, on, work
 from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -54,19 +54,30 @@ def cloud_notes(finished: list[BackendFinished]) -> list[str]:
         why = [f"{f.backend}: {(f.error or '').removeprefix(f'{f.backend}: ')}" for f in down]
         notes.append("not asked: " + "; ".join(why) + cached)
     notes += [f"{f.backend}: {f.partial.removeprefix('partial: ')}" for f in finished if f.partial]
-    notes += [f"{f.backend}: {f.note}" for f in finished if f.note and not f.count and f.error is None]
+    empty = [f"{f.backend}: {f.note}" for f in finished if f.note and not f.count and f.error is None]
+    if empty:
+        notes.append("nothing in " + ", ".join(empty))
     return notes
 
 
 class QueryInput(Input):
-    """The lookup box. It gives up "?" (help: no serial holds one) and, while it is empty, ":"
-    (the command line; a filter's colon comes after a word), so those keys reach their
-    bindings instead of being typed."""
+    """The lookup box. It gives up "?" (help: no serial holds one) so that key reaches its
+    binding. A ":" typed while it is empty opens the command line (a filter's colon comes after
+    a word): decided here, in typing order, so a fast burst (``status:installed`` pasted by
+    tmux or a scanner) is never judged by a value its first letters have not reached yet."""
 
     def check_consume_key(self, key: str, character: str | None) -> bool:
-        if character == "?" or (character == ":" and not self.value.strip()):
+        if character == "?":
             return False
         return super().check_consume_key(key, character)
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.character == ":" and not self.value.strip():
+            event.stop()
+            event.prevent_default()
+            await self.run_action("screen.command_line")
+            return
+        await super()._on_key(event)
 
 
 class LookupScreen(Screen[None]):
@@ -86,9 +97,10 @@ class LookupScreen(Screen[None]):
         Binding("enter", "open_selected", "Open", show=False, id="lookup_open"),
         Binding("space", "toggle_mark", "Mark", id="lookup_mark"),
         Binding("m", "move_marked", "Move marked", id="lookup_move_marked"),
-        # Priority over the query box, which lets these two keys through (QueryInput).
+        # Priority over the query box, which lets "?" through (QueryInput); the box opens the
+        # command line itself on a ":" typed while it is empty.
         Binding("question_mark", "app.help", "Help", show=False, priority=True, id="lookup_help"),
-        Binding("colon", "command_line", "Cmd", show=False, priority=True, id="lookup_command_line"),
+        Binding("colon", "command_line", "Cmd", show=False, id="lookup_command_line"),
     ]
 
     HELP = """
