@@ -84,14 +84,18 @@ async def test_a_status_is_asked_of_the_cloud_that_keeps_installation_statuses(
     expected = {d.id for d in sim_clean.fleet.of("things").values() if d.installation_status == "retired"}
     found, finished = await find(service, "", status=InstallationStatus.RETIRED)
     assert set(finished) == {"things"}
-    assert set(found) == expected
+    # The things API lists no statuses: each is read, within a time budget a loaded machine
+    # may spend; a listing cut short says so.
+    assert found and set(found) <= expected
+    assert set(found) == expected or "partial" in (finished["things"].partial or "")
 
 
 async def test_cloud_alone_is_that_clouds_own_listing(service: FieldService, sim_clean: Any) -> None:
     things = set(sim_clean.fleet.of("things"))
     found, finished = await find(service, "", cloud="things")
     assert set(finished) == {"things"}
-    assert set(found) == things, finished["things"]
+    assert found and set(found) <= things
+    assert set(found) == things or "partial" in (finished["things"].partial or "")
     _, nowhere = await find(service, "", cloud="bogus")
     assert nowhere == {}
 
