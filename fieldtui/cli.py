@@ -49,6 +49,7 @@ COMMAND_MODULES: dict[str, str] = {
     "command": "changes",
     "group": "changes",
     "edit": "changes",
+    "device": "device_records",
     "login": "account",
     "info": "account",
 }

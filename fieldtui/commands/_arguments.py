@@ -97,8 +97,31 @@ def add_change_arguments(sub: Any, command: Any) -> None:
     edit.add_argument("device", metavar="DEVICE")
     edit.add_argument("fields", nargs="+", metavar="FIELD=VALUE")
 
+    records = add_device_arguments(sub, command)
     device_verbs = [create, *(task_sub.choices[n] for n in ("cancel", "delete")), send, edit]
     for verb in device_verbs:
         verb.add_argument("--backend", metavar="NAME", help="the backend that knows the device")
-    for verb in (*device_verbs, g_create, g_rename, g_delete):
+    for verb in (*device_verbs, g_create, g_rename, g_delete, *records):
         verb.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def add_device_arguments(sub: Any, command: Any) -> list[argparse.ArgumentParser]:
+    """``device create|register|delete|cloud-setting``; returns the verbs' parsers."""
+    device = command(sub, "device", "create, register or delete a device record; set a cloud setting")
+    verbs = device.add_subparsers(dest="change", metavar="ACTION", required=True, parser_class=type(device))
+    create = command(verbs, "create", "create a fleet device: SERIAL owner_ref=... hardware_version=...")
+    create.add_argument("device", metavar="SERIAL")
+    create.add_argument("fields", nargs="*", metavar="FIELD=VALUE", help="owner_ref and hardware_version")
+    register = command(verbs, "register", "register a DeviceHQ device with the account by serial and uuid")
+    register.add_argument("device", metavar="SERIAL")
+    register.add_argument("uuid", metavar="UUID", help="the device's uuid (32 hexadecimal characters)")
+    delete = command(verbs, "delete", "delete a device record from one cloud (and all its records there)")
+    delete.add_argument("device", metavar="DEVICE")
+    for verb in (create, register, delete):
+        verb.add_argument("--cloud", metavar="NAME", help="the cloud (default: the one of its kind)")
+        verb.add_argument("--yes", action="store_true", help="do not ask for confirmation (scripts)")
+    setting = command(verbs, "cloud-setting", "set one MQTT cloud setting: DEVICE PROPERTY=VALUE")
+    setting.add_argument("device", metavar="DEVICE")
+    setting.add_argument("setting", metavar="PROPERTY=VALUE", help="the value is JSON when it parses")
+    setting.add_argument("--backend", metavar="NAME", help="the backend that knows the device")
+    return [create, register, delete, setting]

@@ -189,6 +189,26 @@ class Connector(ABC):
     async def update_device(self, device_id: str, fields: dict[str, Any]) -> Device:
         raise self._unsupported("device_update")
 
+    async def create_device(self, device_id: str, fields: dict[str, Any]) -> Device:
+        """Create (or register) the device record ``device_id`` with the cloud's own ``fields``."""
+        raise self._unsupported("device_lifecycle")
+
+    async def delete_device(self, device_id: str) -> None:
+        """Remove the device record (NotFound when it is not there)."""
+        raise self._unsupported("device_lifecycle")
+
+    def created_as_asked(self, device: Device, fields: dict[str, Any]) -> bool:
+        """Is ``device`` (found after a create whose answer was lost) the one that create asked
+        for? By default any record with the id is."""
+        return True
+
+    async def set_cloud_setting(self, device_id: str, prop: str, value: Any) -> None:
+        raise self._unsupported("cloud_settings")
+
+    async def cloud_settings(self, device_id: str) -> dict[str, Any] | None:
+        """The cloud settings the device reports (None: it reports none to compare with)."""
+        raise self._unsupported("cloud_settings")
+
     async def send_command(
         self, device_id: str, name: str, params: dict[str, Any], *, correlation: int | None = None
     ) -> Command:

@@ -60,6 +60,7 @@ import httpx
 from fieldtui.config import DeviceHQBackend
 from fieldtui.connectors import _wire_devicehq as wire
 from fieldtui.connectors import devicehq_diagnostics as diagnostics
+from fieldtui.connectors import devicehq_register
 from fieldtui.connectors._http import decode_json, invalid_shape, make_client, route_of, send
 from fieldtui.connectors._wire_devicehq import (
     App,
@@ -198,6 +199,7 @@ class DeviceHQConnector(Connector):
         groups=True,
         tasks=True,
         device_update=True,
+        device_lifecycle=True,
     )
     #: ``GET /devices?q=`` is the one filter document 002 gives the listing; a group is matched
     #: on this side, page by page (groups are free text on each device, with no route of their own).
@@ -618,6 +620,23 @@ class DeviceHQConnector(Connector):
         ref = wire.normalise_device_ref(device_id)
         payload = {"data": {"id": ref, "type": "devices", "attributes": attributes}}
         return await self._request("PUT", _device_path(device_id), body=payload)
+
+    async def create_device(self, device_id: str, fields: dict[str, Any]) -> Device:
+        """Register ``device_id`` with its ``uuid`` (see :mod:`devicehq_register`)."""
+        body = devicehq_register.register_body(device_id, fields, self.name)
+        response = await self._request("POST", "/devices/register", body=body)
+        try:
+            device = wire.device_from(decode_json(response, self.name), backend=self.name)
+        except InvalidResponse:
+            device = None
+        return device if device is not None else await self.get_device(device_id)
+
+    def created_as_asked(self, device: Device, fields: dict[str, Any]) -> bool:
+        return devicehq_register.registered_as_asked(device, fields)
+
+    async def delete_device(self, device_id: str) -> None:
+        """DELETE the device and its records (NotFound when it is not there)."""
+        await self._request("DELETE", _device_path(device_id))
 
     async def move_to_group(self, device_id: str, group_id: str) -> None:
         """PUT the ``group`` attribute; the 2xx is the answer (the body is not needed)."""

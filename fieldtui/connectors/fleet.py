@@ -83,6 +83,8 @@ SEARCH_SCAN_WINDOW = 4
 _PLAIN_ID = re.compile(r"[A-Za-z0-9_.:-]+")
 #: The fields ``PATCH /devices/{serial}`` accepts (document 004's request schema and cohort).
 UPDATABLE_FIELDS = frozenset({"owner_ref", "hardware_version", "cohort"})
+#: What document 004's "Create a device" takes beside the serial, all required.
+CREATE_FIELDS = ("owner_ref", "hardware_version")
 #: A device update's field ``attributes.KEY`` sets the device attribute KEY.
 ATTRIBUTE_PREFIX = "attributes."
 
@@ -115,7 +117,7 @@ def _mentions(*values: Any, needle: str) -> bool:
 
 class FleetConnector(BearerRestConnector):
     kind = BackendKind.FLEET
-    capabilities = Capabilities(lookup=True, search=True, device_update=True)
+    capabilities = Capabilities(lookup=True, search=True, device_update=True, device_lifecycle=True)
     device_filters = frozenset(
         {"query", "release", "owner", "hardware_version", "last_seen_since", "last_seen_until", "sort"}
     )
@@ -389,13 +391,33 @@ class FleetConnector(BearerRestConnector):
         return {"attributes": await self.get_attributes(device_id)}
 
     # -- writing ---------------------------------------------------------------------------
-    async def create_device(self, device_serial: str, owner_ref: str, hardware_version: str) -> Device:
-        body = {"device_serial": device_serial, "owner_ref": owner_ref, "hardware_version": hardware_version}
+    async def create_device(self, device_id: str, fields: dict[str, Any]) -> Device:
+        """``POST /devices`` with ``device_serial`` (``device_id``), ``owner_ref`` and
+        ``hardware_version`` (document 004's required fields); nothing else is sent."""
+        unknown = sorted(set(fields) - set(CREATE_FIELDS))
+        if unknown:
+            raise Rejected(
+                f"a new device takes only {', '.join(CREATE_FIELDS)}, not {', '.join(unknown)}",
+                backend=self.name,
+            )
+        body = {"device_serial": device_id, **{key: str(fields.get(key) or "") for key in CREATE_FIELDS}}
         missing = [key for key, value in body.items() if not value.strip()]
         if missing:
             raise Rejected(f"a device needs {', '.join(missing)}", backend=self.name)
         response, answer = await self._call("POST", "/devices", body=body)
         return self._device(response, answer)
+
+    def created_as_asked(self, device: Device, fields: dict[str, Any]) -> bool:
+        """A device found after a create whose answer was lost is ours when its owner and
+        hardware version are the ones asked for (a serial someone else made is not)."""
+        shown = device.raw
+        for key in CREATE_FIELDS:
+            value = shown.get(key)
+            if isinstance(value, Mapping):  # Memfault today: hardware_version {"name": ...}
+                value = value.get("name")
+            if key in fields and value is not None and str(value) != str(fields[key]):
+                return False
+        return True
 
     async def update_device(self, device_id: str, fields: dict[str, Any]) -> Device:
         """``fields``: ``owner_ref``, ``hardware_version`` and/or ``cohort`` (a slug, or None),

@@ -265,6 +265,7 @@ class MqttConnector(Connector):
         search=True,
         telemetry=TelemetryMode.PUSH,
         commands=True,
+        cloud_settings=True,
     )
     #: Maintenance (space info) and a firmware update waiting show in a device's ``alerts``.
     alerts_on_devices: ClassVar[bool] = True
@@ -914,6 +915,15 @@ class MqttConnector(Connector):
                 qos=1,
                 properties=self._properties(device_id, self._key_for(device_id)),
             )
+
+    async def cloud_settings(self, device_id: str) -> dict[str, Any] | None:
+        """The cloud settings the device's configuration reports (``cloud_settings`` in its
+        snapshot's ``config/update``); None when it reports none. Document 003 defines no read
+        of them, so a cloud that does not report them leaves a setting unchecked."""
+        seen = await self._snapshot(device_id)
+        config = seen["config/update"].payload if "config/update" in seen else None
+        settings = config.get("cloud_settings") if isinstance(config, dict) else None
+        return dict(settings) if isinstance(settings, dict) else None
 
     # -- telemetry -------------------------------------------------------------------------
     def telemetry(self, device_id: str, *, since: datetime | None = None) -> AsyncIterator[TelemetrySample]:

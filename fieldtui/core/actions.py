@@ -22,6 +22,12 @@ class ActionType(StrEnum):
     CREATE_GROUP = "create_group"
     RENAME_GROUP = "rename_group"
     DELETE_GROUP = "delete_group"
+    #: A device record made on a cloud (fleet "Create a device", DeviceHQ "register").
+    CREATE_DEVICE = "create_device"
+    #: A device record removed from a cloud (fleet and DeviceHQ "delete").
+    DELETE_DEVICE = "delete_device"
+    #: One MQTT cloud setting (document 003 "Set Cloud Settings": ``{property, value}``).
+    SET_CLOUD_SETTING = "set_cloud_setting"
 
 
 class ActionState(StrEnum):

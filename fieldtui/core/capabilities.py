@@ -25,6 +25,10 @@ class Capabilities(BaseModel):
     commands: bool = False
     alerts: bool = False
     device_update: bool = False
+    #: Create (or register) and delete device records.
+    device_lifecycle: bool = False
+    #: Set a cloud setting of a device (MQTT "Set Cloud Settings").
+    cloud_settings: bool = False
 
     def why_not(self, capability: str, backend_kind: str) -> str | None:
         """Say why ``capability`` is absent, or None when it is supported."""

@@ -301,6 +301,20 @@ class Writes(Protocol):
         """Edit the device's record (``{"fields": {...}}`` as seen: a changed one is a conflict)."""
         ...
 
+    async def create_device(self, backend: str, device: str, fields: dict[str, Any]) -> ActionRecord:
+        """Create (fleet) or register (DeviceHQ) a device record on ``backend``."""
+        ...
+
+    async def delete_device(self, backend: str, device: str) -> ActionRecord:
+        """Remove a device record from ``backend`` (done when it is gone)."""
+        ...
+
+    async def set_cloud_setting(
+        self, device: str, prop: str, value: Any, *, backend: str | None = None
+    ) -> ActionRecord:
+        """Set one MQTT cloud setting (document 003 "Set Cloud Settings")."""
+        ...
+
     async def create_group(
         self, backend: str, group: str, description: str | None = None
     ) -> ActionRecord: ...

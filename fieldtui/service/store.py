@@ -223,6 +223,13 @@ class ActionRecord(BaseModel):
                 return f"rename group {p.get('group')} to {p.get('new_group')}"
             case ActionType.DELETE_GROUP:
                 return f"delete group {p.get('group')}"
+            case ActionType.CREATE_DEVICE:
+                verb = "register" if "uuid" in (p.get("fields") or {}) else "create"
+                return f"{verb} device {device} on {a.backend}"
+            case ActionType.DELETE_DEVICE:
+                return f"delete device {device} from {a.backend}"
+            case ActionType.SET_CLOUD_SETTING:
+                return f"set cloud setting {p.get('property')} of {device}"
         return f"{a.type.value} {device}"  # pragma: no cover - every type is matched above
 
     def to_json(self) -> dict[str, Any]:

@@ -39,6 +39,7 @@ from fieldtui.core.errors import (
 )
 from fieldtui.core.models import Device, InstallationStatus, Task
 from fieldtui.secrets import env_var_name
+from fieldtui.service import device_records
 from fieldtui.service.store import ActionRecord, Claimed, OutboxStore, new_owner_id
 from fieldtui.service.write_through import write_through
 
@@ -56,6 +57,9 @@ CAPABILITY: dict[ActionType, str] = {
     ActionType.DELETE_TASK: "tasks",
     ActionType.UPDATE_DEVICE: "device_update",
     ActionType.SEND_COMMAND: "commands",
+    ActionType.CREATE_DEVICE: "device_lifecycle",
+    ActionType.DELETE_DEVICE: "device_lifecycle",
+    ActionType.SET_CLOUD_SETTING: "cloud_settings",
 }
 
 #: A server clock may run a little behind ours: how far back a "created since" check looks.
@@ -412,6 +416,8 @@ class SyncEngine:
                 if any(key not in shown for key in fields):
                     return None
                 return all(_same_value(shown[key], target) for key, target in fields.items())
+            if action.type in device_records.TYPES:
+                return await device_records.applied(connector, action)
             found = await self._already_applied(connector, record)
         except _SettledError as settled:
             # A conflict: the device is in neither the state seen nor the one asked for.
@@ -1009,6 +1015,11 @@ class SyncEngine:
                 return await self._update_already_applied(connector, record)
             case ActionType.DELETE_TASK:
                 pass  # idempotent: sending again does no harm (a deleted task is NotFound: done)
+            case ActionType.CREATE_DEVICE | ActionType.DELETE_DEVICE | ActionType.SET_CLOUD_SETTING:
+                found = await device_records.check(connector, action)
+                if found is not None and not found.applied:
+                    raise _SettledError(ActionState.CONFLICT, found.message)
+                return None if found is None else _SettledError(ActionState.DONE, found.message)
         return None
 
     async def _command_already_sent(self, connector: Connector, record: ActionRecord) -> _SettledError | None:
@@ -1185,4 +1196,6 @@ async def _apply(connector: Connector, action: Action) -> dict[str, Any]:
                 await connector.delete_group(p["group"])
             except NotFound:
                 return {"note": "group was already gone"}
+        case ActionType.CREATE_DEVICE | ActionType.DELETE_DEVICE | ActionType.SET_CLOUD_SETTING:
+            return await device_records.apply(connector, action)
     return {}

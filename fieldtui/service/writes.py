@@ -150,6 +150,24 @@ class OutboxWrites:
             None,
         )
 
+    # -- device records (always for one named backend) ------------------------------------------
+    async def create_device(self, backend: str, device: str, fields: Mapping[str, Any]) -> ActionRecord:
+        """Create (fleet) or register (DeviceHQ) ``device`` with the cloud's own ``fields``
+        (fleet ``owner_ref``, ``hardware_version``; DeviceHQ ``uuid``)."""
+        return await self._submit(ActionType.CREATE_DEVICE, device, backend, {"fields": dict(fields)}, {})
+
+    async def delete_device(self, backend: str, device: str) -> ActionRecord:
+        return await self._submit(ActionType.DELETE_DEVICE, device, backend, {}, {})
+
+    async def set_cloud_setting(
+        self, device: str, prop: str, value: Any, *, backend: str | None = None
+    ) -> ActionRecord:
+        """One MQTT cloud setting (document 003: ``{"property", "value"}``)."""
+        prop = valid_name(prop, what="setting").strip()
+        return await self._submit(
+            ActionType.SET_CLOUD_SETTING, device, backend, {"property": prop, "value": value}, {}
+        )
+
     # -- group actions (always for one named backend) -------------------------------------------
     async def create_group(self, backend: str, group: str, description: str | None = None) -> ActionRecord:
         group = valid_id(group, what="group id")

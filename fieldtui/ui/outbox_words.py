@@ -41,6 +41,12 @@ def what_changes(record: ActionRecord) -> str:
             return f"group {p.get('group')} → {p.get('new_group')}"
         case ActionType.DELETE_GROUP:
             return f"delete group {p.get('group')}"
+        case ActionType.CREATE_DEVICE:
+            return f"new device on {a.backend}"
+        case ActionType.DELETE_DEVICE:
+            return f"delete device from {a.backend}"
+        case ActionType.SET_CLOUD_SETTING:
+            return f"cloud setting {p.get('property')}"
     return describe(record)
 
 

@@ -71,7 +71,7 @@ async def test_fields_the_api_cannot_change_are_refused_before_any_request() -> 
         with pytest.raises(Rejected, match="nothing to change"):
             await fleet.update_device("X", {})
         with pytest.raises(Rejected, match="owner_ref"):
-            await fleet.create_device("X", " ", "hwrev1")
+            await fleet.create_device("X", {"owner_ref": " ", "hardware_version": "hwrev1"})
         with pytest.raises(Rejected, match="no attributes"):
             await fleet.update_attributes("X", {})
     assert seen == []

@@ -168,7 +168,9 @@ async def test_a_scan_cut_short_says_how_much_it_looked_at(
 
 async def test_create_update_and_delete_a_device(sim_clean: Any, make: Callable[..., FleetConnector]) -> None:
     connector = make()
-    created = await connector.create_device("NEWX00000001", "installer_7", "hwrev2")
+    created = await connector.create_device(
+        "NEWX00000001", {"owner_ref": "installer_7", "hardware_version": "hwrev2"}
+    )
     assert (created.id, created.model, created.online, created.firmware) == (
         "NEWX00000001",
         "hwrev2",
@@ -203,7 +205,7 @@ async def test_validation_refusals_carry_the_servers_words(
         await connector.update_device(serial, {"cohort": "gold"})
     assert caught.value.status_code == 422
     with pytest.raises(Rejected, match=f"Device '{serial}' already exists") as exists:
-        await connector.create_device(serial, "someone", "hwrev1")
+        await connector.create_device(serial, {"owner_ref": "someone", "hardware_version": "hwrev1"})
     assert exists.value.status_code == 409
     with pytest.raises(Rejected, match="unknown sort key"):
         await connector.list_devices(sort="-colour")

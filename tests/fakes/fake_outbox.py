@@ -24,6 +24,7 @@ from fieldtui.core.errors import ConfigError, Unsupported
 from fieldtui.core.ids import valid_id, valid_name
 from fieldtui.core.models import (
     BackendKind,
+    Device,
     Group,
     HistoryEntry,
     HistoryKind,
@@ -148,6 +149,19 @@ class FakeOutbox:
         correlation = next(self._seq)  # fixed per action, as the real one's random correlation
         params_ = {"name": name, "params": dict(params or {}), "correlation": correlation}
         return self._submit(ActionType.SEND_COMMAND, device, backend, params_, None)
+
+    async def create_device(self, backend: str, device: str, fields: dict[str, Any]) -> ActionRecord:
+        return self._submit(ActionType.CREATE_DEVICE, device, backend, {"fields": dict(fields)}, {})
+
+    async def delete_device(self, backend: str, device: str) -> ActionRecord:
+        return self._submit(ActionType.DELETE_DEVICE, device, backend, {}, {})
+
+    async def set_cloud_setting(
+        self, device: str, prop: str, value: Any, *, backend: str | None = None
+    ) -> ActionRecord:
+        prop = valid_name(prop, what="setting").strip()
+        params = {"property": prop, "value": value}
+        return self._submit(ActionType.SET_CLOUD_SETTING, device, backend, params, {})
 
     async def create_group(self, backend: str, group: str, description: str | None = None) -> ActionRecord:
         group = valid_id(group, what="group id")
@@ -521,6 +535,14 @@ class FakeOutbox:
             case ActionType.DELETE_GROUP:
                 groups = self._cloud.groups.setdefault(backend, [])
                 groups[:] = [g for g in groups if g.id != p["group"]]
+            case ActionType.CREATE_DEVICE if device is not None:
+                kind = self._backends[backend].kind
+                self._cloud.copies.setdefault(device, {})[backend] = Device(
+                    id=device, backend=backend, kind=kind, name=device, raw=dict(p.get("fields") or {})
+                )
+                return {"created_id": device}
+            case ActionType.DELETE_DEVICE if device is not None:
+                self._cloud.copies.get(device, {}).pop(backend, None)
         return {}
 
     def _tasks(self, backend: str, device: str) -> list[Task]:

@@ -45,7 +45,8 @@ Requests, as the cloud and the device answer them:
   whether or not it ever published: space info, config, the next unfinished command, every
   licence and, when the firmware is not the latest, the firmware event.
 * ``.../cloud_settings/update`` (``{property, value}``) is recorded by the cloud for any
-  registered device (``cloud_settings`` in :meth:`MqttDevices.inspect`); it has no answer.
+  registered device (``cloud_settings`` in :meth:`MqttDevices.inspect`); it has no answer, and
+  the device's configuration reports them (``cloud_settings`` in ``config/update``).
 * Offline devices (``SimDevice.online`` false) publish nothing and answer no config or licence
   request; a command sent to one is held by the cloud as ``pending`` (announced in snapshots)
   and never run while the device stays offline.

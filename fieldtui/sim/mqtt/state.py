@@ -182,14 +182,21 @@ class DeviceState:
         return next((c for c in self.commands.values() if c.status in ("pending", "in_progress")), None)
 
     def config_payload(self) -> dict[str, Any]:
+        """The configuration as the cloud and the device report it; the cloud settings set on
+        the device (document 003 "Set Cloud Settings") show under ``cloud_settings``, a reading
+        of the document's "…configuration_fields" (it names no read of them)."""
+        settings = {"cloud_settings": dict(self.cloud_settings)} if self.cloud_settings else {}
         return {
             "version": str(self.config_version),
             "last_updated": iso_ms(self.config_updated),
             **self.config,
+            **settings,
         }
 
     def apply_config(self, fields: dict[str, Any], now: float) -> None:
-        self.config.update({k: v for k, v in fields.items() if k not in ("version", "last_updated")})
+        self.config.update(
+            {k: v for k, v in fields.items() if k not in ("version", "last_updated", "cloud_settings")}
+        )
         self.config_version += 1
         self.config_updated = now
 
