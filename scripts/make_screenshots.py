@@ -98,7 +98,15 @@ async def shoot(sim: Simulator, workdir: Path, out: Path, size: tuple[int, int])
         await pilot.press("k")
         await pilot.pause(3.0)
         save("tasks")
-        await pilot.press("escape", "escape")
+        await pilot.press("escape")
+        await pilot.press("d")
+        await until(
+            pilot,
+            lambda: any(line.text == "Apps" for line in app.screen.query_one("#diagnostics-table").objects),
+        )
+        await pilot.pause(0.5)
+        save("diagnostics")
+        await pilot.press("escape")
 
         app.open_device(live.id)
         await until(pilot, lambda: getattr(app.screen, "view", None) is not None)
