@@ -7,6 +7,8 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
+from fieldtui.core.models import InstallationStatus
+
 #: Devices listed per cloud unless ``--limit`` says otherwise.
 DEFAULT_LIMIT = 100
 
@@ -24,8 +26,18 @@ def timestamp(text: str) -> datetime:
 
 def add_devices_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cloud", metavar="NAME", help="only this backend (its filters are checked)")
-    parser.add_argument("--query", "-q", metavar="TEXT", help="free text the cloud searches (DeviceHQ)")
-    parser.add_argument("--group", metavar="GROUP", help="a group's members (things)")
+    parser.add_argument(
+        "--query",
+        "-q",
+        metavar="TEXT",
+        help="id or name, as the lookup finds it (DeviceHQ's own search; the others matched here)",
+    )
+    parser.add_argument("--group", metavar="GROUP", help="a group's members (things, DeviceHQ), as group:")
+    parser.add_argument(
+        "--status",
+        choices=[status.value for status in InstallationStatus],
+        help="installation status (things), as status:",
+    )
     parser.add_argument("--release", action="append", default=[], metavar="VERSION", help="fleet; repeatable")
     parser.add_argument("--owner", action="append", default=[], metavar="REF", help="fleet; repeatable")
     parser.add_argument(

@@ -1,7 +1,11 @@
 """``fieldtui devices [--cloud C] [filters] [--json]``: the clouds' own device listings.
 
 Each cloud applies the filters it understands (fleet: release, owner, hardware version, last
-seen since/until, sort; DeviceHQ: ``--query``; things: ``--group``). Asked of one cloud, a
+seen since/until, sort; DeviceHQ: ``--query``, ``--group``; things: ``--group``, ``--status``);
+``--query`` finds what the lookup finds (a cloud without a search of its own matches ids and
+names on this side: fleet serials, owners and nicknames, things tuids, MQTT what the broker
+retains, a sensor's exact serial). The lookup's ``cloud:``, ``group:``, ``status:`` are
+``--cloud``, ``--group``, ``--status``. Asked of one cloud, a
 filter it cannot apply is refused (exit 2); asked of all, the clouds that cannot apply it are
 named on stderr and left out.
 """
@@ -17,7 +21,7 @@ from fieldtui.commands._session import session, warn
 from fieldtui.config import load_config
 from fieldtui.core.errors import ConfigError, NoBackendReachable
 from fieldtui.core.filters import DeviceFilter
-from fieldtui.core.models import Device
+from fieldtui.core.models import Device, InstallationStatus
 from fieldtui.service.api import DeviceListing
 
 
@@ -27,6 +31,7 @@ def device_filter(args: argparse.Namespace) -> DeviceFilter:
     return DeviceFilter(
         query=args.query or None,
         group=args.group or None,
+        installation_status=InstallationStatus(args.status) if args.status else None,
         release=tuple(args.release),
         owner=tuple(args.owner),
         hardware_version=tuple(args.hardware_version),
@@ -80,16 +85,18 @@ def listing_json(result: DeviceListing) -> dict[str, Any]:
 def listing_lines(devices: list[Device]) -> list[str]:
     if not devices:
         return ["no devices"]
+    # 80 columns: the name a technician searched by stays beside the id.
     lines = [
-        f"{out.pad('CLOUD', 8)} {out.pad('DEVICE', 17)} {out.pad('ONLINE', 6)} "
-        f"{out.pad('FIRMWARE', 14)} {out.pad('GROUP', 13)} LAST SEEN"
+        f"{out.pad('CLOUD', 8)} {out.pad('DEVICE', 17)} {out.pad('NAME', 11)} {out.pad('ON', 3)} "
+        f"{out.pad('FIRMWARE', 9)} {out.pad('GROUP', 9)} LAST SEEN"
     ]
     for d in devices:
         online = {True: "yes", False: "no", None: "-"}[d.online]
+        name = d.name if d.name and d.name != d.id else "-"
         lines.append(
             out.clean_line(
-                f"{out.pad(d.backend, 8)} {out.pad(d.id, 17)} {out.pad(online, 6)} "
-                f"{out.pad(d.firmware or '-', 14)} {out.pad(d.group or '-', 13)} {out.when(d.last_seen)}"
+                f"{out.pad(d.backend, 8)} {out.pad(d.id, 17)} {out.pad(name, 11)} {out.pad(online, 3)} "
+                f"{out.pad(d.firmware or '-', 9)} {out.pad(d.group or '-', 9)} {out.when(d.last_seen)}"
             )
         )
     return lines
