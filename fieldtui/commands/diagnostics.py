@@ -1,5 +1,6 @@
 """``fieldtui diagnostics DEVICE [--backend NAME] [--ask-device] [--json]``: what each of the
-device's clouds holds beyond its record, section by section.
+device's clouds holds beyond its record, section by section; ``--download log|config
+[--output PATH]`` saves a gateway's last uploaded log archive or configuration file.
 
 A gateway's network usage per interface, LoRa card, last log and config uploads (with the
 download links, printed whole so they can be copied) and apps; an MQTT device's configuration
@@ -8,21 +9,26 @@ device itself for its configuration: document 003's ``.../config`` request); a f
 attributes; a sensor's task queue and current configuration. A read: sync mode none, nothing
 queued. Each cloud that could not be read is one line on stderr, ``<cloud>: <what happened>
 (<what to do>)``; nothing read at all exits 4 (unreachable) or 2 (nothing more kept, offline).
+
+The download links DeviceHQ gives need its API session, so a link copied into a browser may
+be refused: ``--download`` fetches the file through fieldtui's session (only from the API's
+own host) and never overwrites a file.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from fieldtui.commands import _output as out
 from fieldtui.commands._errors import EXIT_OK, EXIT_UNREACHABLE
 from fieldtui.commands._session import session, warn
-from fieldtui.config import load_config
-from fieldtui.core.errors import BackendError, Unsupported
+from fieldtui.config import LoadedConfig, load_config
+from fieldtui.core.errors import BackendError, ConfigError, Unsupported
 from fieldtui.core.outline import outline, title
-from fieldtui.service.api import CloudDetails, DiagnosticsView
+from fieldtui.service.api import CloudDetails, DiagnosticsView, DownloadedFile
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,10 +39,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also ask the device itself for its configuration (MQTT; it must be online)",
     )
+    parser.add_argument(
+        "--download",
+        choices=("log", "config"),
+        help="save the gateway's last uploaded log archive or configuration file",
+    )
+    parser.add_argument(
+        "--output", metavar="PATH", help="where --download saves it (a file or a directory; default: here)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     loaded = load_config(args.config, args.profile)
+    if args.download:
+        return _download(loaded, args)
+    if args.output:
+        raise ConfigError("--output goes with --download", hint="add --download log or --download config")
 
     async def read() -> tuple[DiagnosticsView, dict[str, CloudDetails | str]]:
         asked: dict[str, CloudDetails | str] = {}
@@ -68,6 +86,52 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_UNREACHABLE
         reasons = "; ".join(f"{name}: {why}" for name, why in view.skipped.items())
         raise Unsupported(f"no diagnostics for {view.device}: {reasons or 'no cloud holds more'}")
+    return EXIT_OK
+
+
+def _download(loaded: LoadedConfig, args: argparse.Namespace) -> int:
+    async def fetch() -> DownloadedFile:
+        async with session(loaded, offline=bool(args.offline)) as service:
+            if args.backend is not None:
+                if service.backend(args.backend) is None:
+                    names = ", ".join(info.name for info in service.backends())
+                    raise ConfigError(f"no backend named {args.backend!r} in this profile; allowed: {names}")
+                clouds = [args.backend]
+            else:
+                view = await service.device(args.device)
+                clouds = list(dict.fromkeys(source.backend for source in view.sources))
+            reasons: list[str] = []
+            for name in clouds:
+                try:
+                    return await service.download(args.device, name, args.download)
+                except Unsupported as exc:
+                    reasons.append(
+                        f"{name}: {exc.reason}" if not exc.reason.startswith(f"{name}: ") else exc.reason
+                    )
+            raise Unsupported(f"no cloud of {args.device} keeps its {args.download}: {'; '.join(reasons)}")
+
+    downloaded = asyncio.run(fetch())
+    target = Path(args.output) if args.output else Path.cwd()
+    if target.is_dir():
+        target = target / downloaded.name
+    try:
+        with target.open("xb") as handle:
+            handle.write(downloaded.content)
+    except FileExistsError:
+        raise ConfigError(
+            f"{target} exists: nothing was overwritten", hint="choose another --output"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target}: {exc.strerror}", hint="choose another --output") from None
+    if args.json:
+        document = {"device": downloaded.device, "backend": downloaded.backend, "kind": args.download}
+        document.update(file=str(target), bytes=len(downloaded.content))
+        print(out.dumps(document))
+    else:
+        print(
+            out.clean_line(f"{downloaded.backend}: saved {args.download} of {downloaded.device} to {target}")
+        )
+        print(f"{len(downloaded.content)} bytes")
     return EXIT_OK
 
 

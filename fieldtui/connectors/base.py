@@ -144,6 +144,13 @@ class Connector(ABC):
 
         raise Unsupported(f"the {self.kind.value} API keeps no more about a device", backend=self.name)
 
+    async def download(self, device_id: str, kind: str) -> tuple[str, bytes]:
+        """The device's last uploaded ``kind`` file (DeviceHQ: ``log``, ``config``): its name
+        and bytes; clouds that keep no files say so."""
+        from fieldtui.core.errors import Unsupported
+
+        raise Unsupported(f"the {self.kind.value} API keeps no files of a device", backend=self.name)
+
     async def request_config(self, device_id: str) -> dict[str, Any]:
         """Ask the device itself for its configuration and return its answer (MQTT's
         ``.../config`` request); clouds that cannot ask a device say so."""

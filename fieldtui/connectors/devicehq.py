@@ -545,6 +545,18 @@ class DeviceHQConnector(Connector):
             raise invalid_shape(response, self.name, f"attributes.{key} is not an object")
         return found
 
+    @property
+    def api_url(self) -> str:
+        return self._config.url
+
+    async def get_file(self, path: str) -> httpx.Response:
+        """GET a path under the API (a download link) with the session."""
+        return await self._request("GET", path)
+
+    async def download(self, device_id: str, kind: str) -> tuple[str, bytes]:
+        """The last uploaded ``log`` archive or ``config`` file: (file name, bytes)."""
+        return await diagnostics.download_upload(self, device_id, kind)
+
     async def details(self, device_id: str) -> dict[str, Any]:
         """Gateway diagnostics: network usage, LoRa, the last log and config uploads, apps."""
         return await diagnostics.gateway_details(self, device_id)

@@ -28,11 +28,13 @@ inside the file object (``url`` / ``link`` / ``download_url``): all are accepted
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from fieldtui.connectors import _wire_devicehq as wire
-from fieldtui.core.errors import BackendError
+from fieldtui.core.errors import BackendError, InvalidResponse, NotFound, Rejected
 
 if TYPE_CHECKING:
     from fieldtui.connectors.devicehq import DeviceHQConnector
@@ -141,4 +143,77 @@ async def gateway_details(connector: DeviceHQConnector, device_id: str) -> dict[
     return sections
 
 
-__all__ = ["INTERFACES", "gateway_details", "lora_section", "network_section", "uploaded_file"]
+#: What can be downloaded: kind -> (route, attribute).
+UPLOADS = {"log": ("logs", "log"), "config": ("configs", "config")}
+#: A log archive larger than this is refused rather than held in memory.
+MAX_DOWNLOAD = 64 * 1024 * 1024
+_FILENAME = re.compile(r'filename="?([^";]+)"?')
+
+
+def api_path(link: str, api_url: str) -> str | None:
+    """``link`` as a path under the configured API URL (``/files/ID``), None when it points
+    anywhere else: the session token is sent to the API only, never to another host."""
+    target, api = urlsplit(link), urlsplit(api_url)
+    base = api.path.rstrip("/")
+    if (target.scheme, target.netloc.lower()) != (api.scheme, api.netloc.lower()):
+        return None
+    if not target.path.startswith(base + "/"):
+        return None
+    return target.path[len(base) :] + (f"?{target.query}" if target.query else "")
+
+
+def file_name(disposition: str | None, device_id: str, kind: str) -> str:
+    """The server's file name (its last path part, printable), else ``SERIAL-KIND.tar.gz``."""
+    match = _FILENAME.search(disposition or "")
+    name = match.group(1).replace("\\", "/").rsplit("/", 1)[-1].strip() if match else ""
+    name = "".join(c for c in name if c.isprintable())
+    if not name or name in (".", ".."):
+        name = f"{device_id}-{kind}.tar.gz"
+    return name
+
+
+async def download_upload(connector: DeviceHQConnector, device_id: str, kind: str) -> tuple[str, bytes]:
+    """The last uploaded log archive or configuration file of the gateway: (file name, bytes),
+    fetched from the download link with the session (the link must be on the API's host)."""
+    if kind not in UPLOADS:
+        raise Rejected(f"can download 'log' or 'config', not {kind!r}", backend=connector.name)
+    route, key = UPLOADS[kind]
+    found = await connector.uploaded(device_id, route, key)
+    if not found.get("uploaded"):
+        raise NotFound(
+            f"{device_id} has uploaded no {kind} in the last 10 days",
+            backend=connector.name,
+            hint="the gateway uploads it at a check-in; try again after its next one",
+        )
+    link = found.get("download")
+    if not isinstance(link, str) or not link:
+        raise InvalidResponse(
+            f"the {kind} upload of {device_id} has no download link", backend=connector.name
+        )
+    path = api_path(link, connector.api_url)
+    if path is None:
+        raise Rejected(
+            f"the {kind} link points outside the DeviceHQ API ({link}); fieldtui sends its session only there",
+            backend=connector.name,
+            hint="open the link in a browser signed in to DeviceHQ",
+        )
+    response = await connector.get_file(path)
+    content = response.content
+    if len(content) > MAX_DOWNLOAD:
+        raise Rejected(
+            f"the {kind} archive is larger than {MAX_DOWNLOAD // 2**20} MB", backend=connector.name
+        )
+    return file_name(response.headers.get("content-disposition"), device_id, kind), content
+
+
+__all__ = [
+    "INTERFACES",
+    "UPLOADS",
+    "api_path",
+    "download_upload",
+    "file_name",
+    "gateway_details",
+    "lora_section",
+    "network_section",
+    "uploaded_file",
+]

@@ -126,6 +126,17 @@ class CloudDetails:
 
 
 @dataclass(frozen=True, slots=True)
+class DownloadedFile:
+    """A file a cloud keeps for a device (a gateway's last log archive or config upload)."""
+
+    backend: str
+    device: str
+    #: The server's file name (a plain name, no directory), else ``DEVICE-KIND.tar.gz``.
+    name: str
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class DiagnosticsView:
     """Every cloud's details of one device (gateway diagnostics, MQTT config and licences,
     fleet attributes, a sensor's task queue), with the clouds that failed or keep nothing more."""
@@ -245,6 +256,12 @@ class Reads(Protocol):
         """Ask the device itself for its configuration (MQTT's ``.../config`` request): the
         section ``config`` holds its answer (Unsupported elsewhere; a BackendError when the
         device does not answer)."""
+        ...
+
+    async def download(self, device_id: str, backend: str, kind: str) -> DownloadedFile:
+        """The device's last uploaded ``kind`` file (``log``, ``config``) from ``backend``,
+        through its session (Unsupported for a cloud that keeps no files; NotFound when none
+        was uploaded)."""
         ...
 
     async def diagnostics(self, device_id: str, *, backend: str | None = None) -> DiagnosticsView:
@@ -426,6 +443,7 @@ __all__ = [
     "DeviceListing",
     "DeviceView",
     "DiagnosticsView",
+    "DownloadedFile",
     "FieldService",
     "FindMatch",
     "FindResult",

@@ -34,6 +34,7 @@ from fieldtui.service.api import (
     CloudDetails,
     DeviceListing,
     DiagnosticsView,
+    DownloadedFile,
     GroupListing,
     GroupMember,
     HistoryView,
@@ -654,6 +655,13 @@ class ServiceSession:
             raise Unsupported(f"{backend}: asking a device for its configuration needs the network")
         config = await self.fleet._call(backend, lambda c: c.request_config(device_id))
         return CloudDetails(backend=backend, device=device_id, sections={"config": config})
+
+    async def download(self, device_id: str, backend: str, kind: str) -> DownloadedFile:
+        device_id = valid_id(device_id)
+        if self._offline:
+            raise Unsupported(f"{backend}: downloading a file needs the network")
+        name, content = await self.fleet._call(backend, lambda c: c.download(device_id, kind))
+        return DownloadedFile(backend=backend, device=device_id, name=name, content=content)
 
     async def diagnostics(self, device_id: str, *, backend: str | None = None) -> DiagnosticsView:
         return await gather_diagnostics(self, device_id, backend)

@@ -5,6 +5,8 @@ links printed whole, errors in the one vocabulary and README's exit codes."""
 from __future__ import annotations
 
 import json
+import tarfile
+from pathlib import Path
 from typing import Any
 
 from test_read_commands import fieldtui
@@ -94,3 +96,21 @@ def test_errors_read_in_the_one_vocabulary_with_readmes_exit_codes(sim: Any, cli
     offline = fieldtui(cli_env, "--offline", "diagnostics", _gateway(sim))
     assert offline.returncode == 2, offline.stderr
     assert "gateways: reading a cloud's details needs the network" in offline.stderr
+
+
+def test_a_gateways_last_log_is_saved_through_the_session_and_never_overwritten(
+    sim: Any, cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    gateway = _gateway(sim)
+    result = fieldtui(
+        cli_env, "diagnostics", gateway, "--download", "log", "--output", str(tmp_path), "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    saved = Path(json.loads(result.stdout)["file"])
+    assert saved.parent == tmp_path
+    with tarfile.open(saved) as archive:
+        assert any(gateway in name for name in archive.getnames())
+    before = saved.read_bytes()
+    again = fieldtui(cli_env, "diagnostics", gateway, "--download", "log", "--output", str(saved))
+    assert again.returncode == 2 and "nothing was overwritten" in again.stderr
+    assert saved.read_bytes() == before

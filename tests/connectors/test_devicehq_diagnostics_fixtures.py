@@ -12,8 +12,14 @@ from test_devicehq_errors import FakeDeviceHQ, _errors, connector
 
 from fieldtui.connectors import _wire_devicehq as wire
 from fieldtui.connectors.devicehq import forget_sessions
-from fieldtui.connectors.devicehq_diagnostics import lora_section, network_section, uploaded_file
-from fieldtui.core.errors import NotFound
+from fieldtui.connectors.devicehq_diagnostics import (
+    api_path,
+    file_name,
+    lora_section,
+    network_section,
+    uploaded_file,
+)
+from fieldtui.core.errors import NotFound, Rejected
 from fieldtui.core.outline import outline
 
 #: Document 002's "Logs" sample.
@@ -139,3 +145,36 @@ async def test_one_refused_route_is_that_sections_error_while_the_others_show() 
 async def test_a_device_every_route_denies_is_not_found_not_five_errors() -> None:
     with pytest.raises(NotFound, match="Device not found"):
         await connector(_fake_gateway(missing=True)).details("MTS-JP-404")
+
+
+def test_a_download_link_is_followed_with_the_session_only_on_the_apis_own_host() -> None:
+    api = "https://devicehq.com/api/v2"
+    assert api_path("https://devicehq.com/api/v2/files/57e5", api) == "/files/57e5"
+    assert api_path("https://DeviceHQ.com/api/v2/files/57e5?x=1", api) == "/files/57e5?x=1"
+    assert api_path("https://files.devicehq.com/api/v2/files/57e5", api) is None
+    assert api_path("http://devicehq.com/api/v2/files/57e5", api) is None
+    assert api_path("https://devicehq.com/api/v2evil/files/57e5", api) is None
+    assert api_path("https://devicehq.com/other/files/57e5", api) is None
+
+
+def test_a_downloaded_files_name_is_a_plain_name_never_a_path() -> None:
+    assert (
+        file_name('attachment; filename="992557995-log.tar.gz"', "992557995", "log") == "992557995-log.tar.gz"
+    )
+    assert file_name('attachment; filename="../../etc/passwd"', "9", "log") == "passwd"
+    assert file_name("attachment; filename=..\\..\\boot.ini", "9", "log") == "boot.ini"
+    assert file_name('attachment; filename=".."', "9", "config") == "9-config.tar.gz"
+    assert file_name(None, "9", "config") == "9-config.tar.gz"
+
+
+async def test_a_link_to_another_host_is_refused_before_anything_is_sent_there() -> None:
+    elsewhere = {**LOGS, "links": {"self": "https://cdn.example/files/57e5"}}
+
+    def route(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=elsewhere)
+
+    fake = FakeDeviceHQ(route)
+    with pytest.raises(Rejected, match="points outside the DeviceHQ API") as refused:
+        await connector(fake).download("MTS-JP-003", "log")
+    assert refused.value.hint == "open the link in a browser signed in to DeviceHQ"
+    assert all(r.url.host == "dhq.example" for r in fake.requests)

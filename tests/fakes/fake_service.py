@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -33,6 +34,7 @@ from fieldtui.core.errors import (
     DeviceNotFound,
     NoBackendReachable,
     NotFound,
+    Rejected,
     TimeoutError_,
     Unsupported,
 )
@@ -59,6 +61,7 @@ from fieldtui.service.api import (
     DeviceListing,
     DeviceView,
     DiagnosticsView,
+    DownloadedFile,
     FieldService,
     FindMatch,
     FindResult,
@@ -547,6 +550,22 @@ class FakeService:
             )
         return CloudDetails(
             backend=backend, device=device_id, sections={"config": details.sections["config"]}
+        )
+
+    async def download(self, device_id: str, backend: str, kind: str) -> DownloadedFile:
+        """A gateway's last log or config upload: a small .tar.gz, as DeviceHQ serves it."""
+        details = await self.cloud_details(device_id, backend)
+        if self._info(backend).kind is not BackendKind.DEVICEHQ:
+            raise Unsupported(
+                f"the {self._info(backend).kind.value} API keeps no files of a device", backend=backend
+            )
+        if kind not in ("log", "config"):
+            raise Rejected(f"can download 'log' or 'config', not {kind!r}", backend=backend)
+        return DownloadedFile(
+            backend=backend,
+            device=device_id,
+            name=f"{device_id}-{kind}.tar.gz",
+            content=gzip.compress(f"{kind} of {device_id}: {details.sections[kind]['md5sum']}\n".encode()),
         )
 
     async def diagnostics(self, device_id: str, *, backend: str | None = None) -> DiagnosticsView:

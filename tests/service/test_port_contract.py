@@ -476,3 +476,13 @@ async def test_an_online_mqtt_device_answers_a_config_request_other_clouds_canno
     assert {"version", "last_updated"} <= set(answer.sections["config"])
     with pytest.raises(Unsupported, match="cannot ask a device"):
         await port.service.request_config(port.devices.mqtt_twin, "fleet")
+
+
+async def test_a_gateways_last_log_upload_downloads_as_a_gzip_archive_other_clouds_keep_no_files(
+    port: Subject,
+) -> None:
+    log = await port.service.download(port.devices.gateway_twin, "gateways", "log")
+    assert (log.backend, log.device) == ("gateways", port.devices.gateway_twin)
+    assert log.content[:2] == b"\x1f\x8b" and log.name.endswith(".tar.gz") and "/" not in log.name
+    with pytest.raises(Unsupported, match="keeps no files"):
+        await port.service.download(port.devices.mqtt_twin, "fleet", "log")

@@ -52,6 +52,7 @@ async def test_a_gateways_diagnostics_show_its_uploads_links_and_apps_and_a_long
         await wait_for(pilot, lambda: isinstance(app.screen, MessageViewModal), what="the line opened whole")
         opened = str(app.screen.query_one("#message-view-text", Static).content)
         assert "https://devicehq.com/api/v2/files/57e50e1d11c3a8fd12711fff" in opened.splitlines()
+        assert f"fieldtui diagnostics {Ids.GATEWAY} --download log" in opened.splitlines()
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is screen, what="back on the device")
 

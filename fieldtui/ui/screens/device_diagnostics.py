@@ -193,6 +193,14 @@ class DiagnosticsPane(Vertical):
 
         value = line.value()
         whole = [line.text] if value == line.text else [line.text[: -len(value)].rstrip(), value]
+        parts = line.key.split("/")
+        if line.text.startswith("download: ") and len(parts) > 1:
+            # A download link may need the cloud's session (a browser may be refused).
+            whole += [
+                "",
+                "If the link is refused, save the file with fieldtui's session:",
+                f"fieldtui diagnostics {clean(self.device_id)} --download {clean(parts[1])}",
+            ]
         self.app.push_screen(MessageViewModal(f"{clean(self.device_id)} · diagnostics", whole))
 
     def action_copy_line(self) -> None:
