@@ -397,6 +397,10 @@ class FieldApp(App[int]):
             self.action_lookup()
         elif name == "device":
             self.go_to_device(command.argument)
+        elif name in ("create", "register", "delete", "setting"):
+            from fieldtui.ui.device_records import run_record_command
+
+            run_record_command(self, name, command.argument)
         elif name == "outbox":
             from fieldtui.ui.screens.outbox import OutboxScreen
 

@@ -1,5 +1,6 @@
 """The k9s-style ``:`` command line: a word names a view (``:outbox``), ``:device SERIAL`` opens a
-device, ``:q`` quits. Pure parsing here; the app runs what it names."""
+device, ``:create``/``:register``/``:delete``/``:setting`` change device records (see
+``fieldtui.ui.device_records``), ``:q`` quits. Pure parsing here; the app runs what it names."""
 
 from __future__ import annotations
 
@@ -14,12 +15,19 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "tasks": ("each cloud's task queue", ("t",)),
     "alerts": ("devices with alerts", ("alert", "a")),
     "install": ("guided installation", ("i",)),
+    "create": ("create a fleet device: :create SERIAL owner_ref=O hardware_version=H", ()),
+    "register": ("register a DeviceHQ gateway: :register SERIAL UUID", ()),
+    "delete": ("delete a device record: :delete SERIAL [CLOUD]", ()),
+    "setting": ("set an MQTT cloud setting: :setting SERIAL PROPERTY=VALUE", ()),
     "sync": ("send the outbox now", ("s",)),
     "offline": ("stop sending: reads from the cache, changes queued", ()),
     "online": ("ask the clouds again and send what waits", ()),
     "help": ("keys of this screen, then every key", ("h", "?")),
     "quit": ("quit (the outbox is kept on disk)", ("q", "q!", "exit")),
 }
+
+#: The commands that take words after their name (a device first).
+TAKE_ARGUMENTS = frozenset({"device", "create", "register", "delete", "setting"})
 
 _ALIASES = {alias: name for name, (_, aliases) in COMMANDS.items() for alias in (name, *aliases)}
 
@@ -43,9 +51,10 @@ def parse_command_line(line: str) -> CommandLine:
     name = _ALIASES.get(word)
     if name is None:
         return CommandLine(None, argument, f"No command :{word}. Known: {known_commands()}")
-    if name == "device" and not argument:
-        return CommandLine(name, problem="Which device? Type :device SERIAL")
-    if name != "device" and argument:
+    if name in TAKE_ARGUMENTS and not argument:
+        usage = COMMANDS[name][0].rpartition(": ")[2]
+        return CommandLine(name, problem=f"Which device? Type {usage}")
+    if name not in TAKE_ARGUMENTS and argument:
         return CommandLine(name, problem=f":{name} takes no argument (did you mean :device {argument}?)")
     return CommandLine(name, argument)
 
