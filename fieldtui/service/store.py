@@ -4,6 +4,9 @@ One connection, owned by one thread: every call is handed to that thread and awa
 event loop never blocks on SQLite. Calls that arrive while a transaction is being written are
 committed together in the next one (group commit): each caller still returns only once its own
 change is on disk (WAL, ``synchronous=FULL``), but a burst of enqueues or results costs one fsync.
+Commits whose loss to a power cut cannot change an outcome (a lease renewed or confirmed, an
+action rescheduled after a failed try, the read cache) are not fsynced on their own: they are
+in the WAL (a killed process loses nothing) and reach the disk with the next durable commit.
 
 Two processes may share one file (the app and ``fieldtui outbox sync``): an action is sent only
 by the process holding its lease, taken and checked inside ``BEGIN IMMEDIATE`` transactions.
@@ -400,7 +403,9 @@ def _dumps(value: Any) -> str:
 
 # -- the connection thread ---------------------------------------------------------------------
 
-_Op = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+#: An operation for the store thread: the function, its caller's future and loop, and whether
+#: its commit must be on disk before the caller hears of it (``OutboxStore._call``).
+_Op = tuple[Callable[[sqlite3.Connection], Any], "asyncio.Future[Any]", asyncio.AbstractEventLoop, bool]
 
 
 def _connect(path: Path) -> tuple[sqlite3.Connection, FileIdentity, int]:
@@ -529,6 +534,9 @@ class _StoreThread(threading.Thread):
         self.identity: FileIdentity | None = None
         #: The highest sequence number written to the ledger by this process.
         self.ledger_seq = 0
+        #: Whether the connection's commits are fsynced (``synchronous = FULL``, as ``_connect``
+        #: leaves it) or only written to the WAL (``NORMAL``): chosen per batch.
+        self.durable = True
 
     def run(self) -> None:
         try:
@@ -571,7 +579,7 @@ class _StoreThread(threading.Thread):
             outcomes = [(False, replaced_fault(self.path))] * len(batch)
         else:
             outcomes = self._transaction(conn, batch)
-        for (_fn, future, loop), (ok, value) in zip(batch, outcomes, strict=True):
+        for (_fn, future, loop, _durable), (ok, value) in zip(batch, outcomes, strict=True):
             try:
                 loop.call_soon_threadsafe(_settle, future, ok, value)
             except RuntimeError:
@@ -580,8 +588,9 @@ class _StoreThread(threading.Thread):
     def _transaction(self, conn: sqlite3.Connection, batch: list[_Op]) -> list[tuple[bool, Any]]:
         outcomes: list[tuple[bool, Any]] = []
         try:
+            self._set_durability(conn, any(durable for _fn, _future, _loop, durable in batch))
             conn.execute("BEGIN IMMEDIATE")
-            for fn, _future, _loop in batch:
+            for fn, _future, _loop, _durable in batch:
                 # A savepoint per operation: one refused operation does not undo the others.
                 conn.execute("SAVEPOINT op")
                 try:
@@ -615,6 +624,15 @@ class _StoreThread(threading.Thread):
             # Committed, but the ledger could not be raised: a later loss would go uncounted.
             log.warning("outbox: cannot update the ledger beside %s: %s", self.path, exc)
         return outcomes
+
+    def _set_durability(self, conn: sqlite3.Connection, durable: bool) -> None:
+        """``synchronous = FULL`` for a batch holding a durable operation (the WAL is fsynced at
+        its commit), ``NORMAL`` otherwise (committed to the WAL, which survives the process being
+        killed, and made durable by the next FULL commit or checkpoint: one fsync covers every
+        frame written before it)."""
+        if durable != self.durable:
+            conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+            self.durable = durable
 
     def _advance_ledger(self, conn: sqlite3.Connection) -> None:
         row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'actions'").fetchone()
@@ -658,12 +676,18 @@ class OutboxStore:
     ) -> None:
         await self.close()
 
-    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _call(self, fn: Callable[[sqlite3.Connection], T], *, durable: bool = True) -> T:
+        """Run ``fn`` in the store's thread, in a transaction; returns once it is committed.
+
+        ``durable``: the commit is on disk (fsynced) before this returns. Without it, the commit
+        survives the process being killed but not the machine losing power until the next durable
+        commit; only for changes whose loss such a crash cannot turn into a wrong outcome.
+        """
         if self._closed:
             raise StoreError(f"{self.path}: the outbox is closed")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._thread.ops.put((fn, future, loop))
+        self._thread.ops.put((fn, future, loop, durable))
         return await future
 
     # -- writing actions ---------------------------------------------------------------------
@@ -793,7 +817,7 @@ class OutboxStore:
             )
             return cur.rowcount
 
-        return await self._call(op)
+        return await self._call(op, durable=False)  # a lease outlives no power loss anyway
 
     async def claim_passing(
         self, owner: str, held_id: str, types: Collection[ActionType], *, lease_seconds: float
@@ -846,10 +870,17 @@ class OutboxStore:
         """Right before a change request: None when ``owner`` no longer holds the action (another
         process took it over); else the lease is renewed and ``updated_at`` marks the moment the
         request leaves (what a later claimer waits a request timeout from, should we die)."""
-        return await self._transition(owner, action_id, "lease_until = ?", (time.time() + lease_seconds,))
+        # Not fsynced: this commit only guards against another process (its BEGIN IMMEDIATE is
+        # what excludes a takeover, whatever the durability) and renews the lease. The durable
+        # point before the request is the claim (``sending``, ``uncertain``), whose commit is
+        # fsynced; a machine that loses power before the next durable commit also loses every
+        # request this one would have timed, and its claimer checks the cloud first either way.
+        return await self._transition(
+            owner, action_id, "lease_until = ?", (time.time() + lease_seconds,), durable=False
+        )
 
     async def _transition(
-        self, owner: str, action_id: str, sql: str, args: Sequence[Any]
+        self, owner: str, action_id: str, sql: str, args: Sequence[Any], *, durable: bool = True
     ) -> ActionRecord | None:
         """Apply ``sql`` (``SET ...``) only while ``owner`` holds the lease; None if it does not."""
 
@@ -860,7 +891,7 @@ class OutboxStore:
             )
             return _get(conn, action_id) if cur.rowcount == 1 else None
 
-        return await self._call(op)
+        return await self._call(op, durable=durable)
 
     async def complete(
         self, owner: str, action_id: str, result: dict[str, Any] | None = None
@@ -902,6 +933,9 @@ class OutboxStore:
             "state = 'queued', next_attempt_at = ?, last_error = ?, uncertain = ?,"
             " lease_owner = NULL, lease_until = NULL",
             (time.time() + delay, message, int(uncertain)),
+            # Not fsynced: lost with the machine's power, the action is back as the claim left it
+            # on disk (``sending``, ``uncertain``), which the next claimer checks before sending.
+            durable=False,
         )
 
     async def release(self, owner: str, action_id: str, *, uncertain: bool) -> ActionRecord | None:
@@ -1140,7 +1174,7 @@ class OutboxStore:
                 rows,
             )
 
-        await self._call(op)
+        await self._call(op, durable=False)  # the read cache: asked of the clouds again if lost
 
     async def cached_device(self, device_id: str) -> list[Cached[Device]]:
         def op(conn: sqlite3.Connection) -> list[Cached[Device]]:
@@ -1231,7 +1265,7 @@ class OutboxStore:
         def op(conn: sqlite3.Connection) -> None:
             conn.execute(f"INSERT OR REPLACE INTO {table} VALUES ({','.join('?' * len(row))})", row)
 
-        await self._call(op)
+        await self._call(op, durable=False)  # the read cache: asked of the clouds again if lost
 
     async def _rows(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
         def op(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:

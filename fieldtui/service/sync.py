@@ -562,7 +562,11 @@ class SyncEngine:
                 # made with nothing in flight can prove there is nothing left to send.
                 busy_before = bool(self._inflight)
                 free = self.concurrency * PIPELINE - len(self._inflight)
-                if free > 0 and not self._stopping:
+                # A claim is a durable commit and a walk over every queue's head: made for a
+                # batch of free places (``concurrency``: enough to keep every request place
+                # busy meanwhile), not for each action that ends, unless nothing is in process.
+                batch = free >= self.concurrency or not self._inflight
+                if free > 0 and batch and not self._stopping:
                     claimed = await self.store.claim(
                         self.owner,
                         limit=free,
