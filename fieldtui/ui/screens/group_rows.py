@@ -4,12 +4,11 @@ how a member's pending change (a move or a status queued from the app) reads on 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from rich.text import Text
 
 from fieldtui.service.api import ActionRecord, ActionState, ActionType
-from fieldtui.ui.text import age, clean, yes_no
+from fieldtui.ui.text import clean, yes_no
 from fieldtui.ui.widgets.table import Column
 
 #: The action types a member's row shows as its change.
@@ -90,7 +89,7 @@ class MemberLine:
     name: str
     status: str
     online: bool | None
-    last_seen: datetime | None
+    battery: float | None
     change: MemberChange | None = None
     #: Moved out of the group by a change that synced: kept in sight until the list is left.
     left: bool = False
@@ -113,6 +112,6 @@ MEMBER_COLUMNS: list[Column[MemberLine]] = [
     Column("name", "Name", 9, lambda m: clean(m.name, 9)),
     Column("status", "Status", 11, lambda m: clean(m.status, 11)),
     Column("online", "On", 2, lambda m: yes_no(m.online, "●", "○")),
-    Column("seen", "Seen", 4, lambda m: age(m.last_seen).replace(" ago", "") if m.last_seen else ""),
+    Column("battery", "Bat", 4, lambda m: "" if m.battery is None else f"{m.battery:.0f}%"),
     Column("change", "Change", CHANGE_WIDTH, _change_cell),
 ]

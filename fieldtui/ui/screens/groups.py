@@ -260,7 +260,7 @@ Escape goes back to the groups.
             name=member.name or (known.name if known else ""),
             status=status or (known.installation_status if known else ""),
             online=member.online if member.online is not None else (known.online if known else None),
-            last_seen=known.last_seen if known else None,
+            battery=member.battery,
             change=self.changes.get(member.id),
             left=left,
         )
