@@ -333,3 +333,65 @@ async def test_marked_group_members_move_then_get_a_status_each_once(
         assert {inspect(sim_clean, "things", d)["installation_status"] for d in chosen} == {status}
         assert not [m for m in mutations(sim_clean, "devicehq") if any(d in m["path"] for d in chosen)]
         assert not any("conflict" in n or "failed" in n for n in notifications(app)), notifications(app)
+
+
+async def test_a_devicehq_group_emptied_by_a_move_keeps_its_rows_saying_synced(
+    make_clean_app: Any, sim_clean: Any
+) -> None:
+    """DeviceHQ's groups exist while a device names them: every member of the smallest one
+    moved to another group goes to DeviceHQ once each, and the emptied group's rows stay,
+    saying where they went (no installation status is offered: DeviceHQ keeps none)."""
+    from ui_helpers import press_from_lookup
+
+    from fieldtui.ui.screens.groups import GroupsScreen
+
+    by_group: dict[str, list[str]] = {}
+    for device in sim_clean.fleet.of("devicehq").values():
+        by_group.setdefault(device.group, []).append(device.id)
+    source = min(sorted(by_group), key=lambda g: len(by_group[g]))
+    target = next(g for g in sorted(by_group) if g != source)
+    members = sorted(by_group[source])
+    app = make_clean_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await service_ready(pilot)
+        await press_from_lookup(pilot, "g")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, GroupsScreen) and bool(app.screen.rows), what="groups"
+        )
+        screen = app.screen
+        assert isinstance(screen, GroupsScreen)
+        await pilot.press("slash", *source, "enter", "enter")
+        await wait_for(
+            pilot,
+            lambda: screen.members_of is not None and sorted(m.id for m in screen.members) == members,
+            timeout=30,
+            what="the members",
+        )
+        await wait_for(pilot, lambda: screen.members_table.has_focus, what="the members focused")
+        assert not screen.check_action("set_status", ())
+        await pilot.press("a")
+        await move(pilot, target)
+        await wait_for(
+            pilot,
+            lambda: any(
+                n.startswith(f"Move {len(members)} devices to {target}: {len(members)} synced")
+                for n in notifications(app)
+            ),
+            timeout=30,
+            what="the move's summary",
+        )
+        await wait_for(
+            pilot,
+            lambda: not screen.members and sorted(screen.left) == members,
+            timeout=30,
+            what="the emptied group re-read",
+        )
+        assert all(line.change is not None for line in screen.members_table.objects)
+        assert {line.change.words for line in screen.members_table.objects if line.change} == {
+            f"synced→{target}"
+        }
+        puts = [
+            m for m in mutations(sim_clean, "devicehq") if m["method"] != "POST" or "session" not in m["path"]
+        ]
+        assert sorted(m["path"].rsplit("/", 1)[-1] for m in puts) == members, puts
+        assert {inspect(sim_clean, "devicehq", d)["group"] for d in members} == {target}

@@ -5,6 +5,7 @@ which can be marked and moved. Creating, renaming and deleting follow what the c
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from rich.text import Text
 from textual import getters, on, work
@@ -165,10 +166,15 @@ Escape goes back to the groups.
         self._refill()
         if self.members_of is not None:
             current = next((r for r in rows if r.key == self.members_of.key), None)
-            if current is None:
-                self._show_members(False)
-            else:
+            if current is not None:
                 self._load_members(current)
+            elif self.sent:
+                # Emptied by the changes made here (a cloud whose groups exist while a device
+                # names them): its rows stay, saying where each member went.
+                self._load_members(replace(self.members_of, member_count=0))
+            else:
+                self._show_members(False)
+                self.groups_table.focus()
 
     def _refill(self) -> None:
         query = self.query_one("#groups-filter", TableFilter).value
@@ -222,9 +228,10 @@ Escape goes back to the groups.
                 raise LookupError("not connected to the service yet")
             members = await service.group_members(row.backend, row.id)
         except Exception as exc:  # noqa: BLE001 - shown inline
-            title.update(Text(f"Members of {clean(row.id)}: {clean(exc, 120)}", style="red"))
             self.members = []
+            self._keep_moved_out()
             self._refill_members()
+            title.update(Text(f"Members of {clean(row.id)}: {clean(exc, 120)}", style="red"))
             return
         try:
             records = await service.outbox.list_actions()
