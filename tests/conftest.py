@@ -7,7 +7,10 @@ A test that changes the simulator (faults, mutations, clock) asks for ``sim_clea
 
 from __future__ import annotations
 
+import errno
 import os
+import select
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,35 @@ settings.register_profile(
     "fieldtui", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.large_base_example]
 )
 settings.load_profile("fieldtui")
+
+
+
+def _sleep_is_broken() -> bool:
+    """libfaketime 0.9.10 with FAKETIME_DONT_FAKE_MONOTONIC=1 fails every ``time.sleep`` with EINVAL.
+
+    CPython 3.11 sleeps with ``clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME)``, whose deadline
+    libfaketime shifts by the fake offset into an invalid time. ``subprocess.run(timeout=...)``
+    sleeps that way while it waits, so every CLI test would fail under ``faketime -f '+90d'``
+    without telling anything about fieldtui (which never calls ``time.sleep``).
+    """
+    try:
+        time.sleep(0.0001)
+    except OSError as exc:
+        return exc.errno == errno.EINVAL
+    return False
+
+
+def _sleep_by_select(seconds: float) -> None:
+    """``time.sleep`` through ``select``, whose relative timeout libfaketime leaves alone."""
+    if seconds < 0:
+        raise ValueError("sleep length must be non-negative")
+    deadline = time.monotonic() + seconds
+    while (remaining := deadline - time.monotonic()) > 0:
+        select.select([], [], [], remaining)
+
+
+if _sleep_is_broken():
+    time.sleep = _sleep_by_select
 
 SIM_SEED = 7
 SIM_FLEET_SIZE = 200
