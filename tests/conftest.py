@@ -32,7 +32,6 @@ settings.register_profile(
 settings.load_profile("fieldtui")
 
 
-
 def _sleep_is_broken() -> bool:
     """libfaketime 0.9.10 with FAKETIME_DONT_FAKE_MONOTONIC=1 fails every ``time.sleep`` with EINVAL.
 
