@@ -30,6 +30,10 @@ If the session keeps disappearing (another client with the same key keeps taking
 stops after a few confirmed losses within a minute and an :class:`AuthError` tells the
 technician to close the other client, rather than taking the session back again and again.
 
+Search. ``GET /devices?q=`` is the server's own search (document 002: it "will match against
+various fields"), used as it is; a group is matched on this side over every device page (groups
+are free text on each device, with no route of their own).
+
 Errors. Apart from 404, every failure is HTTP 423 with ``{"errors": [{"detail": ...}]}``; the
 words are kept for the technician. The one reading taken from words: a refused task creation
 whose words name the documented 25-task cap is :class:`LimitReached` (held, not failed); a

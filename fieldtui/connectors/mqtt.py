@@ -30,6 +30,14 @@ for a device with a key of its own, or with the shared key when the backend keep
 keys: an id that is in no keys file is then judged by what is retained, at once, so a lookup
 of another cloud's device never waits out the snapshot.
 
+Search without a device list. Document 003 lists no devices, so a search (and a listing) is
+matched on this side over what is known: one subscription to ``v1/device/+/update`` and
+``v1/device/+/telemetry`` reads what the broker retains up to a fence ("Update Device" carries
+the device's name), plus the ids of the keys file (devices with a key of their own, matched by
+id and looked up by snapshot, a few of them); the exact id is looked up as before. Bounded by a
+time budget and a message cap; an answer cut short says so. A broker that refuses the wildcard
+subscription leaves the keys file and the exact id (the read cache keeps names seen before).
+
 Fast ingest. ``aiomqtt.Client.messages`` wraps each paho message in an ``aiomqtt.Message``
 (validating its topic) and creates an asyncio task per message. :class:`_Link` overrides the
 private ``_on_message`` hook (aiomqtt is pinned) to queue the raw paho message in a deque, and
@@ -479,14 +487,7 @@ class MqttConnector(Connector):
         return min(SNAPSHOT_WAIT, self._config.timeout)
 
     def _base(self, device_id: str) -> str:
-        # One topic level, never published or subscribed otherwise: "/" would add levels, "+"
-        # and "#" are wildcards (a subscription would take other devices' messages), and MQTT
-        # strings must not carry control characters.
-        if (
-            not device_id
-            or any(ch in "/+#" or ch < " " or "\x7f" <= ch <= "\x9f" for ch in device_id)
-            or len(device_id) > 200
-        ):
+        if not _plain_id(device_id):
             raise NotFound(f"{device_id!r} is not an MQTT device id", backend=self.name)
         return f"{TOPIC_PREFIX}{device_id}"
 
@@ -802,11 +803,20 @@ class MqttConnector(Connector):
         async with self._connected() as link:
             fence = f"fieldtui/fence/{link.identifier}/{secrets.token_hex(4)}"
             topics = [(f"{TOPIC_PREFIX}+/{suffix}", 1) for suffix in ("update", "telemetry")]
-            await link.subscribe([*topics, (fence, 1)])
-            await link.publish(fence, b"fence", qos=1)
+            subscribed = False
             while True:
-                left = deadline - time.monotonic()
-                if left <= 0 or not await link.wait_inbox(left):
+                try:
+                    if not subscribed:
+                        await link.subscribe([*topics, (fence, 1)])
+                        await link.publish(fence, b"fence", qos=1)
+                        subscribed = True
+                    left = deadline - time.monotonic()
+                    arrived = left > 0 and await link.wait_inbox(left)
+                except aiomqtt.MqttError:
+                    # Some brokers end the connection on a wildcard subscription they do not
+                    # allow: that is no broken cloud, only no list of what it retains.
+                    return found, "the broker ended the connection when asked what it retains"
+                if not arrived:
                     return found, f"the broker was still sending what it retains ({len(found)} devices seen)"
                 while link.inbox:
                     message = link.inbox.popleft()
@@ -814,8 +824,8 @@ class MqttConnector(Connector):
                         return found, None
                     device_id, _, suffix = message.topic.removeprefix(TOPIC_PREFIX).partition("/")
                     payload = _json_object(message.payload)
-                    if not message.retain or payload is None or not device_id:
-                        continue
+                    if not message.retain or payload is None or not _plain_id(device_id):
+                        continue  # a live message, no JSON object, or no id a lookup could use
                     found.setdefault(device_id, _SeenMap())[suffix] = _Seen(payload, True, None)
                     count += 1
                     if count >= RETAINED_CAP:
@@ -1155,6 +1165,17 @@ def _telemetry(payload: bytes | bytearray) -> tuple[datetime, dict[str, MetricVa
         metrics["status"] = status
     timestamp = _parse_time(body.get("timestamp")) or datetime.now(UTC)
     return timestamp, metrics
+
+
+def _plain_id(device_id: str) -> bool:
+    """One topic level, never published or subscribed otherwise: "/" would add levels, "+" and
+    "#" are wildcards (a subscription would take other devices' messages), and MQTT strings must
+    not carry control characters."""
+    return (
+        bool(device_id)
+        and not any(ch in "/+#" or ch < " " or "\x7f" <= ch <= "\x9f" for ch in device_id)
+        and len(device_id) <= 200
+    )
 
 
 def _retained_name(seen: _SeenMap) -> str:

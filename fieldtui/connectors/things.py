@@ -39,6 +39,11 @@ Haltian's public installer apps show what they depend on):
   it. The client sends it and matches it where the command listing echoes it (document 001's
   sample); a listing without it leaves the already-sent check (service/sync.py) without a
   match after a lost answer, so such a command would be sent again rather than lost.
+- Search and listing: document 001 has neither, and a thing carries no name (neither do the
+  installer apps' thing models). A search asks for the exact tuid, then lists every group's
+  members (``groups/``, ``groups/{id}/things``, ``unassigned`` included) and matches tuids on
+  this side; a status filter reads each member's ``installations?limit=1``. Both are bounded by
+  a time budget and say how far they got (``_things_listing``).
 - Message times: ``tsmTs`` may carry milliseconds as a decimal
   (https://developer.haltian.io/thingsee-iot/apis/message-profiles/message-header); whole
   seconds are read. The base URL is per deployment,
