@@ -241,3 +241,24 @@ async def test_move_of_a_device_moved_meanwhile_is_a_conflict(make_fake_app: Any
             pilot, lambda: any("conflict" in n for n in notifications(app)), what="the conflict told"
         )
         assert fake.outbox.records()[0].state is ActionState.CONFLICT
+
+
+async def test_rename_keeping_the_id_says_so_and_the_buttons_name_their_keys(make_fake_app: Any) -> None:
+    fake = FakeService()
+    app = make_fake_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await service_ready(pilot)
+        await press_from_lookup(pilot, "g")
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, GroupsScreen) and bool(app.screen.rows), what="groups"
+        )
+        app.screen.query_one("#groups-table", DataTable).focus()
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, GroupNameModal), what="the rename modal")
+        modal = app.screen
+        labels = [str(button.label) for button in modal.query("Button")]
+        assert labels == ["Cancel [esc]", "OK [enter]"]
+        await pilot.press("enter")
+        message = str(modal.query_one("#group-name-message", Static).content)
+        assert "That is its id now" in message and "already exists" not in message
+        assert app.screen is modal and not fake.outbox.records()

@@ -53,8 +53,9 @@ class GroupNameModal(ModalScreen[tuple[str, str | None] | None]):
                 yield Input(placeholder="description (optional)", id="group-description")
             yield Static("", id="group-name-message", classes="inline-message")
             with Horizontal(classes="modal-buttons"):
-                yield Button("Cancel [esc]", id="cancel")
-                yield Button("OK [enter]", id="ok", variant="primary")
+                # Labels are markup: the key hints are escaped, else "[esc]" is read as a tag.
+                yield Button("Cancel \\[esc]", id="cancel")
+                yield Button("OK \\[enter]", id="ok", variant="primary")
 
     def on_mount(self) -> None:
         self.query_one("#group-id", Input).focus()
@@ -74,7 +75,10 @@ class GroupNameModal(ModalScreen[tuple[str, str | None] | None]):
 
     def _finish(self) -> None:
         group = self.query_one("#group-id", Input).value.strip()
-        problem = self._rules.problem(group, self._existing)
+        if self._initial and group == self._initial:
+            problem: str | None = f"That is its id now: type the new id (Escape keeps {group!r})."
+        else:
+            problem = self._rules.problem(group, self._existing)
         if problem is not None:
             self.query_one("#group-name-message", Static).update(Text(problem, style="bold"))
             self.query_one("#group-id", Input).focus()
