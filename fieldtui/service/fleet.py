@@ -445,14 +445,15 @@ class FleetService:
                 raise self._failed(backend, exc) from None
             self.connectivity.record_success(backend)
         except (NotFound, Rejected):
-            return count, None, False, None, None
+            # A group the cloud does not have (or an id it cannot hold): nothing there.
+            return count, None, False, None, _no_group(wanted)
         except Unsupported as exc:
             return count, None, False, None, f"not asked: {exc.message}"
         except BackendError as exc:
             cached = [c for c in await self._cached_listing(backend, wanted) if c.device.id not in handed]
             emit(cached)
             return count + len(cached), describe(exc), bool(cached), partial, None
-        return count, None, False, partial, None
+        return count, None, False, partial, _no_group(wanted) if not count else None
 
     async def _cached_listing(self, backend: str, wanted: DeviceFilter) -> list[SourcedDevice]:
         """What the cache holds of ``backend`` that passes ``wanted`` (the listing's stand-in)."""
@@ -885,6 +886,11 @@ def _newest_first(tasks: Iterable[Task]) -> list[Task]:
 def _missing(error: BackendError) -> bool:
     """True for errors that mean "this backend does not have it" rather than "could not ask"."""
     return isinstance(error, NotFound | Rejected)
+
+
+def _no_group(wanted: DeviceFilter) -> str | None:
+    """What an empty answer to a group listing means, in words (None without a group)."""
+    return f"no group {wanted.group!r} with a device in it" if wanted.group is not None else None
 
 
 def replace_filter(wanted: DeviceFilter, **changes: object) -> DeviceFilter:

@@ -220,8 +220,14 @@ class FakeService:
                 new = not by_backend
                 by_backend[name] = copy
                 yield FindMatch(key=copy.device.id, view=merge_devices(list(by_backend.values())), new=new)
+            empty_group = group is not None and not copies and error is None
             yield BackendFinished(
-                backend=name, count=len(copies), elapsed=0.0, error=error, from_cache=from_cache
+                backend=name,
+                count=len(copies),
+                elapsed=0.0,
+                error=error,
+                from_cache=from_cache,
+                note=f"no group {group!r} with a device in it" if empty_group else None,
             )
 
     # -- one device ------------------------------------------------------------------------

@@ -486,3 +486,22 @@ async def test_a_gateways_last_log_upload_downloads_as_a_gzip_archive_other_clou
     assert log.content[:2] == b"\x1f\x8b" and log.name.endswith(".tar.gz") and "/" not in log.name
     with pytest.raises(Unsupported, match="keeps no files"):
         await port.service.download(port.devices.mqtt_twin, "fleet", "log")
+
+
+async def test_find_asks_the_clouds_for_a_status_a_group_and_a_cloud(port: Subject) -> None:
+    status = port.devices.thing_status
+    results = [r async for r in port.service.find("", status=status)]
+    finished = [r for r in results if isinstance(r, BackendFinished)]
+    # Only the cloud that keeps installation statuses is asked.
+    assert [f.backend for f in finished] == ["things"]
+    found = {r.key: r.view for r in results if isinstance(r, FindMatch)}
+    assert port.devices.thing in found or finished[0].partial
+    assert all(view.device.installation_status == status for view in found.values())
+    listed = [r async for r in port.service.find("", cloud="fleet")]
+    assert [r.backend for r in listed if isinstance(r, BackendFinished)] == ["fleet"]
+    assert any(isinstance(r, FindMatch) for r in listed)
+    grouped = [r async for r in port.service.find("", group="no such group")]
+    assert not any(isinstance(r, FindMatch) for r in grouped)
+    ends = [r for r in grouped if isinstance(r, BackendFinished)]
+    assert {r.backend for r in ends} == {"things", "gateways"}
+    assert all("no group 'no such group'" in (r.note or "") for r in ends)
