@@ -1176,6 +1176,19 @@ class OutboxStore:
 
         await self._call(op, durable=False)  # the read cache: asked of the clouds again if lost
 
+    async def forget_device(self, backend: str, device_id: str) -> None:
+        """Drop the cached copies of a device its cloud no longer holds (a delete applied)."""
+
+        def op(conn: sqlite3.Connection) -> None:
+            for table, column in (
+                ("cache_devices", "id"),
+                ("cache_tasks", "device"),
+                ("cache_history", "device"),
+            ):
+                conn.execute(f"DELETE FROM {table} WHERE backend = ? AND {column} = ?", (backend, device_id))
+
+        await self._call(op)
+
     async def cached_device(self, device_id: str) -> list[Cached[Device]]:
         def op(conn: sqlite3.Connection) -> list[Cached[Device]]:
             rows = conn.execute(

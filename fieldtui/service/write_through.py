@@ -1,9 +1,9 @@
 """What an applied action changes in the read cache, so every face shows it at once.
 
 When the sync engine records an action as done, the device's cached copy on that backend takes
-the new value (installation status, group, edited fields) with the time it was applied: the
-next device view, the next ``fieldtui status`` and the next action's precondition all start
-from what the cloud now holds, not from what it held before the change.
+the new value (installation status, group, edited fields) with the time it was applied, and a
+deleted device leaves the cache: the next device view, the next ``fieldtui status`` and the next
+action's precondition all start from what the cloud now holds, not from what it held before.
 """
 
 from __future__ import annotations
@@ -48,6 +48,12 @@ async def write_through(store: OutboxStore, record: ActionRecord) -> None:
     """Put what ``record`` applied into the read cache (a cache failure is logged, never raised:
     the action is done either way)."""
     action = record.action
+    if action.type is ActionType.DELETE_DEVICE and action.device is not None and action.backend is not None:
+        try:  # the cloud no longer holds it: the cache must not show it (offline) as if it did
+            await store.forget_device(action.backend, action.device)
+        except Exception:
+            log.exception("could not forget %s in the cache", action.device)
+        return
     if action.device is None or action.backend is None or not applied_fields(action):
         return
     try:

@@ -58,6 +58,9 @@ def test_create_and_delete_need_a_confirmation_and_reach_the_cloud_once(
     assert "delete device CW-CLI-1 from fleet" in gone.stdout and "synced now" in gone.stdout
     assert _writes(sim_clean) == [("POST", FLEET_DEVICES), ("DELETE", f"{FLEET_DEVICES}/CW-CLI-1")]
     assert sim_clean.admin("GET", "/_sim/inspect/fleet/CW-CLI-1").status_code == 404
+    # The cache forgot it too: offline, the deleted device is not shown as if it were still there.
+    offline = fieldtui(cli_env, "--offline", "status", "CW-CLI-1")
+    assert offline.returncode == 4 and "not in the local cache" in offline.stderr, offline.stdout
 
 
 def test_register_and_delete_a_gateway(sim_clean: Any, cli_env: dict[str, str]) -> None:
