@@ -20,7 +20,7 @@ from fieldtui.commands._session import session
 from fieldtui.commands.changes import MAX_WAIT, _pairs, report
 from fieldtui.config import LoadedConfig, load_config
 from fieldtui.core.errors import ConfigError
-from fieldtui.core.ids import valid_id
+from fieldtui.core.ids import devicehq_uuid, valid_id
 from fieldtui.service.api import ActionRecord, FieldService, SyncMode
 
 #: The kind of cloud each verb is for (the one configured backend of that kind is the default).
@@ -32,6 +32,11 @@ def run(args: argparse.Namespace) -> int:
     if args.change in ("create", "register", "delete"):
         args.cloud = _cloud(loaded, args)
         args.device = valid_id(args.device)
+        if args.change == "register" and devicehq_uuid(args.uuid) is None:
+            raise ConfigError(
+                f"{args.uuid!r} is not a uuid: 32 hexadecimal characters (dashes and spaces are ignored)",
+                hint="nothing was queued",
+            )
         if not _confirmed(loaded, args):
             print("nothing queued")
             return 0

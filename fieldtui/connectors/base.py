@@ -204,6 +204,11 @@ class Connector(ABC):
         """Remove the device record (NotFound when it is not there)."""
         raise self._unsupported("device_lifecycle")
 
+    def check_new_device(self, device_id: str, fields: dict[str, Any]) -> None:
+        """Rejected when ``create_device`` would refuse these fields without asking the cloud
+        (a missing or malformed field): said before the create is queued."""
+        raise self._unsupported("device_lifecycle")
+
     def created_as_asked(self, device: Device, fields: dict[str, Any]) -> bool:
         """Is ``device`` (found after a create whose answer was lost) the one that create asked
         for? By default any record with the id is."""

@@ -647,6 +647,9 @@ class DeviceHQConnector(Connector):
             device = None
         return device if device is not None else await self.get_device(device_id)
 
+    def check_new_device(self, device_id: str, fields: dict[str, Any]) -> None:
+        devicehq_register.register_body(device_id, fields, self.name)
+
     def created_as_asked(self, device: Device, fields: dict[str, Any]) -> bool:
         return devicehq_register.registered_as_asked(device, fields)
 

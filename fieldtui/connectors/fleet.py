@@ -394,6 +394,13 @@ class FleetConnector(BearerRestConnector):
     async def create_device(self, device_id: str, fields: dict[str, Any]) -> Device:
         """``POST /devices`` with ``device_serial`` (``device_id``), ``owner_ref`` and
         ``hardware_version`` (document 004's required fields); nothing else is sent."""
+        response, answer = await self._call("POST", "/devices", body=self._create_body(device_id, fields))
+        return self._device(response, answer)
+
+    def check_new_device(self, device_id: str, fields: dict[str, Any]) -> None:
+        self._create_body(device_id, fields)
+
+    def _create_body(self, device_id: str, fields: Mapping[str, Any]) -> dict[str, str]:
         unknown = sorted(set(fields) - set(CREATE_FIELDS))
         if unknown:
             raise Rejected(
@@ -404,8 +411,7 @@ class FleetConnector(BearerRestConnector):
         missing = [key for key, value in body.items() if not value.strip()]
         if missing:
             raise Rejected(f"a device needs {', '.join(missing)}", backend=self.name)
-        response, answer = await self._call("POST", "/devices", body=body)
-        return self._device(response, answer)
+        return body
 
     def created_as_asked(self, device: Device, fields: dict[str, Any]) -> bool:
         """A device found after a create whose answer was lost is ours when its owner and

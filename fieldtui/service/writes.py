@@ -22,7 +22,7 @@ from fieldtui.config import BackendConfig, LoadedConfig
 from fieldtui.connectors.base import Connector
 from fieldtui.connectors.registry import build_connector
 from fieldtui.core.actions import Action, ActionState, ActionType
-from fieldtui.core.errors import ConfigError, Unsupported
+from fieldtui.core.errors import ConfigError, Rejected, Unsupported
 from fieldtui.core.ids import valid_id, valid_name
 from fieldtui.core.models import InstallationStatus
 from fieldtui.secrets import get_secret
@@ -153,7 +153,13 @@ class OutboxWrites:
     # -- device records (always for one named backend) ------------------------------------------
     async def create_device(self, backend: str, device: str, fields: Mapping[str, Any]) -> ActionRecord:
         """Create (fleet) or register (DeviceHQ) ``device`` with the cloud's own ``fields``
-        (fleet ``owner_ref``, ``hardware_version``; DeviceHQ ``uuid``)."""
+        (fleet ``owner_ref``, ``hardware_version``; DeviceHQ ``uuid``). Fields the cloud would
+        refuse unasked (one missing, a malformed uuid) are a usage error, never queued."""
+        self._check_backend(backend, ActionType.CREATE_DEVICE)
+        try:
+            self.connectors[backend].check_new_device(valid_id(device), dict(fields))
+        except Rejected as refused:
+            raise ConfigError(str(refused), hint="nothing was queued") from None
         return await self._submit(ActionType.CREATE_DEVICE, device, backend, {"fields": dict(fields)}, {})
 
     async def delete_device(self, backend: str, device: str) -> ActionRecord:

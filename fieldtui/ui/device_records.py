@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fieldtui.core.ids import devicehq_uuid
 from fieldtui.service.api import BackendInfo
 from fieldtui.ui.app import FieldApp
 from fieldtui.ui.modals.device_record import DeviceRecordModal, RecordChange
@@ -79,6 +80,8 @@ def _parse(app: FieldApp, verb: str, words: list[str]) -> RecordChange:
     if verb == "register":
         if len(rest) != 1:
             raise _Refused(f"Registering needs the gateway's uuid: {usage}")
+        if devicehq_uuid(rest[0]) is None:
+            raise _Refused(f"{clean(rest[0])!r} is not a uuid: 32 hexadecimal characters")
         fields = {"uuid": rest[0]}
     elif verb in ("create", "setting"):
         fields = _pairs(rest, usage, typed=verb == "setting")

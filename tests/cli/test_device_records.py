@@ -75,8 +75,13 @@ def test_register_and_delete_a_gateway(sim_clean: Any, cli_env: dict[str, str]) 
         ("DELETE", "/devicehq/api/v2/devices/CW-GW-1"),
     ]
     bad = fieldtui(cli_env, "device", "register", "CW-GW-2", "not-a-uuid", "--yes", "--json")
-    assert bad.returncode == 6, bad.stdout
-    assert "32 hexadecimal" in json.loads(bad.stdout)["reason"]
+    assert bad.returncode == 2, bad.stdout
+    assert "32 hexadecimal" in json.loads(bad.stdout)["error"]["message"]
+    missing = fieldtui(cli_env, "device", "create", "CW-FL-2", "owner_ref=x", "--yes", "--json")
+    assert missing.returncode == 2, missing.stdout
+    assert "a device needs hardware_version" in json.loads(missing.stdout)["error"]["message"]
+    listed = fieldtui(cli_env, "outbox", "list", "--json")
+    assert "CW-GW-2" not in listed.stdout and "CW-FL-2" not in listed.stdout, "nothing was queued"
     unknown = fieldtui(cli_env, "device", "delete", "CW-GW-1", "--cloud", "nowhere", "--yes")
     assert unknown.returncode == 2 and "no backend named 'nowhere'" in unknown.stderr
 

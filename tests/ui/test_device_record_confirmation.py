@@ -55,6 +55,8 @@ async def test_a_line_that_cannot_be_confirmed_says_what_is_missing() -> None:
         await ready(pilot)
         await command(pilot, "register NEW-GW-1")
         await wait_for(pilot, lambda: any("uuid" in n for n in app.notified), what="the refusal")
+        await command(pilot, "register NEW-GW-1 1234")
+        await wait_for(pilot, lambda: any("'1234' is not a uuid" in n for n in app.notified))
         await command(pilot, "delete X1 nowhere")
         await wait_for(pilot, lambda: any("No cloud named 'nowhere'" in n for n in app.notified))
         await command(pilot, "create")
