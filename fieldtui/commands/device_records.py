@@ -83,7 +83,11 @@ def _confirmed(loaded: LoadedConfig, args: argparse.Namespace) -> bool:
             f"not confirmed: {question[0].lower()}{question[1:]}",
             hint="pass --yes to confirm it from a script",
         )
-    answer = input(f"{question} [y/N] ")
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:  # Ctrl-D: no answer is no
+        print()
+        return False
     return answer.strip().lower() in ("y", "yes")
 
 
