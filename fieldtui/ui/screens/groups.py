@@ -1,6 +1,8 @@
 """Groups of every cloud that has them, with member counts; Enter lists a group's members,
-which can be marked and moved. Creating, renaming and deleting follow what the cloud declares
-(:class:`GroupRules`); every change is an outbox action."""
+which can be marked, then moved to another group or given an installation status on the
+group's own cloud, each row following its change. Creating, renaming and deleting
+(:mod:`group_admin`) follow what the cloud declares (:class:`GroupRules`); every change is an
+outbox action."""
 
 from __future__ import annotations
 
