@@ -275,8 +275,10 @@ Escape goes back to the groups.
         )
 
     def _refill_members(self) -> None:
+        # A member that moved out keeps its place: the rows a technician marked stay where they were.
         lines = [self._member_line(m) for m in self.members]
-        lines += [self._member_line(m, left=True) for _, m in sorted(self.left.items())]
+        lines += [self._member_line(m, left=True) for m in self.left.values()]
+        lines.sort(key=lambda line: line.id)
         self.members_table.fill(lines)
         row = self.members_of
         if row is not None:
