@@ -211,3 +211,46 @@ async def test_member_keys_fit_80_columns_and_help_lists_them(make_fake_app: Any
         text = app.screen._text
         for words in ("Mark", "All", "Unmark", "Move", "Status", "marks all"):
             assert words in text, words
+
+
+async def test_marked_members_into_a_new_group_confirmed_first_and_a_conflict_on_its_row(
+    make_fake_app: Any,
+) -> None:
+    fake = gathered()
+    app = make_fake_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_members(pilot, "plant-roof")
+        await pilot.press("space", "space")
+        marked = sorted(screen.marked)
+        await pilot.press("m")
+        await wait_for(pilot, lambda: isinstance(app.screen, GroupPickerModal), what="the picker")
+        picker = app.screen
+        assert isinstance(picker, GroupPickerModal)
+        await wait_for(pilot, lambda: picker.loaded, what="the group list")
+        await pilot.press(*"roof-east", "enter")
+        # A group that does not exist is created only once the technician says so.
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the confirmation")
+        assert not fake.outbox.records()
+        await pilot.press("y")
+        await wait_for(pilot, lambda: len(fake.outbox.records()) == 3, what="the creation and two moves")
+        created, *moved = fake.outbox.records()
+        assert created.action.params.get("group") == "roof-east" and created.action.device is None
+        moves = {r.action.device: r for r in moved}
+        assert set(moves) == set(marked)
+        fake.outbox.apply_pending(only=created.queue_key)  # the cloud creates the group first
+        await wait_for(
+            pilot,
+            lambda: all(cells(screen).get(d) == "queued→roof-east" for d in marked),
+            what="the rows queued",
+        )
+        # Someone moved one of them meanwhile: its row says conflict, and why, without F5.
+        fake.conflict(moves[marked[0]].id, "the device is in tower-lobby now")
+        await wait_for(pilot, lambda: cells(screen)[marked[0]] == "conflict→roof-east", what="the conflict")
+        screen.members_table.move_cursor(
+            row=[line.id for line in screen.members_table.objects].index(marked[0])
+        )
+        await wait_for(
+            pilot,
+            lambda: "tower-lobby now" in str(screen.query_one("#member-detail", Static).content),
+            what="why, under the list",
+        )
