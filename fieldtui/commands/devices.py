@@ -65,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
             print(line)
     for name, why in result.skipped.items():
         warn(f"{name}: not listed: {why}")
+    for name, why in result.partial.items():
+        warn(f"{name}: partial: {why}")
     for name, why in result.errors.items():
         warn(f"{name}: {why}")
     return 0
@@ -79,6 +81,7 @@ def listing_json(result: DeviceListing) -> dict[str, Any]:
         "devices": [device_json(d) for d in result.devices],
         "errors": result.errors,
         "skipped": result.skipped,
+        "partial": result.partial,
     }
 
 

@@ -9,11 +9,12 @@ up front, so callers rarely get that far).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
+from fieldtui.connectors.search import SearchPage
 from fieldtui.core.alerts import CloudAlerts
 from fieldtui.core.capabilities import Capabilities
 from fieldtui.core.errors import Unsupported
@@ -77,6 +78,14 @@ class Connector(ABC):
     async def list_devices(self, filter: DeviceFilter) -> list[Device]:
         """The cloud's own device listing with ``filter`` applied (at most ``filter.limit``)."""
         raise Unsupported(f"the {self.kind.value} API has no device listing", backend=self.name)
+
+    async def list_pages(
+        self, filter: DeviceFilter, *, budget: float | None = None
+    ) -> AsyncGenerator[SearchPage, None]:
+        """:meth:`list_devices` page by page. A cloud that lists and matches on this side within
+        a time ``budget`` (seconds; its own bound when None) says on the last page when it
+        stopped short (``partial``); the others answer in one page."""
+        yield SearchPage(await self.list_devices(filter))
 
     def _check_filters(self, filter: DeviceFilter) -> None:
         """Refuse, by name, a filter this cloud's listing cannot apply (never drop it silently)."""

@@ -243,6 +243,18 @@ class FleetConnector(BearerRestConnector):
         found = list(devices.values())
         return found if limit is None else found[:limit]
 
+    async def list_pages(
+        self, filter: DeviceFilter, *, budget: float | None = None
+    ) -> AsyncGenerator[SearchPage, None]:
+        """A query alone is a search (listed and matched here, within ``budget``, saying when
+        it stopped short); any other filter is the server's listing."""
+        self._check_filters(filter)
+        if filter.query and filter.given() == ["query"]:
+            async for page in self.search_pages(filter.query, limit=filter.limit, budget=budget):
+                yield page
+            return
+        yield SearchPage(await self.list_devices(filter))
+
     async def search(self, query: str, *, limit: int | None = None) -> list[Device]:
         """Devices whose serial or owner_ref matches ``query`` (see :meth:`search_pages`)."""
         found: list[Device] = []

@@ -712,6 +712,13 @@ class MqttConnector(Connector):
             found += page.devices
         return found
 
+    async def list_pages(
+        self, filter: DeviceFilter, *, budget: float | None = None
+    ) -> AsyncGenerator[SearchPage, None]:
+        self._check_filters(filter)
+        async for page in self._known_pages(filter.query or "", filter.limit, budget):
+            yield page
+
     def search_pages(
         self, query: str, *, limit: int | None = None, budget: float | None = None
     ) -> AsyncGenerator[SearchPage, None]:

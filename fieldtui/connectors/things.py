@@ -127,6 +127,8 @@ MESSAGE_PAGE = 100
 #: Pages fetched in one poll at most: a thing sending more than this between two polls loses
 #: its oldest excess messages rather than stalling the stream.
 MAX_PAGES_PER_POLL = 20
+#: Seconds a listing asked for as a whole (``list_devices``) may spend; a search spends less.
+LIST_SECONDS = 10.0
 #: Things read at once when a listing or the alerting list reads each one.
 LIST_CONCURRENCY = 8
 #: The alerting list's things whose alert types are read (the rest are listed by tuid only).
@@ -376,9 +378,9 @@ class ThingsConnector(Connector):
 
         The API lists nothing else (module ``_things_listing``): a query matches tuids and an
         installation status is read thing by thing, both on this side, within
-        ``SCAN_SECONDS`` per step. At most ``filter.limit`` things."""
+        ``LIST_SECONDS``. At most ``filter.limit`` things."""
         found: list[Device] = []
-        async for page in self.list_pages(filter):
+        async for page in self.list_pages(filter, budget=LIST_SECONDS):
             found += page.devices
         return found
 
@@ -387,21 +389,25 @@ class ThingsConnector(Connector):
     ) -> AsyncGenerator[SearchPage, None]:
         """:meth:`list_devices` page by page; the last page says when it stopped short."""
         self._check_filters(filter)
-        deadline = time.monotonic() + (SCAN_SECONDS if budget is None else max(0.0, budget))
+        started = time.monotonic()
+        spend = SCAN_SECONDS if budget is None else max(0.0, budget)
+        deadline = started + spend
+        # Listing and status reads take two thirds at most: the matches are then read in full.
+        finding = started + spend * 2 / 3
         lister = self._lister()
-        members = await lister.members(deadline, filter.group)
+        members = await lister.members(finding, filter.group)
         needle = (filter.query or "").strip().lower()
         tuids = [tuid for tuid in members.groups if needle in tuid.lower()]
         partial = members.partial
         if filter.installation_status is not None:
             total = len(tuids)
-            tuids, read = await lister.with_status(tuids, filter.installation_status, deadline)
+            tuids, read = await lister.with_status(tuids, filter.installation_status, finding)
             if read < total:
                 partial = f"read the status of {read} of {total} things before the time ran out"
         if filter.limit is not None:
             tuids = tuids[: filter.limit]
         handed = 0
-        async for devices in lister.read(tuids, deadline + SCAN_SECONDS):
+        async for devices in lister.read(tuids, deadline):
             handed += len(devices)
             yield SearchPage(devices)
         if handed < len(tuids) and partial is None:

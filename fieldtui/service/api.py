@@ -112,6 +112,9 @@ class DeviceListing:
     errors: dict[str, str] = field(default_factory=dict)
     #: Backend -> why it was not asked (no listing, or it cannot apply a filter given).
     skipped: dict[str, str] = field(default_factory=dict)
+    #: Backend -> why its answer is partial (a cloud that lists and matches on this side
+    #: stopped at its time budget or cap).
+    partial: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -427,18 +427,14 @@ class FleetService:
                 return 0, None, False, None, "not asked: its API has no device listing"
             if beyond:
                 return 0, None, False, None, f"not asked: its listing cannot filter by {', '.join(beyond)}"
-            pages = getattr(connector, "list_pages", None)
             try:
                 async with asyncio.timeout(self.per_backend_timeout):
-                    if callable(pages):
-                        budget = min(self.search_budget, 0.75 * self.per_backend_timeout)
-                        stream = pages(wanted, budget=budget)
-                        async with contextlib.aclosing(stream):
-                            async for page in stream:
-                                await hand_on(page.devices)
-                                partial = page.partial or partial
-                    else:
-                        await hand_on(await connector.list_devices(wanted))
+                    budget = min(self.search_budget, 0.75 * self.per_backend_timeout)
+                    stream = connector.list_pages(wanted, budget=budget)
+                    async with contextlib.aclosing(stream):
+                        async for page in stream:
+                            await hand_on(page.devices)
+                            partial = page.partial or partial
             except Unsupported:
                 raise
             except Exception as exc:  # noqa: BLE001 - every failure is mapped (and recorded) by _failed
@@ -454,6 +450,24 @@ class FleetService:
             emit(cached)
             return count + len(cached), describe(exc), bool(cached), partial, None
         return count, None, False, partial, _no_group(wanted) if not count else None
+
+    async def listing(self, backend: str, wanted: DeviceFilter) -> tuple[list[Device], str | None]:
+        """One backend's own listing with ``wanted`` (a command's: most of the per-backend
+        timeout to spend), and why it stopped short (None when complete). Raises as
+        :meth:`_call`."""
+        budget = 0.75 * self.per_backend_timeout
+
+        async def pages(connector: Connector) -> tuple[list[Device], str | None]:
+            devices: list[Device] = []
+            partial: str | None = None
+            stream = connector.list_pages(wanted, budget=budget)
+            async with contextlib.aclosing(stream):
+                async for page in stream:
+                    devices += page.devices
+                    partial = page.partial or partial
+            return devices, partial
+
+        return await self._call(backend, pages)
 
     async def _cached_listing(self, backend: str, wanted: DeviceFilter) -> list[SourcedDevice]:
         """What the cache holds of ``backend`` that passes ``wanted`` (the listing's stand-in)."""

@@ -554,10 +554,13 @@ class ServiceSession:
         devices: list[Device] = []
         errors: dict[str, str] = {}
         skipped: dict[str, str] = {}
+        partial: dict[str, str] = {}
 
         async def one(name: str) -> None:
             try:
-                listed = await self.fleet._call(name, lambda c: c.list_devices(filter))
+                listed, short = await self.fleet.listing(name, filter)
+                if short is not None:
+                    partial[name] = short.removeprefix("partial: ")
             except Unsupported as exc:
                 if backend is not None:
                     raise
@@ -570,7 +573,7 @@ class ServiceSession:
                     await self.store.store_devices(listed, datetime.now(UTC))
 
         await asyncio.gather(*(one(name) for name in names))
-        return DeviceListing(devices=devices, errors=errors, skipped=skipped)
+        return DeviceListing(devices=devices, errors=errors, skipped=skipped, partial=partial)
 
     async def alerts(self) -> AlertsView:
         """Each cloud's own alerting list (things), else the alerts of the devices fieldtui

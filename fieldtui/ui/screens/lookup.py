@@ -107,7 +107,10 @@ class LookupScreen(Screen[None]):
 Type, paste or scan a serial, tuid or name; Enter opens the best match (a scanner's exact
 serial opens at once). Filters go after the words or alone: `cloud:NAME`, `group:NAME`
 (quote a name with spaces: `group:"Plant room"`), `status:installed`, `online`, `offline`,
-`alerting`. `:` in an empty box opens the command line.
+`alerting`. `:` in an empty box opens the command line. Names are found where a cloud keeps
+them (DeviceHQ's own search, MQTT names the broker retains, fleet nicknames); things and
+sensors carry none: type a tuid (or part of one) or a sensor's whole serial. The line under
+the count says which clouds could not be asked and what a cloud that found nothing looks at.
 """
 
     def __init__(self) -> None:
