@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import sqlite3
 import stat
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -197,3 +199,42 @@ async def test_read_cache_round_trip(store: OutboxStore) -> None:
     ]
     await store.store_history("things", "TH-1", history, at)
     assert (await store.cached_history("TH-1"))[0].value == history
+
+
+_KILLED_WRITER = """
+import asyncio, os, signal, sys
+from fieldtui.core.actions import Action, ActionType
+from fieldtui.service.store import OutboxStore
+
+async def main() -> None:
+    store = await OutboxStore.open(__import__("pathlib").Path(sys.argv[1]))
+    action = Action(type=ActionType.SET_INSTALLATION_STATUS, device="D1", backend="cloud",
+                    params={"status": "installed"})
+    await store.enqueue(action)
+    (claimed,) = await store.claim("killed-writer", limit=1, lease_seconds=600)
+    assert await store.confirm_lease("killed-writer", action.id, 600) is not None
+    await store.reschedule("killed-writer", action.id, delay=0, message="503 from the cloud", uncertain=True)
+    print(action.id, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # no close, no checkpoint: only what the WAL holds
+
+asyncio.run(main())
+"""
+
+
+async def test_commits_without_their_own_fsync_survive_the_process_being_killed(tmp_path: Path) -> None:
+    """A lease confirmation and a rescheduled try are committed without an fsync of their own:
+    a SIGKILLed sync loses neither (only the machine losing power could, and the claim before
+    them is fsynced: the action would be back as ``sending``, checked before it is sent)."""
+    path = tmp_path / "outbox.sqlite3"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _KILLED_WRITER, str(path), stdout=asyncio.subprocess.PIPE
+    )
+    out, _err = await proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    action_id = out.decode().strip()
+    async with await OutboxStore.open(path) as store:
+        record = await store.get(action_id)
+    assert record is not None
+    assert record.state is ActionState.QUEUED
+    assert record.last_error == "503 from the cloud"
+    assert record.uncertain  # the next claim checks the cloud before sending it again
