@@ -21,7 +21,7 @@ from fakes.fleet_data import THINGS_CLIENT, FleetData
 from fieldtui.core.actions import Action, ActionState, ActionType
 from fieldtui.core.capabilities import Capabilities
 from fieldtui.core.errors import ConfigError, Unsupported
-from fieldtui.core.ids import valid_id, valid_name
+from fieldtui.core.ids import devicehq_uuid, valid_id, valid_name
 from fieldtui.core.models import (
     BackendKind,
     Device,
@@ -151,6 +151,18 @@ class FakeOutbox:
         return self._submit(ActionType.SEND_COMMAND, device, backend, params_, None)
 
     async def create_device(self, backend: str, device: str, fields: dict[str, Any]) -> ActionRecord:
+        """Refuses what the real connectors refuse unasked: fleet needs owner_ref and
+        hardware_version, DeviceHQ a 32-hex uuid."""
+        self._check_backend(backend, ActionType.CREATE_DEVICE)
+        kind = self._backends[backend].kind
+        if kind is BackendKind.FLEET:
+            missing = [k for k in ("owner_ref", "hardware_version") if not str(fields.get(k) or "").strip()]
+            if missing:
+                raise ConfigError(
+                    f"{backend}: a device needs {', '.join(missing)}", hint="nothing was queued"
+                )
+        if kind is BackendKind.DEVICEHQ and devicehq_uuid(str(fields.get("uuid") or "")) is None:
+            raise ConfigError(f"{backend}: registering needs the device's uuid", hint="nothing was queued")
         return self._submit(ActionType.CREATE_DEVICE, device, backend, {"fields": dict(fields)}, {})
 
     async def delete_device(self, backend: str, device: str) -> ActionRecord:

@@ -505,3 +505,28 @@ async def test_find_asks_the_clouds_for_a_status_a_group_and_a_cloud(port: Subje
     ends = [r for r in grouped if isinstance(r, BackendFinished)]
     assert {r.backend for r in ends} == {"things", "gateways"}
     assert all("no group 'no such group'" in (r.note or "") for r in ends)
+
+
+async def test_a_device_created_then_deleted_on_fleet_comes_and_goes(writable_port: Subject) -> None:
+    port = writable_port
+    fields = {"owner_ref": "tech-7", "hardware_version": "hwrev1"}
+    with pytest.raises(Unsupported):  # things keeps no device records a technician makes
+        await port.service.writes.create_device("things", "CONTRACT-1", fields)
+    with pytest.raises(ConfigError, match="hardware_version"):  # refused unasked, never queued
+        await port.service.writes.create_device("fleet", "CONTRACT-1", {"owner_ref": "tech-7"})
+    assert await port.service.outbox.list_actions() == []
+    created = await port.service.writes.create_device("fleet", "CONTRACT-1", fields)
+    assert (created.action.device, created.action.backend, created.state) == (
+        "CONTRACT-1",
+        "fleet",
+        ActionState.QUEUED,
+    )
+    outcome, _ = await port.sync(created)
+    assert outcome.synced, outcome.reason
+    view = await port.service.device("CONTRACT-1")
+    assert "fleet" in view.copies
+    deleted = await port.service.writes.delete_device("fleet", "CONTRACT-1")
+    outcome, _ = await port.sync(deleted)
+    assert outcome.synced, outcome.reason
+    with pytest.raises(DeviceNotFound):
+        await port.service.device("CONTRACT-1")
