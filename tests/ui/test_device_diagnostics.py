@@ -30,6 +30,17 @@ async def _diagnostics(pilot, device: str) -> tuple[DeviceScreen, DiagnosticsPan
     return screen, pane
 
 
+async def _opened(pilot) -> str:  # type: ignore[no-untyped-def]
+    """The text of the line opened whole, once the modal is composed (not only pushed)."""
+    app = pilot.app
+    await wait_for(
+        pilot,
+        lambda: isinstance(app.screen, MessageViewModal) and bool(app.screen.query("#message-view-text")),
+        what="the line opened whole",
+    )
+    return str(app.screen.query_one("#message-view-text", Static).content)
+
+
 async def test_a_gateways_diagnostics_show_its_uploads_links_and_apps_and_a_long_line_opens_whole() -> None:
     app = RecordingApp(FakeService())
     async with app.run_test(size=SIZE) as pilot:
@@ -46,11 +57,17 @@ async def test_a_gateways_diagnostics_show_its_uploads_links_and_apps_and_a_long
         # The download link: copied as a value, and whole on its own line when opened.
         pane.table.focus()
         pane.table.move_cursor(row=texts.index(link))
+        await wait_for(pilot, lambda: app.focused is pane.table, what="the table focused")
         await pilot.press("y")
-        assert any("Copied: https://devicehq.com/api/v2/files/57e50e1d" in n for n in notifications(app))
+        await wait_for(
+            pilot,
+            lambda: any(
+                "Copied: https://devicehq.com/api/v2/files/57e50e1d" in n for n in notifications(app)
+            ),
+            what="the link copied",
+        )
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, MessageViewModal), what="the line opened whole")
-        opened = str(app.screen.query_one("#message-view-text", Static).content)
+        opened = await _opened(pilot)
         assert "https://devicehq.com/api/v2/files/57e50e1d11c3a8fd12711fff" in opened.splitlines()
         assert f"fieldtui diagnostics {Ids.GATEWAY} --download log" in opened.splitlines()
         await pilot.press("escape")
@@ -59,9 +76,9 @@ async def test_a_gateways_diagnostics_show_its_uploads_links_and_apps_and_a_long
         # An app's report longer than the screen: cut in the table, whole in the modal.
         row = next(i for i, t in enumerate(_texts(pane)) if t.startswith("- id=60d0a5eb"))
         pane.table.move_cursor(row=row)
+        await wait_for(pilot, lambda: app.focused is pane.table, what="the table focused again")
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, MessageViewModal), what="the app line whole")
-        opened = str(app.screen.query_one("#message-view-text", Static).content)
+        opened = await _opened(pilot)
         assert LONG_INFO.strip() in opened
 
 
@@ -74,6 +91,7 @@ async def test_an_mqtt_device_shows_its_licences_and_the_config_it_gives_when_as
         assert "site: harbour-06" in texts
         assert "Device config" not in texts
         pane.table.focus()
+        await wait_for(pilot, lambda: pilot.app.focused is pane.table, what="the table focused")
         await pilot.press("a")
         await wait_for(pilot, lambda: "Device config" in _texts(pane), what="the device's own config")
         assert "fan_mode: auto" in _texts(pane)
