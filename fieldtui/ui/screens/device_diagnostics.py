@@ -18,6 +18,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
+from textual.widgets.data_table import ColumnKey
 
 from fieldtui.core.errors import Unsupported
 from fieldtui.core.outline import outline, title
@@ -97,7 +98,7 @@ class DiagnosticsPane(Vertical):
             "Open this tab to read the device's diagnostics.", id="diagnostics-status", classes="summary"
         )
         yield ProjectTable[DiagnosticsLine](
-            [Column("line", "Diagnostics", None, lambda line: line.cell(self._width()))],
+            [Column("line", "Diagnostics", self._width(), lambda line: line.cell(self._width()))],
             key=lambda line: line.key,
             id="diagnostics-table",
             zebra_stripes=False,
@@ -107,12 +108,18 @@ class DiagnosticsPane(Vertical):
         self.table.show_header = False
 
     def _width(self) -> int:
-        """The cells a row has: the pane's width less the scrollbar and the cell padding."""
-        return (self.size.width or self.app.size.width) - 4
+        """The cells a row has: the terminal's width (the pane spans it) less the scrollbar and
+        the cell padding. Not the pane's own size, which is still settling while the tab opens."""
+        return self.app.size.width - 4
 
     def on_resize(self) -> None:
-        if self.view is not None:
-            self._show()
+        column = self.table.columns.get(ColumnKey("line"))
+        if column is not None and column.width != self._width():
+            # One column of a fixed width (measuring rows as they come is not steady).
+            column.width = self._width()
+            self.table.refresh()
+            if self.view is not None:
+                self._show()
 
     @property
     def table(self) -> ProjectTable[DiagnosticsLine]:
