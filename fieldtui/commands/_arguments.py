@@ -129,8 +129,10 @@ def add_device_arguments(sub: Any, command: Any) -> list[argparse.ArgumentParser
     register.add_argument("uuid", metavar="UUID", help="the device's uuid (32 hexadecimal characters)")
     delete = command(verbs, "delete", "delete a device record from one cloud (and all its records there)")
     delete.add_argument("device", metavar="DEVICE")
-    for verb in (create, register, delete):
+    for verb in (create, register):
         verb.add_argument("--cloud", metavar="NAME", help="the cloud (default: the one of its kind)")
+    delete.add_argument("--cloud", metavar="NAME", required=True, help="the cloud to delete it from")
+    for verb in (create, register, delete):
         verb.add_argument("--yes", action="store_true", help="do not ask for confirmation (scripts)")
     setting = command(verbs, "cloud-setting", "set one MQTT cloud setting: DEVICE PROPERTY=VALUE")
     setting.add_argument("device", metavar="DEVICE")
