@@ -45,6 +45,7 @@ OPERATIONS: dict[str, dict[str, Op]] = {
         "get_task": lambda c, ids: c.get_task(ids["device"], ids["task"]),
         "create_task": lambda c, ids: c.create_task(ids["device"], "update_firmware", {"file_id": 1_700_001}),
         "delete_task": lambda c, ids: c.delete_task(ids["device"], "999999999"),
+        "details": lambda c, ids: c.details(ids["device"]),
     },
     "things": {
         "probe": lambda c, ids: c.probe(),
@@ -77,6 +78,8 @@ OPERATIONS: dict[str, dict[str, Op]] = {
         "apps": lambda c, ids: c.apps(),
         "device_firmwares": lambda c, ids: c.device_firmwares(),
         "device_apps": lambda c, ids: c.device_apps(ids["device"]),
+        "details": lambda c, ids: c.details(ids["device"]),
+        "download": lambda c, ids: c.download(ids["device"], "log"),
     },
     "fleet": {
         "probe": lambda c, ids: c.probe(),
@@ -84,6 +87,7 @@ OPERATIONS: dict[str, dict[str, Op]] = {
         "list_devices": lambda c, ids: c.list_devices(),
         "search": lambda c, ids: c.search("1.2", limit=20),
         "get_attributes": lambda c, ids: c.get_attributes(ids["device"]),
+        "details": lambda c, ids: c.details(ids["device"]),
         "update_device": lambda c, ids: c.update_device(ids["device"], {"hardware_version": "hwrev2"}),
     },
 }
