@@ -22,7 +22,14 @@ reached), so the caller tells "no diagnostics" from "some".
 
 Readings beyond the document's samples: the log and config samples put ``links`` at the top
 level; a JSON:API server puts them under ``data`` (``data.links.self``), and some give the link
-inside the file object (``url`` / ``link`` / ``download_url``): all are accepted.
+inside the file object (``url`` / ``link`` / ``download_url``): all are accepted. MultiTech's
+public route list (multitech.net, DeviceHQ "Account API – Routes") names the same routes and
+says the history routes look back 30 days where document 002 says 10 by default; neither shows
+another body, so no window is assumed in what a technician is told.
+
+Downloading. The link points at ``/api/v2/files/{id}`` on the API, which wants the session, so
+a link pasted into a browser may be refused: :func:`download_upload` fetches the file with the
+session, and only from the configured API's own scheme and host (the token never leaves it).
 """
 
 from __future__ import annotations
@@ -181,7 +188,7 @@ async def download_upload(connector: DeviceHQConnector, device_id: str, kind: st
     found = await connector.uploaded(device_id, route, key)
     if not found.get("uploaded"):
         raise NotFound(
-            f"{device_id} has uploaded no {kind} in the last 10 days",
+            f"{device_id} has uploaded no {kind} lately (the server looks back 10 to 30 days)",
             backend=connector.name,
             hint="the gateway uploads it at a check-in; try again after its next one",
         )

@@ -178,3 +178,12 @@ async def test_a_link_to_another_host_is_refused_before_anything_is_sent_there()
         await connector(fake).download("MTS-JP-003", "log")
     assert refused.value.hint == "open the link in a browser signed in to DeviceHQ"
     assert all(r.url.host == "dhq.example" for r in fake.requests)
+
+
+async def test_no_upload_to_download_says_when_the_gateway_uploads_one() -> None:
+    def route(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"id": "77778211", "type": "devices", "attributes": {"log": None}})
+
+    with pytest.raises(NotFound, match="has uploaded no log lately") as missing:
+        await connector(FakeDeviceHQ(route)).download("77778211", "log")
+    assert missing.value.hint and "next" in missing.value.hint
