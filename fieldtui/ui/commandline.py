@@ -17,8 +17,8 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "install": ("guided installation", ("i",)),
     "create": ("create a fleet device: :create SERIAL owner_ref=O hardware_version=H", ()),
     "register": ("register a DeviceHQ gateway: :register SERIAL UUID", ()),
-    "delete": ("delete a device record: :delete SERIAL [CLOUD]", ()),
-    "setting": ("set an MQTT cloud setting: :setting SERIAL PROPERTY=VALUE", ()),
+    "delete": ("delete a device record (SERIAL: the open device): :delete SERIAL [CLOUD]", ()),
+    "setting": ("set an MQTT cloud setting (the open device): :setting SERIAL PROPERTY=VALUE", ()),
     "sync": ("send the outbox now", ("s",)),
     "offline": ("stop sending: reads from the cache, changes queued", ()),
     "online": ("ask the clouds again and send what waits", ()),
@@ -28,6 +28,9 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 #: The commands that take words after their name (a device first).
 TAKE_ARGUMENTS = frozenset({"device", "create", "register", "delete", "setting"})
+
+#: The commands that, without a SERIAL, act on the device open on screen.
+ON_OPEN_DEVICE = frozenset({"delete", "setting"})
 
 _ALIASES = {alias: name for name, (_, aliases) in COMMANDS.items() for alias in (name, *aliases)}
 
@@ -51,7 +54,7 @@ def parse_command_line(line: str) -> CommandLine:
     name = _ALIASES.get(word)
     if name is None:
         return CommandLine(None, argument, f"No command :{word}. Known: {known_commands()}")
-    if name in TAKE_ARGUMENTS and not argument:
+    if name in TAKE_ARGUMENTS and name not in ON_OPEN_DEVICE and not argument:
         usage = COMMANDS[name][0].rpartition(": ")[2]
         return CommandLine(name, problem=f"Which device? Type {usage}")
     if name not in TAKE_ARGUMENTS and argument:

@@ -3,8 +3,9 @@
 ``:create SERIAL owner_ref=O hardware_version=H`` (fleet), ``:register SERIAL UUID`` (DeviceHQ)
 and ``:delete SERIAL [CLOUD]`` ask for confirmation in a modal that names the cloud and the
 device, then queue the change in the outbox like every other change; ``:setting SERIAL
-PROPERTY=VALUE`` sets one MQTT cloud setting (nothing is removed, so nothing is asked).
-A cloud can be named with ``cloud=NAME`` on any of them.
+PROPERTY=VALUE`` sets one MQTT cloud setting (nothing is removed, so nothing is asked). On a
+device's screen ``:delete`` and ``:setting PROPERTY=VALUE`` mean that device. A cloud can be
+named with ``cloud=NAME`` on any of them.
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ def _parse(app: FieldApp, verb: str, words: list[str]) -> RecordChange:
     capability, kind, usage = VERBS[verb]
     named = [w.partition("=")[2] for w in words if w.startswith("cloud=")]
     words = [w for w in words if not w.startswith("cloud=")]
+    open_device = _open_device(app)
+    if open_device is not None and verb in ("delete", "setting") and (not words or "=" in words[0]):
+        words = [open_device, *words]  # on a device's screen: that device
     if not words:
         raise _Refused(f"Which device? Type {usage}")
     device, rest = words[0], words[1:]
@@ -93,6 +97,14 @@ def _parse(app: FieldApp, verb: str, words: list[str]) -> RecordChange:
         named.append(rest[0])
     info = _cloud(app, device, capability, kind, named[-1] if named else None, usage)
     return RecordChange(verb, device, info.name, info.kind.value, fields)
+
+
+def _open_device(app: FieldApp) -> str | None:
+    """The device whose screen is open (the command line was typed over it), else None."""
+    from fieldtui.ui.screens.device import DeviceScreen
+
+    screen = app.screen
+    return screen.device_id if isinstance(screen, DeviceScreen) else None
 
 
 def _pairs(words: list[str], usage: str, *, typed: bool) -> dict[str, Any]:

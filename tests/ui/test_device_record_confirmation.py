@@ -13,6 +13,7 @@ from ui_helpers import service_ready, wait_for
 
 from fieldtui.core.actions import ActionType
 from fieldtui.ui.modals.device_record import DeviceRecordModal
+from fieldtui.ui.screens.device import DeviceScreen
 
 FLEET_DEVICES = "/fleet/api/v0/projects/demo/devices"
 
@@ -47,6 +48,41 @@ async def test_delete_asks_naming_the_cloud_and_the_device_and_queues_only_on_ye
         await wait_for(pilot, lambda: any(f"Delete {Ids.OFFLINE} from fleet" in n for n in app.notified))
         (record,) = await queued()
         assert (record.action.device, record.action.backend) == (Ids.OFFLINE, "fleet")
+
+
+async def test_on_a_devices_screen_delete_and_setting_mean_that_device() -> None:
+    fake = FakeService()
+    app = RecordingApp(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        app.go_to_device(Ids.OFFLINE)
+        await wait_for(pilot, lambda: isinstance(app.screen, DeviceScreen), what="the device")
+        await wait_for(pilot, lambda: app.index.get(Ids.OFFLINE) is not None, what="its clouds")
+        await command(pilot, "delete")
+        await wait_for(pilot, lambda: isinstance(app.screen, DeviceRecordModal), what="the confirmation")
+        assert f"Delete device {Ids.OFFLINE}?" in modal_text(app) and "fleet (fleet)" in modal_text(app)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, DeviceScreen), what="the device again")
+        app.go_to_device(Ids.MQTT_TWIN)
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, DeviceScreen) and app.screen.device_id == Ids.MQTT_TWIN,
+            what="the MQTT device",
+        )
+        await wait_for(pilot, lambda: app.index.get(Ids.MQTT_TWIN) is not None, what="its clouds")
+        await command(pilot, "setting interval=60")
+
+        async def settings() -> list[Any]:
+            return [
+                r for r in await fake.outbox.list_actions() if r.action.type is ActionType.SET_CLOUD_SETTING
+            ]
+
+        await wait_for(
+            pilot, lambda: any("Cloud setting interval" in n for n in app.notified), what="the setting"
+        )
+        (record,) = await settings()
+        assert (record.action.device, record.action.backend) == (Ids.MQTT_TWIN, "live")
+        assert record.action.params == {"property": "interval", "value": 60}
 
 
 async def test_a_line_that_cannot_be_confirmed_says_what_is_missing() -> None:
