@@ -84,9 +84,11 @@ def run_cli(env: dict[str, str], *args: str, until_line: bool = False) -> Ran:
         try:
             if interrupter is not None:
                 interrupter.start()
-            code = cli.main(list(args))
-            if interrupter is not None:
-                interrupter.finish()
+            try:
+                code = cli.main(list(args))
+            finally:  # however it ended, no interrupt may reach a later command
+                if interrupter is not None:
+                    interrupter.finish()
         except SystemExit as exit_:  # argparse's usage errors
             code = exit_.code if isinstance(exit_.code, int) else 2
         except KeyboardInterrupt:  # the interrupt came after the command ended by itself
