@@ -254,3 +254,23 @@ async def test_marked_members_into_a_new_group_confirmed_first_and_a_conflict_on
             lambda: "tower-lobby now" in str(screen.query_one("#member-detail", Static).content),
             what="why, under the list",
         )
+
+
+async def test_a_status_every_marked_member_already_has_queues_nothing(make_fake_app: Any) -> None:
+    fake = gathered()
+    app = make_fake_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_members(pilot, "plant-roof")
+        await pilot.press("a", "s")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, StatusModal) and bool(app.screen.query("#status-options")),
+            what="the status modal",
+        )
+        assert app.screen.current == "installed"  # marked as their status now
+        await pilot.press("2", "enter")
+        await wait_for(
+            pilot, lambda: "3 devices are already installed." in notifications(app), what="the words"
+        )
+        assert not fake.outbox.records()
+        assert screen.marked == set(MEMBERS)  # nothing was done to them: still marked

@@ -71,7 +71,9 @@ class StatusModal(ModalScreen[str | None]):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         chosen = event.option.id
         if chosen == self.current:
-            self.app.notify(f"{clean(self.device_id)} is already {chosen}.")
+            # The title may name several devices at once ("3 devices", from a group's members).
+            verb = "are" if self.device_id.endswith(" devices") else "is"
+            self.app.notify(f"{clean(self.device_id)} {verb} already {chosen}.")
             self.dismiss(None)
             return
         if chosen in NEEDS_CONFIRMATION:
