@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from textual.widgets import Static
-from ui_helpers import notifications, service_ready, wait_for
+from ui_helpers import notifications, open_group, service_ready, wait_for
 
 from fieldtui.ui.modals.command import CommandModal
 from fieldtui.ui.modals.group_picker import GroupPickerModal
@@ -253,7 +253,7 @@ async def test_marked_group_members_move_then_get_a_status_each_once(
         )
         screen = app.screen
         assert isinstance(screen, GroupsScreen)
-        await pilot.press("slash", *source, "enter", "enter")
+        await open_group(pilot, source)
         await wait_for(
             pilot,
             lambda: screen.members_of is not None and screen.members_of.id == source and bool(screen.members),
@@ -297,7 +297,8 @@ async def test_marked_group_members_move_then_get_a_status_each_once(
         # The same three, from the group they are in now, get an installation status.
         before = {d: inspect(sim_clean, "things", d)["installation_status"] for d in chosen}
         status = "quarantine"
-        await pilot.press("escape", "slash", "ctrl+u", *target, "enter", "enter")
+        await pilot.press("escape")
+        await open_group(pilot, target, clear=True)
         await wait_for(
             pilot,
             lambda: (
@@ -360,7 +361,7 @@ async def test_a_devicehq_group_emptied_by_a_move_keeps_its_rows_saying_synced(
         )
         screen = app.screen
         assert isinstance(screen, GroupsScreen)
-        await pilot.press("slash", *source, "enter", "enter")
+        await open_group(pilot, source)
         await wait_for(
             pilot,
             lambda: screen.members_of is not None and sorted(m.id for m in screen.members) == members,

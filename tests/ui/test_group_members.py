@@ -8,7 +8,7 @@ from typing import Any
 
 from fakes.fake_service import FakeService, Ids
 from textual.widgets import OptionList, Static
-from ui_helpers import notifications, press_from_lookup, service_ready, wait_for
+from ui_helpers import notifications, open_group, press_from_lookup, service_ready, wait_for
 
 from fieldtui.core.models import InstallationStatus
 from fieldtui.ui.modals.group_picker import GroupPickerModal
@@ -45,7 +45,7 @@ async def open_members(pilot: Any, group: str) -> GroupsScreen:
     )
     screen = app.screen
     assert isinstance(screen, GroupsScreen)
-    await pilot.press("slash", *group, "enter", "enter")
+    await open_group(pilot, group)
     await wait_for(
         pilot,
         lambda: screen.members_of is not None and screen.members_of.id == group and bool(screen.members),

@@ -17,7 +17,7 @@ import pytest
 from fakes.fake_service import FakeService, Ids
 from textual.pilot import Pilot
 from textual.widgets import DataTable
-from ui_helpers import press_from_lookup, service_ready, wait_for
+from ui_helpers import open_group, press_from_lookup, service_ready, wait_for
 
 from fieldtui.ui.modals.group_picker import GroupPickerModal
 from fieldtui.ui.screens.device import DeviceScreen
@@ -167,7 +167,7 @@ async def group_members(pilot: Pilot[Any], fake: FakeService) -> None:
     await wait_for(
         pilot, lambda: isinstance(app.screen, GroupsScreen) and bool(app.screen.rows), what="groups"
     )
-    await pilot.press("slash", *"plant-roof", "enter", "enter")
+    await open_group(pilot, "plant-roof")
     screen = app.screen
     assert isinstance(screen, GroupsScreen)
     await wait_for(pilot, lambda: len(screen.members) == 3 and bool(screen.changes), what="members")

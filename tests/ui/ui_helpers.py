@@ -45,3 +45,17 @@ async def press_from_lookup(pilot: Pilot[Any], *keys: str) -> None:
     so the focus moves to the results first (Tab, as a technician would)."""
     pilot.app.screen.query_one("#results").focus()
     await pilot.press(*keys)
+
+
+async def open_group(pilot: Pilot[Any], group: str, *, clear: bool = False) -> None:
+    """On the groups screen: filter to ``group`` (``clear``: the filter held another), wait for
+    the groups table to take the focus back with that one row, then Enter lists its members."""
+    screen = pilot.app.screen
+    await pilot.press("slash", *(["ctrl+u"] if clear else []), *group, "enter")
+    table = screen.query_one("#groups-table")
+    await wait_for(
+        pilot,
+        lambda: table.has_focus and [r.id for r in screen.shown] == [group],
+        what=f"the groups filtered to {group}",
+    )
+    await pilot.press("enter")
