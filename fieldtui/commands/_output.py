@@ -299,18 +299,33 @@ def tasks_json(device_id: str, tasks: Iterable[Task], sources: Sequence[Source])
 
 
 _TASK_COLUMNS = (("BACKEND", 10), ("ID", 12), ("TYPE", 16), ("STATE", 10), ("UPDATED", 18))
+#: A task id is what ``task cancel|delete`` take: it is shown whole (DeviceHQ's are 24 characters).
+_TASK_ID_MAX = 40
 
 
 def tasks_lines(tasks: Sequence[Task], sources: Sequence[Source], now: datetime | None = None) -> list[str]:
     now = now or datetime.now(UTC)
-    header = "".join(pad(title, columns) for title, columns in _TASK_COLUMNS) + "DETAIL"
+    # Each column is as wide as its longest value plus a space (never glued to the next), at
+    # most its share; the id is never cut, the detail takes what is left of the line.
+    widths = [columns for _, columns in _TASK_COLUMNS]
+    rows = [
+        [clean_line(cell) for cell in (t.backend, t.id, t.type, t.state.value, when(t.updated or t.created))]
+        for t in tasks
+    ]
+    for index, (title, columns) in enumerate(_TASK_COLUMNS):
+        longest = max([width(title), *(width(row[index]) for row in rows)])
+        limit = _TASK_ID_MAX if title == "ID" else max(columns, 20)
+        widths[index] = min(longest, limit) + 1
+    header = "".join(pad(title, w) for (title, _), w in zip(_TASK_COLUMNS, widths, strict=True)) + "DETAIL"
     lines = [header]
-    for task in tasks:
-        cells = (task.backend, task.id, task.type, task.state.value, when(task.updated or task.created))
-        row = "".join(
-            pad(clean_line(cell), columns) for cell, (_, columns) in zip(cells, _TASK_COLUMNS, strict=True)
-        )
-        lines.append(fit(row + clean_line(task.detail or ""), WIDTH).rstrip())
+    for task, cells in zip(tasks, rows, strict=True):
+        row = "".join(pad(cell, w - 1) + " " for cell, w in zip(cells, widths, strict=True))
+        detail = clean_line(task.detail or "")
+        room = WIDTH - width(row)
+        if not detail or room >= 12:
+            lines.append((row + fit(detail, max(room, 0))).rstrip())
+        else:  # too little room left on the line: the detail goes under it
+            lines.extend([row.rstrip(), fit("  " + detail, WIDTH)])
     if not tasks:
         lines.append("(no tasks)")
     lines.append(fit("from " + _sources(sources, now), WIDTH))
