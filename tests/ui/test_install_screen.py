@@ -14,7 +14,7 @@ from ui_helpers import notifications, press_from_lookup, service_ready, wait_for
 
 from fieldtui.core.models import InstallationStatus
 from fieldtui.ui.modals.group_picker import GroupPickerModal
-from fieldtui.ui.screens.install import InstallScreen, SkipReasonModal
+from fieldtui.ui.screens.install import NOTE_COLUMN, InstallScreen, SkipReasonModal
 
 SIZE = (100, 30)
 
@@ -138,3 +138,22 @@ async def test_install_unknown_serial_says_so(make_fake_app: Any) -> None:
         assert screen.walk.current == "scan"
         assert screen.query_one("#install-serial", Input).value == ""
         assert not [n for n in notifications(app) if "Traceback" in n]
+
+
+async def test_a_long_step_note_wraps_under_its_own_column_at_80x24(make_fake_app: Any) -> None:
+    fake = FakeService(auto_apply=True)
+    fake.set_device(thing(fake).model_copy(update={"installation_status": InstallationStatus.NEW}))
+    app = make_fake_app(fake)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_install(pilot)
+        await scan(pilot, Ids.THING)
+        await wait_for(pilot, lambda: screen.walk.current == "telemetry", what="the telemetry step")
+        fake.sample(Ids.THING, "things", temperature=19.56, humidity=51.1, air_pressure=100536.0)
+        await wait_for(pilot, lambda: step(screen, "telemetry") == "done", what="telemetry")
+        await pilot.pause()
+        lines = str(screen.query_one("#install-steps", Static).content).splitlines()
+        at = next(i for i, line in enumerate(lines) if "Telemetry seen" in line)
+        assert lines[at][NOTE_COLUMN - 1] == " " and lines[at][NOTE_COLUMN] != " "  # where the note starts
+        follow = lines[at + 1]
+        assert follow[:NOTE_COLUMN].strip() == "", f"the wrapped note restarts at the left: {follow!r}"
+        assert "pressure" in follow[NOTE_COLUMN:], "the note did not wrap (make it longer)"

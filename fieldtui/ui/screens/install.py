@@ -50,6 +50,9 @@ CONFIRM_SKEW = timedelta(seconds=2)
 #: "telemetry seen" step waits for a live one.
 LIVE_AGE = timedelta(minutes=2)
 
+#: Where a step's note starts: " ✓ " and "N " and the title padded to 34 cells, then a space.
+NOTE_COLUMN = 40
+
 MARKS = {
     "pending": ("·", "dim"),
     "active": ("▶", "bold"),
@@ -123,7 +126,12 @@ class InstallScreen(Screen[None]):
                 f"{number} {title:<34}", style=line_style or ("bold" if result.state == "active" else "")
             )
             if result.note:
-                text.append(f" {clean(result.note, 90)}", style="dim" if result.state == "done" else style)
+                # A note that wraps continues under its own first column, not at the left edge.
+                note = Text(clean(result.note, 90), style="dim" if result.state == "done" else style)
+                room = max(20, (self.size.width or self.app.size.width) - 2 - NOTE_COLUMN)
+                for index, line in enumerate(note.wrap(self.app.console, room)):
+                    text.append("\n" + " " * NOTE_COLUMN if index else " ")
+                    text.append_text(line)
             text.append("\n")
         self.query_one("#install-steps", Static).update(text)
         if waiting is not None:
