@@ -13,7 +13,9 @@ from ui_helpers import wait_for
 from fieldtui.core.actions import ActionType
 from fieldtui.ui.app import FieldApp
 from fieldtui.ui.index import DeviceRow, parse_query
+from fieldtui.ui.modals.command import CommandModal
 from fieldtui.ui.modals.command_line import CommandLineModal
+from fieldtui.ui.modals.create_task import CreateTaskModal
 from fieldtui.ui.modals.group_picker import GroupPickerModal
 from fieldtui.ui.screens.device import DeviceScreen
 from fieldtui.ui.screens.help import HelpScreen
@@ -176,6 +178,21 @@ async def test_confirmation_buttons_show_their_keys() -> None:
         await pilot.pause()
         labels = {str(b.id): b.label.plain for b in app.screen.query(Button)}
         assert labels == {"no": "Keep [n]", "yes": "Cancel [y]"}
+
+
+async def test_command_and_task_dialogs_name_their_cancel_key() -> None:
+    """`Cancel [esc]` was eaten as markup and read "Cancel": the key hint must show."""
+    fake = FakeService()
+    app = RecordingApp(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await app.push_screen(CommandModal(Ids.THING))
+        await pilot.pause()
+        assert app.screen.query_one("#command-cancel", Button).label.plain == "Cancel [esc]"
+        app.pop_screen()
+        await app.push_screen(CreateTaskModal(Ids.SENSOR, list(fake.backends())))
+        await pilot.pause()
+        assert app.screen.query_one("#create-task-cancel", Button).label.plain == "Cancel [esc]"
 
 
 async def open_picker(pilot: Pilot[Any]) -> GroupPickerModal:

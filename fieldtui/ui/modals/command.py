@@ -102,7 +102,7 @@ class CommandModal(ModalScreen[ActionRecord | None]):
                 classes="inline-message",
             )
             with Horizontal(classes="modal-buttons"):
-                yield Button("Cancel [esc]", id="command-cancel")
+                yield Button("Cancel \\[esc]", id="command-cancel")
                 yield Button("Send", id="command-send", variant="primary")
 
     def on_mount(self) -> None:

@@ -93,7 +93,7 @@ class CreateTaskModal(ModalScreen[TaskRequest | None]):
             yield Input(placeholder="file id (digits), then Enter", id="create-task-file")
             yield Static("", id="create-task-hint", classes="inline-message")
             with Horizontal(classes="modal-buttons"):
-                yield Button("Cancel [esc]", id="create-task-cancel")
+                yield Button("Cancel \\[esc]", id="create-task-cancel")
                 yield Button("Create", id="create-task-create", variant="primary", disabled=True)
 
     def on_mount(self) -> None:
