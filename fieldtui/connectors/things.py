@@ -71,7 +71,7 @@ from fieldtui.connectors._http import (
     segment,
     send,
 )
-from fieldtui.connectors._things_listing import SCAN_SECONDS, ThingsLister
+from fieldtui.connectors._things_listing import SCAN_SECONDS, Members, ThingsLister
 from fieldtui.connectors._wire_lenient import envelope, parse
 from fieldtui.connectors._wire_things import (
     AlertCountWire,
@@ -127,6 +127,8 @@ MESSAGE_PAGE = 100
 #: Pages fetched in one poll at most: a thing sending more than this between two polls loses
 #: its oldest excess messages rather than stalling the stream.
 MAX_PAGES_PER_POLL = 20
+#: Seconds a complete scan of every group's members is reused by the next search or listing.
+MEMBERS_TTL = 60.0
 #: Seconds a listing asked for as a whole (``list_devices``) may spend; a search spends less.
 LIST_SECONDS = 10.0
 #: Things read at once when a listing or the alerting list reads each one.
@@ -201,6 +203,8 @@ class ThingsConnector(Connector):
         self._token: str | None = None
         self._token_renew_at = 0.0
         self._token_lock = asyncio.Lock()
+        #: The last complete scan of every group's members, and when it was taken.
+        self._members_memo: tuple[float, Members] | None = None
 
     async def aclose(self) -> None:
         if self._owns_client:
@@ -368,6 +372,20 @@ class ThingsConnector(Connector):
             current_status=self.current_status,
         )
 
+    async def _members(self, lister: ThingsLister, deadline: float, group: str | None) -> Members:
+        """Every group's members (remembered for ``MEMBERS_TTL`` seconds when the scan was
+        complete: a technician typing asks again at each pause, and the tuids rarely change),
+        or one group's (always asked)."""
+        if group is not None:
+            return await lister.members(deadline, group)
+        memo = self._members_memo
+        if memo is not None and self._clock() - memo[0] < MEMBERS_TTL:
+            return memo[1]
+        members = await lister.members(deadline)
+        if members.partial is None:
+            self._members_memo = (self._clock(), members)
+        return members
+
     async def current_status(self, device_id: str) -> InstallationStatus | None:
         """The thing's current installation status (``installations?limit=1``), None if unset."""
         history = await self._history_payload(device_id.strip(), 1)
@@ -395,7 +413,7 @@ class ThingsConnector(Connector):
         # Listing and status reads take two thirds at most: the matches are then read in full.
         finding = started + spend * 2 / 3
         lister = self._lister()
-        members = await lister.members(finding, filter.group)
+        members = await self._members(lister, finding, filter.group)
         needle = (filter.query or "").strip().lower()
         tuids = [tuid for tuid in members.groups if needle in tuid.lower()]
         partial = members.partial
@@ -430,12 +448,13 @@ class ThingsConnector(Connector):
         needle = query.strip()
         if not needle or limit == 0:
             return
-        if not any(ch.isspace() for ch in needle):
-            try:
-                yield SearchPage([await self.get_device(needle)])
-                return
-            except (NotFound, Rejected):
-                pass
+        if not needle.isalnum():
+            return  # a tuid is letters and digits: "Lab 132" or "dev-18" cannot be part of one
+        try:
+            yield SearchPage([await self.get_device(needle)])
+            return
+        except (NotFound, Rejected):
+            pass
         async for page in self.list_pages(DeviceFilter(query=needle, limit=limit), budget=budget):
             yield page
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from connectors.test_mqtt_against_sim import keyed
 
@@ -125,3 +126,25 @@ async def test_mysensor_answers_a_query_with_the_exact_serial_only(sim: Any) -> 
         assert await sensors.list_devices(DeviceFilter(query="Sensor")) == []
         with pytest.raises(Unsupported, match="no device listing"):
             await sensors.list_devices(DeviceFilter())
+
+
+async def test_things_search_reuses_a_complete_scan_and_skips_what_no_tuid_holds(sim: Any) -> None:
+    asked: list[str] = []
+
+    async def count(request: httpx.Request) -> None:
+        asked.append(request.url.path)
+
+    config = ThingsBackend(
+        kind="things", url=sim.urls["things"], client_id=sim.credentials.things_client_id, timeout=10
+    )
+    async with httpx.AsyncClient(event_hooks={"request": [count]}) as client:
+        things = ThingsConnector("things", config, sim.credentials.things_client_secret, client=client)
+        first = next(iter(sim.fleet.of("things")))
+        assert first in {d.id for d in await things.search(first[-6:-1])}
+        listed_groups = sum(path.endswith("/groups/") for path in asked)
+        # Typing on: the next word is matched against the members already scanned.
+        await things.search(first[-5:])
+        assert sum(path.endswith("/groups/") for path in asked) == listed_groups == 1
+        before = len(asked)
+        assert await things.search("Lab 132") == [] and await things.search("dev-18") == []
+        assert len(asked) == before
