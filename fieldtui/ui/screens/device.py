@@ -33,6 +33,7 @@ DEVICE_ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "s": (("installation_status",), "status"),
     "m": (("groups",), "move"),
     "x": (("commands",), "command"),
+    "d": ((), "diagnostics"),
 }
 #: Fields shown with each cloud's value when the clouds disagree.
 _LABELS = {
@@ -271,7 +272,10 @@ class DeviceScreen(Screen[None]):
         return [info for info in infos if info is not None]
 
     def _why_not(self, capabilities: tuple[str, ...]) -> str | None:
-        """None when one of the device's clouds offers one of ``capabilities``, else why not."""
+        """None when one of the device's clouds offers one of ``capabilities`` (or none is
+        needed), else why not."""
+        if not capabilities:
+            return None
         reasons = []
         for info in self._clouds():
             for capability in capabilities:
