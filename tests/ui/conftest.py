@@ -49,11 +49,11 @@ def frozen_now() -> datetime:
 
 
 @pytest.fixture(autouse=True)
-def _quick_pilot(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The simulator's thread keeps this process busy, so Textual's idle heuristic would wait its
-    full second after every key: a short pause instead (snapshots keep Textual's own waiting)."""
-    if request.module.__name__.endswith("test_snapshots"):
-        return
+def _quick_pilot(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The simulator's thread keeps this process busy (and a loaded machine makes any process
+    look busy), so Textual's idle heuristic would wait its full second after every key: a short
+    pause instead. Tests wait for what they expect to see (``wait_for``), and snapshots for the
+    screen to stop changing (``settle``), never for the process to look idle."""
 
     async def short_idle(min_sleep: float = 0.0, max_sleep: float = 1.0) -> None:
         await asyncio.sleep(0.02)
