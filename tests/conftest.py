@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import select
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,6 +59,12 @@ def _sleep_by_select(seconds: float) -> None:
 
 if _sleep_is_broken():
     time.sleep = _sleep_by_select
+
+# Some shells export PYTHONDONTWRITEBYTECODE=1: every `fieldtui` the tests start (hundreds) would
+# then compile the package from source (~0.1 s of CPU each) and pytest would rewrite every test
+# module again in each worker. An installed fieldtui has its bytecode, so the tests use it too.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
 SIM_SEED = 7
 SIM_FLEET_SIZE = 200
