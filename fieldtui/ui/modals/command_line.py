@@ -10,7 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 #: What fits in 80 columns; an unknown command lists them all.
-PLACEHOLDER = "outbox groups tasks alerts install device SERIAL sync help q"
+PLACEHOLDER = "outbox groups tasks alerts install device SERIAL sync offline online q"
 
 
 class CommandLineModal(ModalScreen[str | None]):

@@ -96,7 +96,7 @@ class OutboxScreen(Screen[None]):
             ("Device", "device", 17),
             ("Action", "action", 20),
             ("Cloud", "cloud", 7),
-            ("Last error", "error", None),
+            ("Error", "error", None),
         ):
             table.add_column(label, key=key, width=width)
         table.focus()

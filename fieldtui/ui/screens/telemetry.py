@@ -255,7 +255,8 @@ class TelemetryScreen(Screen[None]):
         from fieldtui.ui.modals.message_view import MessageViewModal
 
         lines = [message.line() for message in list(self.buffer.recent)[-MESSAGES_VIEWED:]]
-        self.app.push_screen(MessageViewModal(f"{clean(self.device_id)}: last {len(lines)} messages", lines))
+        count = "the last message" if len(lines) == 1 else f"the last {len(lines)} messages"
+        self.app.push_screen(MessageViewModal(f"{clean(self.device_id)}: {count}", lines))
 
     def action_back(self) -> None:
         self.app.pop_screen()
