@@ -43,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 WIDTH, HEIGHT = 80, 24
+#: tmux on a server of the walk's own (``-L``): other sessions on the machine neither see nor end it.
+TMUX = ("tmux", "-L", f"fieldtui-walk-{os.getpid()}")
 ROOT = Path(__file__).resolve().parent.parent
 #: The time a person leaves between two keys: well above the scan detector's burst gap.
 KEY_GAP = 0.06
@@ -152,24 +154,22 @@ class Pane:
         self.descriptions = known_descriptions()
 
     def tmux(self, *args: str) -> str:
-        return subprocess.run(["tmux", *args], check=True, capture_output=True, text=True).stdout
+        return subprocess.run([*TMUX, *args], check=True, capture_output=True, text=True).stdout
 
     def start(self, command: str) -> None:
         # The app's exit (and any traceback) stays on the pane: the shell says how it ended.
         wrapped = f'{command}; echo "[fieldtui exited: $?]"; sleep 100000'
         subprocess.run(
-            ["tmux", "new-session", "-d", "-s", self.session, "-x", str(WIDTH), "-y", str(HEIGHT), wrapped],
+            [*TMUX, "new-session", "-d", "-s", self.session, "-x", str(WIDTH), "-y", str(HEIGHT), wrapped],
             check=True,
             env={**os.environ, "TMUX": ""},
         )
 
     def alive(self) -> bool:
-        return (
-            subprocess.run(["tmux", "has-session", "-t", self.session], capture_output=True).returncode == 0
-        )
+        return subprocess.run([*TMUX, "has-session", "-t", self.session], capture_output=True).returncode == 0
 
     def kill(self) -> None:
-        subprocess.run(["tmux", "kill-session", "-t", self.session], check=False, capture_output=True)
+        subprocess.run([*TMUX, "kill-server"], check=False, capture_output=True)  # our own server only
 
     def capture(self) -> str:
         screen = self.tmux("capture-pane", "-p", "-t", self.session)
@@ -334,8 +334,6 @@ class Devices:
             names=[
                 (row["id"], row["name"])
                 for row in (
-                    pick("things", 6)[5],
-                    pick("mysensor", 3)[2],
                     pick("devicehq", 5)[4],
                     pick("mqtt", 4)[3],
                 )
@@ -349,6 +347,8 @@ class Walk:
     workdir: Path
     only: list[str]
     results: list[Result] = field(default_factory=list)
+    #: Keys the app did not take the first time (the walk pressed them again): reported.
+    retries: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.captures = self.workdir / "captures"
@@ -440,7 +440,14 @@ class Walk:
         if len(lines) > 2 and lines[2].startswith("▊") and "Lookup ›" not in lines[1]:
             self.clear_lookup_box()  # on the lookup, ':' opens the command line only from an empty box
         self.pane.key(":")
-        self.pane.wait(lambda s: "outbox groups" in s or "▊ :" in s or " :▊" in s, "the : command line")
+        opened = lambda s: "outbox groups" in s or "▊ :" in s or " :▊" in s  # noqa: E731
+        try:
+            self.pane.wait(opened, "the : command line", 8)
+        except StepFailed:
+            # Seen once on a loaded machine: say so in the table, and press it again.
+            self.retries.append(f"':' ignored before {line!r}")
+            self.pane.key(":")
+            self.pane.wait(opened, "the : command line after a second ':'")
         self.pane.type(line)
         self.pane.key("Enter")
 
@@ -580,7 +587,7 @@ class Walk:
         )
         seen.append(f"sim: {mutation['method']} {mutation['path'].split('/')[-1]} = {target}")
 
-    def pick_group(self) -> str:
+    def pick_group(self, avoid: frozenset[str] = frozenset()) -> str:
         """In the open group picker: search a group the device is not in, and pick it from the list."""
         screen = self.pane.wait(
             lambda s: (
@@ -588,7 +595,8 @@ class Walk:
             ),
             "the group picker's list",
         )
-        groups = re.findall(r"▊   (Group \d{3})", screen)  # not the current one (marked ●)
+        # Not the current one (marked ●), nor one the devices are in already.
+        groups = [g for g in re.findall(r"▊   (Group \d{3})", screen) if g not in avoid]
         if not groups:
             raise StepFailed("the group picker lists no other group")
         target = groups[0]
@@ -643,8 +651,13 @@ class Walk:
         since = self.mark()
         self.pane.key("m")
         self.pane.wait("Move 2 devices to a group", "the group picker for 2 devices")
-        target = self.pick_group()
-        self.confirm_if_asked(lambda s: "synced" in s, f"the moves to {target} synced")
+        avoid = frozenset(
+            self.sim.request("GET", f"/_sim/inspect/gateways/{d}")["group"] for d in (first, second)
+        )
+        target = self.pick_group(avoid)
+        self.confirm_if_asked(
+            lambda s: f"Move 2 devices to {target}" in s and "synced" in s, f"the moves to {target} synced"
+        )
         for serial in (first, second):
             self.wait_mutation(
                 since,
@@ -827,9 +840,7 @@ class Walk:
     def help(self, seen: list[str]) -> None:
         self.home()
         self.pane.key("?")
-        screen = self.pane.wait(
-            lambda s: "Every screen" in s or "Help" in s.splitlines()[1], "help over the lookup"
-        )
+        screen = self.pane.wait(lambda s: "this screen" in s or "Every screen" in s, "help over the lookup")
         if "?" in screen.splitlines()[3]:
             raise StepFailed("? was typed into the search box")
         seen.append("? opens help on the lookup")
@@ -1023,8 +1034,12 @@ class Walk:
         since = self.mark()
         self.expect(0, "command", "send", serial, "1501", "tsmEv=2")
         self.wait_mutation(since, lambda m: serial in m["path"] and m["method"] == "POST", "the command")
-        self.expect(6, "command", "send", serial, "bogus", json_out=True)
-        seen.append("sent (sim); a command the cloud refuses is 6 with JSON")
+        refused = json.loads(self.expect(6, "command", "send", serial, "bogus", json_out=True))
+        action = (refused.get("action") or {}).get("id") or refused.get("id")
+        if not action:
+            raise StepFailed(f"the refused command's --json names no action id: {refused!r}")
+        self.expect(0, "outbox", "drop", action[:8])
+        seen.append("sent (sim); a command the cloud refuses is 6 with JSON, then dropped (0)")
 
     def cli_outbox(self, seen: list[str]) -> None:
         serial = self.devices.offline_target
@@ -1077,6 +1092,8 @@ class Walk:
         for result in self.results:
             print(f"{result.workflow:<{width}}  {'pass' if result.ok else 'FAIL':<6}  {result.seen}")
         failed = sum(not r.ok for r in self.results)
+        for retry in self.retries:
+            print(f"note: {retry} (pressed again)")
         print(f"\n{len(self.results) - failed} passed, {failed} failed; captures in {self.captures}")
         return 1 if failed else 0
 
