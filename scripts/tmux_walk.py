@@ -848,21 +848,23 @@ class Walk:
         self.pane.wait("Remapping keys", "the end of help after End")
         self.pane.key("Home")
         self.pane.key("Escape")
+        self.pane.wait(lambda s: "this screen" not in s and "match" in s, "help closed, the lookup again")
         self.open_device(self.devices.gateway)
         self.pane.key("F1")
-        first = self.pane.wait(lambda s: "Help" in s, "help on the device screen")
+        first = self.pane.wait("Device: this screen", "help on the device screen, its own keys first")
         for _ in range(3):
             self.pane.key("j")
         self.pane.key("PageDown")
-        self.pane.wait(lambda s: s != first, "help to scroll")
-        seen.append("F1 on the device, j/PgDn scroll")
+        self.pane.wait(lambda s: "Device: this screen" not in s and "█" in s, "help to scroll down")
+        del first
+        seen.append("F1 on the device: its keys first; j/PgDn scroll")
         self.pane.key("Escape")
-        self.pane.wait(lambda s: "Help" not in s.splitlines()[1] and "Firmware" in s, "back to the device")
+        self.pane.wait(lambda s: "this screen" not in s and "Firmware" in s, "back to the device")
 
     def palette(self, seen: list[str]) -> None:
         for word, crumb in (("Outbox", "Outbox"), ("Groups", "Groups"), ("Lookup", "")):
             self.pane.key("C-p")
-            self.pane.wait(lambda s: "Search for commands" in s or "▊" in s, "the palette")
+            self.pane.wait("Search for commands", "the palette")
             self.pane.type(word)
             pause(0.5)
             self.pane.key("Enter")
@@ -1038,7 +1040,7 @@ class Walk:
         action = (refused.get("action") or {}).get("id") or refused.get("id")
         if not action:
             raise StepFailed(f"the refused command's --json names no action id: {refused!r}")
-        self.expect(0, "outbox", "drop", action[:8])
+        self.expect(0, "outbox", "drop", action[:8], "--yes")
         seen.append("sent (sim); a command the cloud refuses is 6 with JSON, then dropped (0)")
 
     def cli_outbox(self, seen: list[str]) -> None:
