@@ -584,4 +584,12 @@ def run_app(
         samples=samples,
     )
     result = app.run()
+    return exit_code(app, result)
+
+
+def exit_code(app: App[Any], result: int | None) -> int:
+    """What ``fieldtui`` exits with: 1 after a crash (README: an unexpected failure), else the
+    app's own result (0 when it quit)."""
+    if app.return_code:
+        return app.return_code
     return result or 0
