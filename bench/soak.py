@@ -58,6 +58,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from faketime_sleep import install as install_faketime_sleep
+
+install_faketime_sleep()
 
 SHORT_CHAOS_SECONDS = 40.0
 LONG_CHAOS_SECONDS = 900.0
