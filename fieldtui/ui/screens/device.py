@@ -131,6 +131,8 @@ class DeviceScreen(Screen[None]):
         view: DeviceView | None = None
         try:
             async for view in service.device_updates(self.device_id, start=start):
+                if self._gone():
+                    return  # left while the clouds answered (a scan opened another device)
                 # The view only grows while the clouds answer: a partial answer with fewer
                 # clouds than already shown (what the lookup found) waits for the rest.
                 if self.view is not None and len(view.sources) < len(self.view.sources):
@@ -140,6 +142,8 @@ class DeviceScreen(Screen[None]):
                 self._render_view()
         except Exception as exc:  # noqa: BLE001 - shown inline, the app keeps running
             self.complete = True
+            if self._gone():
+                return
             if self.view is None:
                 self.query_one("#device-facts", Static).update(
                     Text(f"{clean(exc)}\n\nCheck the serial, or press F5 to try again.", style="bold red")
@@ -148,6 +152,8 @@ class DeviceScreen(Screen[None]):
                 self.query_one("#device-errors", Static).update(Text(f"Refresh failed: {clean(exc)}"))
             return
         self.complete = True
+        if self._gone():
+            return
         if view is not None and view is not self.view:
             self.view = view  # the complete answer is the truth, even if it has fewer clouds
             self.app.absorb_view(view)
@@ -178,9 +184,14 @@ class DeviceScreen(Screen[None]):
             text.append(f"  ({each})", style="dim")
         return text
 
+    def _gone(self) -> bool:
+        """The screen was taken off the stack (another device opened, Escape): its widgets are
+        going or gone, so an answer that still arrives has nothing to draw on."""
+        return self not in self.app.screen_stack
+
     def _render_view(self) -> None:
         view = self.view
-        if view is None:
+        if view is None or self._gone():
             return
         device = view.device
         now = ui_now()
