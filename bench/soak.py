@@ -798,6 +798,8 @@ class Soak:
         self.duplicates = 0
         self.resends = 0
         self.outcomes: Counter[str] = Counter()
+        #: (backend, effect) -> {"applied": n, "lost": n, "doubled": n}, by the mutation logs.
+        self.per_type: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
         observed = await self.observed_effects(client)
         by_device: dict[tuple[str, str], list[Planned]] = defaultdict(list)
         for planned in self.planned:
@@ -809,6 +811,7 @@ class Soak:
                 record = records.get(planned.id)
                 if record is None:
                     self.lost += 1
+                    self.per_type[(key[0], planned.effect[0])]["lost"] += 1
                     self.tally.violation(f"action {planned.id[:8]} ({planned.effect}) is not in the outbox")
                     continue
                 state = record.state
@@ -850,12 +853,18 @@ class Soak:
     def compare(
         self, key: tuple[str, str], expected: list[tuple[str, Any]], seen: list[tuple[str, Any]]
     ) -> None:
+        for effect in expected:
+            self.per_type[(key[0], effect[0])]["applied"] += 1
         if seen == expected:
             return
         extra = Counter(seen) - Counter(expected)
         missing = Counter(expected) - Counter(seen)
         self.duplicates += sum(extra.values())
         self.lost += sum(missing.values())
+        for effect, n in extra.items():
+            self.per_type[(key[0], effect[0])]["doubled"] += n
+        for effect, n in missing.items():
+            self.per_type[(key[0], effect[0])]["lost"] += n
         if extra:
             self.tally.violation(f"{key}: applied more than once or unasked: {dict(extra)}")
         if missing:
@@ -1044,6 +1053,11 @@ class Soak:
             f"  duplicates  {self.duplicates} (idempotent updates re-sent after an uncertain attempt: {self.resends})"
         )
         print(f"  lost        {self.lost}")
+        for (backend, effect), n in sorted(self.per_type.items()):
+            print(
+                f"    {backend + ' ' + effect:<22} {n['applied']:>4} done, by the mutation log:"
+                f" {n['lost']} lost, {n['doubled']} doubled"
+            )
         print(f"  violations  {len(t.violations)}")
         for violation in t.violations:
             print(f"    - {violation}")
