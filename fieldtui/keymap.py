@@ -73,6 +73,7 @@ BINDING_IDS: frozenset[str] = frozenset(
         "lookup_command_line",
         "lookup_filter",
         "lookup_help",
+        "lookup_list",
         "lookup_mark",
         "lookup_move_marked",
         "lookup_open",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -16,6 +17,20 @@ def clean(value: object, limit: int = 200) -> str:
         return ""
     text = strip_controls(value, "�")
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def clean_middle(value: object, limit: int) -> str:
+    """:func:`clean`, but a value that ends in a number keeps it whole when cut: ``Grou…003``
+    still tells ``Group 003`` from ``Group 004`` (numbered groups and names differ at their end);
+    any other value is cut at its end."""
+    text = clean(value, 10_000)
+    if len(text) <= limit:
+        return text
+    number = re.search(r"\d+$", text)
+    if number is None or len(number.group()) > limit - 3:
+        return clean(text, limit)
+    tail = number.group()
+    return text[: limit - 1 - len(tail)] + "…" + tail
 
 
 def batch_words(count: int, first: str) -> str:

@@ -293,3 +293,27 @@ async def test_back_from_a_device_the_next_scan_replaces_the_query() -> None:
         assert isinstance(screen, DeviceScreen)
         assert screen.device_id == Ids.SENSOR
         await pilot.pause(0.5)  # its first load ends before the app is torn down
+
+
+def test_a_cut_group_or_name_keeps_the_end_that_tells_them_apart() -> None:
+    from fieldtui.ui.text import clean_middle
+
+    assert clean_middle("Group 003", 8) == "Grou…003"
+    assert clean_middle("Group 003", 8) != clean_middle("Group 004", 8)
+    assert clean_middle("Gateway 0012", 9) == "Gate…0012"
+    assert clean_middle("lab", 8) == "lab"
+    assert clean_middle("Tower gateway", 9) == "Tower ga…"
+    assert clean_middle("a\x1b[31mb", 8) == "a�[31mb"
+
+
+async def test_down_from_the_lookup_box_reaches_the_list() -> None:
+    app = RecordingApp(FakeService())
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await pilot.press(*"TSPD04")
+        table = app.screen.query_one("#results", DataTable)
+        await wait_for(pilot, lambda: table.row_count > 0, what="matches")
+        await pilot.press("down")
+        await wait_for(pilot, lambda: app.focused is table, what="the list focused")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, DeviceScreen), what="the device")

@@ -23,7 +23,7 @@ from fieldtui.core.models import InstallationStatus
 from fieldtui.service.api import BackendFinished
 from fieldtui.ui.app import FieldApp
 from fieldtui.ui.index import DeviceRow, filter_problems, parse_query
-from fieldtui.ui.text import age, clean, yes_no
+from fieldtui.ui.text import age, clean, clean_middle, yes_no
 from fieldtui.ui.text import now as ui_now
 from fieldtui.ui.widgets.footer import FieldFooter
 from fieldtui.ui.widgets.status_bar import StatusBar
@@ -96,6 +96,8 @@ class LookupScreen(Screen[None]):
         Binding("slash", "focus_filter", "Filter", id="lookup_filter"),
         Binding("enter", "open_selected", "Open", show=False, id="lookup_open"),
         Binding("space", "toggle_mark", "Mark", id="lookup_mark"),
+        # Down from the box reaches the list (the box is one line; the list keeps its own Down).
+        Binding("down", "focus_results", "List", show=False, id="lookup_list"),
         Binding("m", "move_marked", "Move marked", id="lookup_move_marked"),
         # Priority over the query box, which lets "?" through (QueryInput); the box opens the
         # command line itself on a ":" typed while it is empty.
@@ -227,9 +229,9 @@ the count says which clouds could not be asked and what a cloud that found nothi
             table.add_row(
                 "✓" if row.id in self.marked else "",
                 clean(row.id, WIDTH["id"]),
-                clean(row.name, WIDTH["name"]),
+                clean_middle(row.name, WIDTH["name"]),
                 clean(",".join(row.clouds), WIDTH["clouds"]),
-                clean(row.group, WIDTH["group"]),
+                clean_middle(row.group, WIDTH["group"]),
                 clean(row.installation_status, WIDTH["status"]),
                 yes_no(row.online, "●", "○"),
                 ("~" if row.stale else "") + age(row.last_seen, now).replace(" ago", ""),
@@ -328,6 +330,11 @@ the count says which clouds could not be asked and what a cloud that found nothi
 
     def action_focus_filter(self) -> None:
         self.query_one("#query", Input).focus()
+
+    def action_focus_results(self) -> None:
+        table = self.query_one("#results", DataTable)
+        if table.row_count:
+            table.focus()
 
     def action_open_selected(self) -> None:
         table = self.query_one("#results", DataTable)
