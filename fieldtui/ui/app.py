@@ -397,7 +397,7 @@ class FieldApp(App[int]):
             self.action_lookup()
         elif name == "device":
             self.go_to_device(command.argument)
-        elif name in ("create", "register", "delete", "setting"):
+        elif name in ("create", "register", "delete", "edit", "setting"):
             from fieldtui.ui.device_records import run_record_command
 
             run_record_command(self, name, command.argument)

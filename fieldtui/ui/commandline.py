@@ -1,5 +1,5 @@
 """The k9s-style ``:`` command line: a word names a view (``:outbox``), ``:device SERIAL`` opens a
-device, ``:create``/``:register``/``:delete``/``:setting`` change device records (see
+device, ``:create``/``:register``/``:delete``/``:edit``/``:setting`` change device records (see
 ``fieldtui.ui.device_records``), ``:q`` quits. Pure parsing here; the app runs what it names."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "create": ("create a fleet device: :create SERIAL owner_ref=O hardware_version=H", ()),
     "register": ("register a DeviceHQ gateway: :register SERIAL UUID", ()),
     "delete": ("delete a device record (SERIAL: the open device): :delete SERIAL [CLOUD]", ()),
+    "edit": ("edit a device record (the open device): :edit SERIAL FIELD=VALUE …", ()),
     "setting": ("set an MQTT cloud setting (the open device): :setting SERIAL PROPERTY=VALUE", ()),
     "sync": ("send the outbox now", ("s",)),
     "offline": ("stop sending: reads from the cache, changes queued", ()),
@@ -27,10 +28,10 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 #: The commands that take words after their name (a device first).
-TAKE_ARGUMENTS = frozenset({"device", "create", "register", "delete", "setting"})
+TAKE_ARGUMENTS = frozenset({"device", "create", "register", "delete", "edit", "setting"})
 
 #: The commands that, without a SERIAL, act on the device open on screen.
-ON_OPEN_DEVICE = frozenset({"delete", "setting"})
+ON_OPEN_DEVICE = frozenset({"delete", "edit", "setting"})
 
 _ALIASES = {alias: name for name, (_, aliases) in COMMANDS.items() for alias in (name, *aliases)}
 

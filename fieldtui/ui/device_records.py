@@ -3,14 +3,18 @@
 ``:create SERIAL owner_ref=O hardware_version=H`` (fleet), ``:register SERIAL UUID`` (DeviceHQ)
 and ``:delete SERIAL [CLOUD]`` ask for confirmation in a modal that names the cloud and the
 device, then queue the change in the outbox like every other change; ``:setting SERIAL
-PROPERTY=VALUE`` sets one MQTT cloud setting (nothing is removed, so nothing is asked). On a
-device's screen ``:delete`` and ``:setting PROPERTY=VALUE`` mean that device. A cloud can be
-named with ``cloud=NAME`` on any of them.
+PROPERTY=VALUE`` sets one MQTT cloud setting and ``:edit SERIAL FIELD=VALUE …`` edits the
+device's record (DeviceHQ description and location; fleet owner_ref, hardware_version, cohort,
+``attributes.KEY``) — nothing is removed, so nothing is asked, and a field someone else changed
+since the app read it is a conflict, not overwritten. On a device's screen ``:delete``,
+``:edit FIELD=VALUE`` and ``:setting PROPERTY=VALUE`` mean that device. A cloud can be named
+with ``cloud=NAME`` on any of them.
 """
 
 from __future__ import annotations
 
 import json
+import shlex
 from typing import Any
 
 from fieldtui.core.ids import devicehq_uuid
@@ -26,6 +30,7 @@ VERBS: dict[str, tuple[str, str | None, str]] = {
     "register": ("device_lifecycle", "devicehq", ":register SERIAL UUID"),
     "delete": ("device_lifecycle", None, ":delete SERIAL [CLOUD]"),
     "setting": ("cloud_settings", None, ":setting SERIAL PROPERTY=VALUE"),
+    "edit": ("device_update", None, ":edit SERIAL FIELD=VALUE …"),
 }
 
 
@@ -36,7 +41,7 @@ class _Refused(Exception):
 def run_record_command(app: FieldApp, verb: str, argument: str) -> None:
     """Parse the line's words, then confirm (or, for a setting, queue) the change."""
     try:
-        change = _parse(app, verb, argument.split())
+        change = _parse(app, verb, _words(argument))
     except _Refused as refused:
         app.notify(str(refused), severity="warning", timeout=8)
         return
@@ -47,6 +52,17 @@ def run_record_command(app: FieldApp, verb: str, argument: str) -> None:
                 app,
                 f"Cloud setting {clean(prop)} of {clean(change.device)}",
                 lambda w: w.set_cloud_setting(change.device, prop, value, backend=change.cloud),
+            ),
+            group="records",
+        )
+        return
+    if change.verb == "edit":
+        names = ", ".join(clean(name, 30) for name in change.fields)
+        app.run_worker(
+            submit_write(
+                app,
+                f"Edit {names} of {clean(change.device)}",
+                lambda w: w.update_device(change.device, change.fields, backend=change.cloud),
             ),
             group="records",
         )
@@ -75,7 +91,7 @@ def _parse(app: FieldApp, verb: str, words: list[str]) -> RecordChange:
     named = [w.partition("=")[2] for w in words if w.startswith("cloud=")]
     words = [w for w in words if not w.startswith("cloud=")]
     open_device = _open_device(app)
-    if open_device is not None and verb in ("delete", "setting") and (not words or "=" in words[0]):
+    if open_device is not None and verb in ("delete", "edit", "setting") and (not words or "=" in words[0]):
         words = [open_device, *words]  # on a device's screen: that device
     if not words:
         raise _Refused(f"Which device? Type {usage}")
@@ -87,16 +103,26 @@ def _parse(app: FieldApp, verb: str, words: list[str]) -> RecordChange:
         if devicehq_uuid(rest[0]) is None:
             raise _Refused(f"{clean(rest[0])!r} is not a uuid: 32 hexadecimal characters")
         fields = {"uuid": rest[0]}
-    elif verb in ("create", "setting"):
+    elif verb in ("create", "setting", "edit"):
         fields = _pairs(rest, usage, typed=verb == "setting")
         if verb == "setting" and len(fields) != 1:
             raise _Refused(f"One setting at a time: {usage}")
+        if verb == "edit" and not fields:
+            raise _Refused(f"Which field? {usage}")
     elif len(rest) > 1:
         raise _Refused(f"Too many words: {usage}")
     elif rest:
         named.append(rest[0])
     info = _cloud(app, device, capability, kind, named[-1] if named else None, usage)
     return RecordChange(verb, device, info.name, info.kind.value, fields)
+
+
+def _words(argument: str) -> list[str]:
+    """The line's words, a quoted value kept whole: ``description="pump room"``."""
+    try:
+        return shlex.split(argument)
+    except ValueError as unbalanced:
+        raise _Refused(f'{unbalanced}: close the quote, e.g. description="pump room"') from None
 
 
 def _open_device(app: FieldApp) -> str | None:

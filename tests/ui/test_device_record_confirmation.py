@@ -122,3 +122,34 @@ async def test_create_on_the_simulator_after_confirming(make_clean_app: Any, sim
             "hardware_version": "hwrev1",
         }
         await wait_for(pilot, lambda: any("Create UI-NEW-1 on fleet: synced" in n for n in app.notified))
+
+
+async def test_edit_on_a_devices_screen_is_queued_for_that_device_on_the_simulator(
+    make_clean_app: Any, sim_clean: Any
+) -> None:
+    """`:edit FIELD=VALUE` on a gateway's screen: the DeviceHQ record edited once, a quoted value
+    with a space kept whole, judged by the simulator's own log."""
+    gateway = next(iter(sim_clean.fleet.of("devicehq")))
+    app = make_clean_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await service_ready(pilot)
+        app.go_to_device(gateway)
+        await wait_for(pilot, lambda: isinstance(app.screen, DeviceScreen), what="the gateway")
+        screen = app.screen
+        assert isinstance(screen, DeviceScreen)
+        await wait_for(pilot, lambda: screen.complete, timeout=30, what="its clouds")
+        await command(pilot, 'edit description="pump room 2"')
+
+        def edits() -> list[Any]:
+            log = sim_clean.admin("GET", "/_sim/mutations?backend=gateways").json()
+            return [m for m in log if m["method"] == "PUT" and str(gateway) in m["path"]]
+
+        await wait_for(pilot, lambda: bool(edits()), timeout=30, what="the edit on the simulator")
+        assert edits()[0]["body"]["data"]["attributes"] == {"description": "pump room 2"}
+        await wait_for(
+            pilot,
+            lambda: any(f"Edit description of {gateway}: synced" in n for n in app.notified),
+            timeout=30,
+            what="synced",
+        )
+        assert len(edits()) == 1
