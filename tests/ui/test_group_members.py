@@ -274,3 +274,19 @@ async def test_a_status_every_marked_member_already_has_queues_nothing(make_fake
         )
         assert not fake.outbox.records()
         assert screen.marked == set(MEMBERS)  # nothing was done to them: still marked
+
+
+def test_an_outbox_read_older_than_what_the_screen_heard_does_not_undo_it() -> None:
+    """The members' list re-reads the outbox while events keep coming: a 'sending' read a
+    moment before the 'synced' event arrived must not put the row back to sending."""
+    from datetime import UTC, datetime, timedelta
+
+    from fieldtui.core.actions import ActionState, ActionType
+    from fieldtui.ui.screens.group_rows import MemberChange
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    read = MemberChange(ActionType.MOVE_TO_GROUP, "roof", ActionState.SENDING, "", 7, t0)
+    heard = MemberChange(ActionType.MOVE_TO_GROUP, "roof", ActionState.DONE, "", 7, t0 + timedelta(seconds=1))
+    later_action = MemberChange(ActionType.MOVE_TO_GROUP, "cellar", ActionState.QUEUED, "", 8, t0)
+    assert heard.newer_than(read) and not read.newer_than(heard)
+    assert later_action.newer_than(heard) and not heard.newer_than(later_action)

@@ -4,6 +4,7 @@ how a member's pending change (a move or a status queued from the app) reads on 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from rich.text import Text
 
@@ -55,12 +56,32 @@ class MemberChange:
     target: str
     state: ActionState
     reason: str
+    #: The outbox's order of the action and when its state last moved: which of two reports
+    #: of a member's change is the newer (an event heard, or the outbox read a moment earlier).
+    seq: int = 0
+    updated_at: datetime | None = None
 
     @classmethod
     def of(cls, record: ActionRecord) -> MemberChange:
         action = record.action
         key = "group" if action.type is ActionType.MOVE_TO_GROUP else "status"
-        return cls(action.type, str(action.params.get(key, "")), record.state, record.last_error or "")
+        return cls(
+            action.type,
+            str(action.params.get(key, "")),
+            record.state,
+            record.last_error or "",
+            record.seq,
+            record.updated_at,
+        )
+
+    def newer_than(self, other: MemberChange) -> bool:
+        """True when this report is not older than ``other`` (a later action, or the same
+        action's later state): a list read before an event arrived never overrides it."""
+        if self.seq != other.seq:
+            return self.seq > other.seq
+        if self.updated_at is None or other.updated_at is None:
+            return False
+        return self.updated_at >= other.updated_at
 
     @property
     def words(self) -> str:

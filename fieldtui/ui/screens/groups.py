@@ -242,7 +242,10 @@ Escape goes back to the groups.
         ids = {m.id for m in members}
         # What this screen heard of (a change that synced) stays; the outbox adds what is open.
         queued = open_changes(records, ids, row.backend)
-        self.changes = {d: c for d, c in self.changes.items() if d in ids or d in self.sent} | queued
+        heard = {d: c for d, c in self.changes.items() if d in ids or d in self.sent}
+        # The outbox was read while events kept coming: what was heard since is not undone.
+        fresher = {d: c for d, c in queued.items() if d not in heard or not heard[d].newer_than(c)}
+        self.changes = heard | fresher
         was_empty = not self.members
         self.members = sorted(members, key=lambda m: m.id)
         self.marked &= ids
