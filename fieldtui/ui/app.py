@@ -171,13 +171,20 @@ class FieldApp(App[int]):
         """The lookup box has the focus: what was typed (or scanned) before it had, with
         ``"\n"`` for each Enter, for the box to take as if typed now."""
         early, self._early_keys = self._early_keys, None
+        keys = list(early or [])
         typed = ""
-        for key in early or []:
+        for index, key in enumerate(keys):
             # Typed before the terminal left line mode, Enter arrives as a newline (ctrl+j).
             if key.key in ("enter", "ctrl+j", "ctrl+m"):
                 typed += "\n"
             elif key.character is not None and key.is_printable:
                 typed += key.character
+            else:
+                # A key that types nothing (Ctrl+G at launch, F1, Escape): it and every key
+                # after it are handled as keys, in their order, once the box has its text.
+                for later in keys[index:]:
+                    self.post_message(later)
+                break
         return typed
 
     # -- start-up ------------------------------------------------------------------------

@@ -106,3 +106,19 @@ def test_a_fast_burst_ending_in_enter_is_a_scan() -> None:
     assert detector.feed("enter", "enter", "\r", 0.02) is Verdict.SCAN
     assert detector.scanned == "19023480"
     assert detector.release() == []
+
+
+async def test_a_key_pressed_before_the_lookup_was_up_is_not_lost() -> None:
+    """Ctrl+G pressed at launch (before the lookup box could take keys) still opens Groups,
+    after the characters typed before it went into the box."""
+    from fieldtui.ui.screens.groups import GroupsScreen
+
+    app = RecordingApp(FakeService())
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        lookup = app.screen
+        assert isinstance(lookup, LookupScreen)
+        app._early_keys = [events.Key("a", "a"), events.Key("ctrl+g", None)]
+        lookup._take_early_keys()
+        await wait_for(pilot, lambda: isinstance(app.screen, GroupsScreen), what="the groups screen")
+        assert lookup.query_one("#query").value == "a"
