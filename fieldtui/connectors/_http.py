@@ -26,6 +26,7 @@ from fieldtui.core.errors import (
     ServerError,
     TimeoutError_,
 )
+from fieldtui.core.send_window import check_send_window
 
 #: A vendor's way to pull its own error words out of a failed response.
 ErrorText = Callable[[httpx.Response], str | None]
@@ -58,14 +59,33 @@ def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
     return context
 
 
+class GuardedTransport(httpx.AsyncBaseTransport):
+    """httpx's transport, asking ``check_send_window()`` right before each request goes to the
+    connection pool: the last moment this process can still refuse to send a change whose
+    outbox lease ran out while it was stopped (see ``fieldtui.core.send_window``)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        check_send_window()
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 def make_client(base_url: str, *, timeout: float, ca_bundle: str | None) -> httpx.AsyncClient:
     """One keep-alive client per backend, TLS verified (with a CA bundle when configured)."""
+    transport = httpx.AsyncHTTPTransport(
+        verify=tls_context(ca_bundle or None),
+        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+    )
     return httpx.AsyncClient(
         base_url=base_url,
         timeout=httpx.Timeout(timeout),
-        verify=tls_context(ca_bundle or None),
         headers={"Accept": "application/json", "User-Agent": "fieldtui"},
-        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+        transport=GuardedTransport(transport),
     )
 
 

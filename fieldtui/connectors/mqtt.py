@@ -93,6 +93,7 @@ from fieldtui.core.models import (
     TaskState,
     TelemetrySample,
 )
+from fieldtui.core.send_window import check_send_window
 from fieldtui.secrets import env_var_name, get_secret, keyring_user
 
 log = logging.getLogger(__name__)
@@ -197,6 +198,12 @@ class _Link(aiomqtt.Client):
         super().__init__(*args, **kwargs)
         self.inbox: deque[paho.MQTTMessage] = deque()
         self._wakeup: asyncio.Future[None] | None = None
+
+    async def publish(self, *args: Any, **kwargs: Any) -> None:
+        """Publish, unless the outbox's lease window for this change has closed (see
+        ``fieldtui.core.send_window``): then nothing leaves."""
+        check_send_window()
+        await super().publish(*args, **kwargs)
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         self.inbox.append(message)

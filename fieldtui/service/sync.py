@@ -38,6 +38,7 @@ from fieldtui.core.errors import (
     Unsupported,
 )
 from fieldtui.core.models import Device, InstallationStatus, Task
+from fieldtui.core.send_window import SendWindowClosed, send_window
 from fieldtui.secrets import env_var_name
 from fieldtui.service import device_records
 from fieldtui.service.store import ActionRecord, Claimed, OutboxStore, new_owner_id
@@ -296,6 +297,8 @@ class SyncEngine:
         self.request_timeouts = dict(request_timeouts or {})
         #: action id -> when its change request last left this process (the lease was confirmed).
         self._sent_at: dict[str, float] = {}
+        #: When the store committed each in-flight action's lease confirmation: its send window opens there.
+        self._confirmed_at: dict[str, float] = {}
         self._rng = rng or random.Random()
         self._listeners: list[Listener] = []
         self._wake = asyncio.Event()
@@ -662,6 +665,12 @@ class SyncEngine:
                 outcome = await self._send_checked(connector, record, claimed.needs_check)
             except _LeaseLostError:
                 log.warning("outbox: lost the lease on %s; another process has it", record.id)
+            except SendWindowClosed as closed:
+                # Stopped between confirming the lease and sending: nothing left this time (an
+                # earlier request of the same action may have), so give it back to be checked,
+                # unless another process has taken it over meanwhile (then it is theirs).
+                log.warning("outbox: %s not sent: %s", record.id, closed)
+                await asyncio.shield(self.store.release(self.owner, record.id, uncertain=True))
             except _SettledError as end:
                 await self._finish(record, end.state, end.message, end.result)
             except _DeferError as defer:
@@ -688,6 +697,7 @@ class SyncEngine:
                     self.publish(new, ActionState.SENDING, message)
         finally:
             self._sent_at.pop(record.id, None)
+            self._confirmed_at.pop(record.id, None)
 
     def _gate(self, backend: str) -> asyncio.Semaphore:
         """The bound on requests in flight to ``backend`` (``concurrency``): more actions are in
@@ -721,6 +731,7 @@ class SyncEngine:
         if confirmed is None:
             raise _LeaseLostError
         self._sent_at[record.id] = time.time()
+        self._confirmed_at[record.id] = confirmed.updated_at.timestamp()
 
     def _connector(self, backend: str) -> Connector:
         if backend not in self.connectors:
@@ -956,7 +967,12 @@ class SyncEngine:
             # Confirmed inside the gate, right before the request: an action that waited here
             # (or was paused here) past its lease must not send what another process took over.
             await self._confirm_lease(record)
-            result = await _apply(connector, action)
+            # And again in the transport, right before the bytes leave: a process stopped here,
+            # between the confirmation and the request, must not send once it wakes (see
+            # fieldtui.core.send_window). Half the lease: the request still lands before a
+            # process that took the action over can have checked it.
+            with send_window(self._confirmed_at[record.id] + self.lease_seconds / 2):
+                result = await _apply(connector, action)
         return _SettledError(ActionState.DONE, "synced", result=result)
 
     async def _checked(self, connector: Connector, record: ActionRecord) -> _SettledError | None:

@@ -18,6 +18,7 @@ from fieldtui.config import MqttBackend
 from fieldtui.connectors.mqtt import MqttConnector
 from fieldtui.core.errors import ConnectionError_, NotFound, TimeoutError_
 from fieldtui.core.models import TaskState, TelemetrySample
+from fieldtui.core.send_window import SendWindowClosed, send_window
 
 
 def config_for(sim: Any, **overrides: Any) -> MqttBackend:
@@ -181,6 +182,21 @@ async def test_send_command_then_follow_its_updates(live: MqttConnector, sim: An
     await follow.aclose()  # type: ignore[attr-defined]
     assert update.id == command.id and update.state is TaskState.FAILED
     assert "unknown command" in (update.message or "")
+
+
+async def test_a_command_met_after_its_send_window_closed_is_not_published(
+    live: MqttConnector, sim: Any
+) -> None:
+    """The outbox's last guard against a sync stopped past its lease: nothing leaves."""
+    device = active_device(sim)
+    follow = live.command_updates(device.id, timeout=2)
+    waiting = asyncio.ensure_future(anext(follow))
+    await asyncio.sleep(0.3)  # let the follower subscribe first
+    with send_window(time.time() - 1), pytest.raises(SendWindowClosed):
+        await live.send_command(device.id, "no_such_command", {"x": 1})
+    await asyncio.wait({waiting}, timeout=10)
+    assert waiting.done()
+    assert isinstance(waiting.exception(), TimeoutError_), "the device answered a command never sent"
 
 
 async def test_config_firmware_space_info_and_snapshot(live: MqttConnector, sim: Any) -> None:

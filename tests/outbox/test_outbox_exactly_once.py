@@ -270,6 +270,49 @@ async def test_a_sync_paused_past_its_lease_sends_nothing_once_another_took_over
     assert [m["body"]["group_id"] for m in moves] == [target]
 
 
+async def test_a_sync_stopped_between_its_lease_confirmation_and_the_request_sends_nothing(
+    quick_setup: Any, sim_clean: Any
+) -> None:
+    """SIGSTOP right after the lease was confirmed, before the request's bytes left (seen in the
+    long soak: a things status sent twice). Another process takes the move over and sends it;
+    when the stopped one wakes, its transport refuses the stale request: one move reaches the cloud."""
+    device = _pick(sim_clean, "things", 1, offset=11)[0]
+    async with (
+        open_outbox(quick_setup.loaded(), backoff=FAST) as paused,
+        open_outbox(quick_setup.loaded()) as other,
+    ):
+        things: Any = paused.connectors["things"]
+        target = next(g.id for g in await things.list_groups() if g.id != device.group)
+        record = await paused.writes.move_to_group(device.id, target, backend="things")
+        paused.engine.lease_seconds = 0.6  # its send window closes 0.3 s after the confirmation
+        confirmed, resume = asyncio.Event(), asyncio.Event()
+        real_confirm = paused.store.confirm_lease
+
+        async def confirm_then_stop(owner: str, action_id: str, lease_seconds: float) -> Any:
+            answer = await real_confirm(owner, action_id, lease_seconds)
+            confirmed.set()
+            await resume.wait()  # stopped here, past the lease
+            return answer
+
+        setattr(paused.store, "confirm_lease", confirm_then_stop)  # noqa: B010 - this instance only
+        drain = asyncio.create_task(paused.engine.drain())
+        await asyncio.wait_for(confirmed.wait(), 30)
+        [taken] = await other.store.claim(
+            other.engine.owner, limit=1, lease_seconds=30, now=time.time() + 3600
+        )
+        assert taken.record.id == record.id
+        await other.connectors["things"].move_to_group(device.id, target)
+        assert await other.store.complete(other.engine.owner, record.id) is not None
+        await asyncio.sleep(0.5)  # the stop lasts past the window
+        resume.set()
+        summary = await asyncio.wait_for(drain, 60)
+        assert summary.done == []
+        final = await other.store.get(record.id)
+    assert final is not None and final.state is ActionState.DONE
+    moves = _mutations(sim_clean, "things", "POST", rf"/things/prod/v1/things/{device.id}/group")
+    assert [m["body"]["group_id"] for m in moves] == [target]
+
+
 async def test_a_cancel_passes_a_create_held_by_the_25_task_cap(quick_setup: Any, sim_clean: Any) -> None:
     device = _pick(sim_clean, "devicehq", 1, offset=5)[0]
     async with open_outbox(quick_setup.loaded(), backoff=FAST) as outbox:
