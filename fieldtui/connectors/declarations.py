@@ -75,6 +75,20 @@ _DECLARED: dict[BackendKind, Declarations] = {
 }
 
 
+#: A device update's fields in each cloud's own words that are a device view field under
+#: another name: DeviceHQ's description is the device's name (the document's "description";
+#: the connector shows it as the name), a fleet cohort's slug is the device's group.
+_VIEW_FIELDS: dict[BackendKind, dict[str, str]] = {
+    BackendKind.DEVICEHQ: {"description": "name"},
+    BackendKind.FLEET: {"cohort": "group"},
+}
+
+
+def view_field_names(kind: BackendKind) -> dict[str, str]:
+    """``kind``'s update fields that the device view calls by another name (cloud -> view)."""
+    return dict(_VIEW_FIELDS.get(kind, {}))
+
+
 def declared(connector: Connector) -> Declarations:
     """What ``connector``'s cloud declares (only what its capabilities allow)."""
     found = _DECLARED.get(connector.kind, Declarations())

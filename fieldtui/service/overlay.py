@@ -13,7 +13,7 @@ from dataclasses import replace
 from fieldtui.core.actions import ActionState
 from fieldtui.service.merge import DeviceView, PendingChange, SourcedDevice, merge_devices
 from fieldtui.service.store import ActionRecord
-from fieldtui.service.write_through import applied_fields
+from fieldtui.service.write_through import applied_fields, applied_to
 
 _OPEN = (ActionState.QUEUED, ActionState.SENDING, ActionState.FAILED, ActionState.CONFLICT)
 
@@ -40,9 +40,11 @@ def pending_changes(records: Sequence[ActionRecord]) -> tuple[PendingChange, ...
 
 def applied_view(view: DeviceView, record: ActionRecord) -> DeviceView:
     """``view`` once ``record`` took effect: its backend's copy takes the new values."""
-    fields = applied_fields(record.action)
     backend = record.action.backend
-    if not fields or backend is None or backend not in view.copies:
+    if backend is None or backend not in view.copies:
+        return view
+    fields = applied_fields(record.action, view.copies[backend].kind)
+    if not fields:
         return view
     copies = []
     for source in view.sources:
@@ -50,7 +52,7 @@ def applied_view(view: DeviceView, record: ActionRecord) -> DeviceView:
         if device is None:
             continue
         if source.backend == backend:
-            device = device.model_copy(update=fields)
+            device = applied_to(device, record.action)
         copies.append(SourcedDevice(device, source))
     merged = merge_devices(copies)
     return replace(merged, errors=view.errors, pending=view.pending)

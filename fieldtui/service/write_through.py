@@ -13,18 +13,25 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from fieldtui.connectors.declarations import view_field_names
 from fieldtui.core.actions import Action, ActionType
-from fieldtui.core.models import Device, InstallationStatus
+from fieldtui.core.models import BackendKind, Device, InstallationStatus
 from fieldtui.service.store import ActionRecord, OutboxStore
 
 log = logging.getLogger(__name__)
 
 #: Device fields a device update may set directly (others are the vendor's own attributes).
 _DEVICE_FIELDS = frozenset({"name", "group", "location", "model", "firmware"})
+#: The actions whose effect ``applied_fields`` can name.
+_SETS_FIELDS = frozenset(
+    {ActionType.SET_INSTALLATION_STATUS, ActionType.MOVE_TO_GROUP, ActionType.UPDATE_DEVICE}
+)
 
 
-def applied_fields(action: Action) -> dict[str, Any]:
-    """The Device fields ``action`` sets once applied (empty for actions that set none)."""
+def applied_fields(action: Action, kind: BackendKind | None = None) -> dict[str, Any]:
+    """The Device fields ``action`` sets once applied (empty for actions that set none); with
+    the cloud's ``kind``, an update's fields in that cloud's words count under the view's names
+    (DeviceHQ's ``description`` is the ``name``)."""
     p: Mapping[str, Any] = action.params
     match action.type:
         case ActionType.SET_INSTALLATION_STATUS:
@@ -34,13 +41,15 @@ def applied_fields(action: Action) -> dict[str, Any]:
         case ActionType.UPDATE_DEVICE:
             fields = p.get("fields")
             if isinstance(fields, Mapping):
-                return {k: v for k, v in fields.items() if k in _DEVICE_FIELDS and isinstance(v, str)}
+                names = view_field_names(kind) if kind is not None else {}
+                renamed = {names.get(k, k): v for k, v in fields.items()}
+                return {k: v for k, v in renamed.items() if k in _DEVICE_FIELDS and isinstance(v, str)}
     return {}
 
 
 def applied_to(device: Device, action: Action) -> Device:
     """``device`` as it is once ``action`` took effect (unchanged for other actions)."""
-    fields = applied_fields(action)
+    fields = applied_fields(action, device.kind)
     return device.model_copy(update=fields) if fields else device
 
 
@@ -54,12 +63,13 @@ async def write_through(store: OutboxStore, record: ActionRecord) -> None:
         except Exception:
             log.exception("could not forget %s in the cache", action.device)
         return
-    if action.device is None or action.backend is None or not applied_fields(action):
+    if action.device is None or action.backend is None or action.type not in _SETS_FIELDS:
         return
     try:
         for cached in await store.cached_device(action.device):
             if cached.backend == action.backend:
                 updated = applied_to(cached.value, action)
-                await store.store_devices([updated], record.done_at or datetime.now(UTC))
+                if updated is not cached.value:
+                    await store.store_devices([updated], record.done_at or datetime.now(UTC))
     except Exception:  # the change is applied; only the cache missed it
         log.exception("could not write %s through to the cache", record.id)

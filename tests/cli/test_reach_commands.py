@@ -117,8 +117,12 @@ def test_group_create_rename_delete_reach_the_things_cloud(sim_clean: Any, cli_e
 
 def test_edits_of_device_records_reach_devicehq_and_fleet(sim_clean: Any, cli_env: dict[str, str]) -> None:
     gateway = next(iter(sim_clean.fleet.of("devicehq")))
+    assert fieldtui(cli_env, "status", gateway).returncode == 0  # now in the read cache
     result = fieldtui(cli_env, "edit", gateway, "description=pump room", "location=[60.17, 24.94]")
     assert result.returncode == 0, result.stderr
+    # DeviceHQ's description is the device's name: the cache took it once synced.
+    cached = fieldtui(cli_env, "--offline", "status", gateway, "--json")
+    assert json.loads(cached.stdout)["device"]["name"] == "pump room", cached.stdout
     put = [m for m in _mutations(sim_clean, "devicehq") if m["method"] == "PUT"]
     attributes = put[-1]["body"]["data"]["attributes"]
     assert attributes["description"] == "pump room" and attributes["location_description"] == [60.17, 24.94]

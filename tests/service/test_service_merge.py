@@ -6,8 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from fieldtui.core.actions import Action, ActionState, ActionType
 from fieldtui.core.models import BackendKind, Device, InstallationStatus, Location
 from fieldtui.service.merge import Source, SourcedDevice, iso, merge_devices
+from fieldtui.service.overlay import heard
+from fieldtui.service.store import ActionRecord
 
 NOW = datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -130,3 +133,31 @@ def test_iso_is_utc_with_z() -> None:
 def test_merging_nothing_is_a_programming_error() -> None:
     with pytest.raises(ValueError):
         merge_devices([])
+
+
+def test_a_synced_description_edit_renames_the_open_device_view() -> None:
+    """DeviceHQ's description is the name the technician sees: once the edit is done, the open
+    screen's view takes it from the engine's event, without asking the clouds again (F5)."""
+    view = merge_devices([copy("gateways", BackendKind.DEVICEHQ, name="Gateway 991516757")])
+    action = Action(
+        type=ActionType.UPDATE_DEVICE,
+        device="991516757",
+        backend="gateways",
+        params={"fields": {"description": "pump room"}},
+    )
+    done = ActionRecord(
+        action=action,
+        seq=1,
+        state=ActionState.DONE,
+        attempts=1,
+        uncertain=False,
+        next_attempt_at=NOW,
+        last_error=None,
+        lease_owner=None,
+        lease_until=None,
+        result={},
+        first_sent_at=NOW,
+        updated_at=NOW,
+        done_at=NOW,
+    )
+    assert heard(view, done).device.name == "pump room"
