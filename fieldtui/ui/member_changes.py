@@ -14,7 +14,7 @@ from fieldtui.service.api import ActionRecord, ActionState
 from fieldtui.ui.app import FieldApp
 from fieldtui.ui.screens.group_rows import MEMBER_CHANGES, MemberChange
 from fieldtui.ui.text import batch_words, clean
-from fieldtui.ui.writes import first_outcomes, summarise
+from fieldtui.ui.writes import queue_batch
 
 #: States of a change the outbox still holds open (a failed one waits for the technician too).
 OPEN = (ActionState.QUEUED, ActionState.SENDING, ActionState.FAILED, ActionState.CONFLICT)
@@ -47,35 +47,14 @@ async def queue_statuses(
         app.notify("Not connected to the service yet; nothing was queued.", severity="warning")
         return []
     writes = app.service.writes
-    records: list[ActionRecord] = []
-    outcomes: list[tuple[str, str]] = []
-    for device_id in device_ids:
-        before = seen.get(device_id)
-        if before == status:
-            outcomes.append(("synced", ""))
-            continue
-        try:
-            record = await writes.set_installation_status(
-                device_id, status, backend=backend, precondition={"installation_status": before}
-            )
-        except Exception as exc:  # noqa: BLE001 - refused before queuing: said per device
-            outcomes.append(("failed", f"{clean(device_id, 30)}: {clean(exc)}"))
-            continue
-        records.append(record)
-    await app.refresh_outbox_counts()
-    firsts = await first_outcomes(writes, records)
-    outcomes += firsts
-    what = f"Status {batch_words(len(device_ids), device_ids[0] if device_ids else '')} → {clean(status, 20)}"
-    still = [r for r, (state, _) in zip(records, firsts, strict=True) if state in ("queued", "sending")]
-    if still:
-        # One line when the last of them ends, not one per device.
-        first = still[0].action.device or ""
-        app.track_writes(still, f"Status {batch_words(len(still), first)} → {clean(status, 20)}")
-    text, severity = summarise(what, outcomes)
-    app.notify(
-        text,
-        severity="error" if severity == "error" else "information",
-        timeout=10 if severity == "error" else 6,
-    )
-    await app.refresh_outbox_counts()
+
+    async def queue_one(device_id: str, before: str | None) -> ActionRecord:
+        return await writes.set_installation_status(
+            device_id, status, backend=backend, precondition={"installation_status": before}
+        )
+
+    def what(count: int, first: str) -> str:
+        return f"Status {batch_words(count, first)} → {clean(status, 20)}"
+
+    records, _ = await queue_batch(app, device_ids, seen, status, queue_one, what)
     return records

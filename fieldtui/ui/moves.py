@@ -14,7 +14,7 @@ from fieldtui.ui.app import FieldApp
 from fieldtui.ui.backends import offering
 from fieldtui.ui.modals.group_picker import GroupChoice, GroupPickerModal, rules_of
 from fieldtui.ui.text import batch_words, clean
-from fieldtui.ui.writes import first_outcomes, summarise
+from fieldtui.ui.writes import first_outcomes, queue_batch
 
 
 @runtime_checkable
@@ -130,36 +130,16 @@ async def queue_moves(
                 f"Group {clean(choice.group)} not created: {clean(reason)}", severity="error", timeout=10
             )
             return [(status, reason)]
-    records: list[ActionRecord] = []
-    outcomes: list[tuple[str, str]] = []
-    for device_id in device_ids:
-        before = seen.get(device_id)
-        if before == choice.group:
-            outcomes.append(("synced", ""))
-            continue
-        try:
-            record = await writes.move_to_group(
-                device_id, choice.group, backend=choice.backend, precondition={"group": before}
-            )
-        except Exception as exc:  # noqa: BLE001 - refused before queuing: said per device
-            outcomes.append(("failed", f"{device_id}: {clean(exc)}"))
-            continue
-        records.append(record)
-    await app.refresh_outbox_counts()
-    firsts = await first_outcomes(writes, records)
-    outcomes += firsts
-    what = f"Move {batch_words(len(device_ids), device_ids[0])} to {clean(choice.group, 40)}"
-    still = [r for r, (status, _) in zip(records, firsts, strict=True) if status in ("queued", "sending")]
-    if still:
-        # One line when the last of them ends, not one per device.
-        first = still[0].action.device or ""
-        app.track_writes(still, f"Move {batch_words(len(still), first)} to {clean(choice.group, 40)}")
-    text, severity = summarise(what, outcomes)
-    if severity == "error":
-        app.notify(text, severity="error", timeout=10)
-    else:
-        app.notify(text, severity="information", timeout=6)
-    await app.refresh_outbox_counts()
+
+    async def queue_one(device_id: str, before: str | None) -> ActionRecord:
+        return await writes.move_to_group(
+            device_id, choice.group, backend=choice.backend, precondition={"group": before}
+        )
+
+    def what(count: int, first: str) -> str:
+        return f"Move {batch_words(count, first)} to {clean(choice.group, 40)}"
+
+    _, outcomes = await queue_batch(app, device_ids, seen, choice.group, queue_one, what)
     for screen in app.screen_stack:
         if isinstance(screen, GroupsListener):
             screen.groups_changed()

@@ -9,7 +9,7 @@ when it ends.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from fieldtui.service.api import ActionRecord, WriteOutcome, Writes
 from fieldtui.ui.app import FieldApp
@@ -68,6 +68,45 @@ def summarise(what: str, outcomes: Sequence[tuple[str, str]]) -> tuple[str, str]
             parts.append(f"{counts[status]} {status}" + (f" ({clean(why, 120)})" if why else ""))
     severity = "error" if counts.get("failed") or counts.get("conflict") else "information"
     return f"{what}: " + (", ".join(parts) or "nothing to do"), severity
+
+
+async def queue_batch(
+    app: FieldApp,
+    device_ids: Sequence[str],
+    seen: Mapping[str, str | None],
+    target: str,
+    queue_one: Callable[[str, str | None], Awaitable[ActionRecord]],
+    what: Callable[[int, str], str],
+) -> tuple[list[ActionRecord], list[tuple[str, str]]]:
+    """Queue one change per device (``queue_one(device, value it was seen with)``; a device
+    already at ``target`` counts as synced), then say in one line how the first attempts went;
+    those still on their way are followed, and one more line says how the last of them ends.
+    ``what(count, first device)`` names the batch (``Move 3 devices to roof``)."""
+    records: list[ActionRecord] = []
+    outcomes: list[tuple[str, str]] = []
+    for device_id in device_ids:
+        before = seen.get(device_id)
+        if before == target:
+            outcomes.append(("synced", ""))
+            continue
+        try:
+            records.append(await queue_one(device_id, before))
+        except Exception as exc:  # noqa: BLE001 - refused before queuing: said per device
+            outcomes.append(("failed", f"{clean(device_id, 30)}: {clean(exc)}"))
+    await app.refresh_outbox_counts()
+    if app.service is not None:
+        firsts = await first_outcomes(app.service.writes, records)
+    else:
+        firsts = [("queued", "") for _ in records]
+    outcomes += firsts
+    still = [r for r, (state, _) in zip(records, firsts, strict=True) if state in ("queued", "sending")]
+    if still:
+        app.track_writes(still, what(len(still), still[0].action.device or ""))
+    text, severity = summarise(what(len(device_ids), device_ids[0] if device_ids else ""), outcomes)
+    failed = severity == "error"
+    app.notify(text, severity="error" if failed else "information", timeout=10 if failed else 6)
+    await app.refresh_outbox_counts()
+    return records, outcomes
 
 
 async def report(app: FieldApp, what: str, record: ActionRecord) -> str:
