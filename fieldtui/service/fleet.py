@@ -402,23 +402,9 @@ class FleetService:
             cached = await self._cached_listing(backend, wanted)
             emit(cached)
             return len(cached), None, True, None, None
-        count = 0
         partial: str | None = None
-        handed: set[str] = set()
         by_field = replace_filter(wanted, query=None)
-
-        async def hand_on(devices: Sequence[Device]) -> None:
-            nonlocal count
-            fresh = [d for d in devices if d.id not in handed and device_matches(d, by_field)]
-            fresh = fresh[: (wanted.limit or len(fresh)) - count]
-            if not fresh:
-                return
-            fetched_at = _now()
-            handed.update(d.id for d in fresh)
-            count += len(fresh)
-            emit([SourcedDevice(d, Source(backend, d.kind, fetched_at)) for d in fresh])
-            if self.cache is not None:
-                await self._store("listed devices", self.cache.store_devices(fresh, fetched_at))
+        hand_on = _Handout(self, backend, emit, wanted.limit, "listed devices", by_field)
 
         try:
             connector = self.connector(backend)
@@ -442,14 +428,16 @@ class FleetService:
             self.connectivity.record_success(backend)
         except (NotFound, Rejected):
             # A group the cloud does not have (or an id it cannot hold): nothing there.
-            return count, None, False, None, _no_group(wanted)
+            return hand_on.count, None, False, None, _no_group(wanted)
         except Unsupported as exc:
-            return count, None, False, None, f"not asked: {exc.message}"
+            return hand_on.count, None, False, None, f"not asked: {exc.message}"
         except BackendError as exc:
-            cached = [c for c in await self._cached_listing(backend, wanted) if c.device.id not in handed]
+            cached = [
+                c for c in await self._cached_listing(backend, wanted) if c.device.id not in hand_on.handed
+            ]
             emit(cached)
-            return count + len(cached), describe(exc), bool(cached), partial, None
-        return count, None, False, partial, _no_group(wanted) if not count else None
+            return hand_on.count + len(cached), describe(exc), bool(cached), partial, None
+        return hand_on.count, None, False, partial, _no_group(wanted) if not hand_on.count else None
 
     async def listing(self, backend: str, wanted: DeviceFilter) -> tuple[list[Device], str | None]:
         """One backend's own listing with ``wanted`` (a command's: most of the per-backend
@@ -504,21 +492,8 @@ class FleetService:
     async def _search_in(
         self, backend: str, query: str, limit: int, emit: Callable[[list[SourcedDevice]], None]
     ) -> tuple[int, str | None, bool, str | None]:
-        count = 0
         partial: str | None = None
-        handed: set[str] = set()
-
-        async def hand_on(devices: Sequence[Device]) -> None:
-            nonlocal count
-            fresh = [d for d in devices if d.id not in handed][: limit - count]
-            if not fresh:
-                return
-            fetched_at = _now()
-            handed.update(d.id for d in fresh)
-            count += len(fresh)
-            emit([SourcedDevice(d, Source(backend, d.kind, fetched_at)) for d in fresh])
-            if self.cache is not None:
-                await self._store("search results", self.cache.store_devices(fresh, fetched_at))
+        hand_on = _Handout(self, backend, emit, limit, "search results")
 
         try:
             connector = self.connector(backend)
@@ -531,7 +506,7 @@ class FleetService:
                             async for page in pages:
                                 await hand_on(page.devices)
                                 partial = page.partial or partial
-                                if count >= limit:
+                                if hand_on.count >= limit:
                                     break
                 except Unsupported:
                     raise
@@ -544,15 +519,17 @@ class FleetService:
                 await hand_on([await self._call(backend, lambda c: c.get_device(query))])
         except (NotFound, Rejected, Unsupported):
             # Not this backend's id format, or an id it does not know: no match, not a failure.
-            return count, None, False, None
+            return hand_on.count, None, False, None
         except BackendError as exc:
             cached = [
-                c for c in await self._cached_matches(backend, query, limit) if c.device.id not in handed
+                c
+                for c in await self._cached_matches(backend, query, limit)
+                if c.device.id not in hand_on.handed
             ]
-            cached = cached[: limit - count]
+            cached = cached[: limit - hand_on.count]
             emit(cached)
-            return count + len(cached), describe(exc), bool(cached), partial
-        return count, None, False, partial
+            return hand_on.count + len(cached), describe(exc), bool(cached), partial
+        return hand_on.count, None, False, partial
 
     async def _cached_matches(self, backend: str, query: str, limit: int) -> list[SourcedDevice]:
         if self.cache is None or not query:
@@ -930,3 +907,41 @@ __all__ = [
     "TaskView",
     "command_as_task",
 ]
+
+
+class _Handout:
+    """Hands one backend's devices on as they arrive: each device once, up to ``limit`` (None:
+    no bound), only those passing ``keep`` (when given), and stores them in the read cache."""
+
+    def __init__(
+        self,
+        service: FleetService,
+        backend: str,
+        emit: Callable[[list[SourcedDevice]], None],
+        limit: int | None,
+        what: str,
+        keep: DeviceFilter | None = None,
+    ) -> None:
+        self._service = service
+        self._backend = backend
+        self._emit = emit
+        self._limit = limit
+        self._what = what
+        self._keep = keep
+        self.count = 0
+        self.handed: set[str] = set()
+
+    async def __call__(self, devices: Sequence[Device]) -> None:
+        keep = self._keep
+        fresh = [d for d in devices if d.id not in self.handed and (keep is None or device_matches(d, keep))]
+        if self._limit is not None:
+            fresh = fresh[: self._limit - self.count]
+        if not fresh:
+            return
+        fetched_at = _now()
+        self.handed.update(d.id for d in fresh)
+        self.count += len(fresh)
+        self._emit([SourcedDevice(d, Source(self._backend, d.kind, fetched_at)) for d in fresh])
+        cache = self._service.cache
+        if cache is not None:
+            await self._service._store(self._what, cache.store_devices(fresh, fetched_at))
