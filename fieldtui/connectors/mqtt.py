@@ -284,6 +284,8 @@ class MqttConnector(Connector):
     )
     #: Maintenance (space info) and a firmware update waiting show in a device's ``alerts``.
     alerts_on_devices: ClassVar[bool] = True
+    #: An outbox command's id carries its correlation (:func:`outbox_command_id`).
+    echoes_command_correlation: ClassVar[bool] = True
     #: No listing in document 003: the query is matched here (:meth:`search_pages`).
     device_filters: ClassVar[frozenset[str]] = frozenset({"query"})
     search_scope: ClassVar[str | None] = "retained names, ids"
@@ -995,18 +997,27 @@ class MqttConnector(Connector):
     ) -> Command:
         """Publish ``{id, status: pending, name, parameters}`` on ``v1/device/ID/commands`` (QoS 1).
 
-        ``correlation`` is not sent: document 003 has no field for it (the command's own id is
-        made here), and an extra parameter would reach the device's command handler.
+        ``correlation`` (the outbox's, the same on every try of one action) becomes the command's
+        id (:func:`outbox_command_id`): document 003 has no other field for it, and an extra
+        parameter would reach the device's command handler. Every try of one action is then the
+        same command to the device, which drops an id it already has (a QoS 1 redelivery looks
+        the same): a try after one whose outcome was not seen cannot run it twice, even when the
+        device has finished it and no longer announces it. Without one, a fresh random id.
 
         The device's key is checked first by a snapshot request (document 003 gives a refused
         key no answer, so a command sent with one would look sent): Rejected when refused."""
         base = self._base(device_id)
         self._check_name(name)
         await self._snapshot(device_id)
-        command = self._new_command(device_id, name, params)
+        command_id = outbox_command_id(correlation) if correlation is not None else None
+        command = self._new_command(device_id, name, params, command_id)
         async with self._connected() as link:
             await self._publish_command(link, base, command)
         return command
+
+    def command_correlation(self, command: Command) -> int | None:
+        """The outbox's correlation a command's id carries (None: not an outbox command's id)."""
+        return outbox_correlation(command.id)
 
     def run_command(
         self, device_id: str, name: str, params: dict[str, Any], *, timeout: float | None = None
@@ -1082,12 +1093,14 @@ class MqttConnector(Connector):
         if not name or not isinstance(name, str):
             raise Rejected("a command needs a name", backend=self.name)
 
-    def _new_command(self, device_id: str, name: str, params: dict[str, Any]) -> Command:
+    def _new_command(
+        self, device_id: str, name: str, params: dict[str, Any], command_id: str | None = None
+    ) -> Command:
         self._check_name(name)
         command = Command(
             backend=self.name,
             device=device_id,
-            id=str(uuid.uuid4()),
+            id=command_id or str(uuid.uuid4()),
             name=name,
             status="pending",
             state=TaskState.QUEUED,
@@ -1133,6 +1146,34 @@ class MqttConnector(Connector):
         )
         known[command_id] = command
         return command
+
+
+# -- outbox command ids --------------------------------------------------------------------------
+#: The upper 64 bits of an outbox command's id (before the version bits are set): "fieldtui"
+#: in ASCII. The lowest 62 bits hold the correlation (the two above them are the UUID variant).
+_OUTBOX_ID_TAG = int.from_bytes(b"fieldtui", "big")
+_CORRELATION_BITS = (1 << 62) - 1
+
+
+def outbox_command_id(correlation: int) -> str:
+    """The command id (a version 4 UUID, as document 003 shows ids) an outbox action's
+    ``correlation`` (1 .. 2**62-1) is sent with: the same on every try, so the device takes the
+    command once."""
+    if not 0 < correlation <= _CORRELATION_BITS:
+        raise ValueError(f"a command correlation is a positive number below 2**62, not {correlation}")
+    return str(uuid.UUID(int=(_OUTBOX_ID_TAG << 64) | correlation, version=4))
+
+
+def outbox_correlation(command_id: str) -> int | None:
+    """The correlation an outbox command's id carries; None for any other id."""
+    try:
+        parsed = uuid.UUID(command_id)
+    except (ValueError, AttributeError, TypeError):
+        return None
+    correlation = parsed.int & _CORRELATION_BITS
+    if correlation == 0 or outbox_command_id(correlation) != str(parsed):
+        return None
+    return correlation
 
 
 # -- payload helpers ----------------------------------------------------------------------------

@@ -1044,9 +1044,11 @@ class SyncEngine:
 
     async def _command_already_sent(self, connector: Connector, record: ActionRecord) -> _SettledError | None:
         """Was this very command sent? By its correlation where the cloud echoes one (001's
-        ``transactionId``): nothing else can pass for it. Otherwise (MQTT, or an action queued
-        before correlations) the same command with the same parameters, sent since our first
-        attempt; either way never one that another action already claimed."""
+        ``transactionId``; MQTT's command id, which every try of the action shares, so a device
+        that finished it and no longer announces it drops the resend): nothing else can pass
+        for it. Otherwise (an action queued before correlations) the same command with the same
+        parameters, sent since our first attempt; either way never one that another action
+        already claimed."""
         action = record.action
         device = action.device or ""
         p = action.params

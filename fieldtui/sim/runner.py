@@ -170,6 +170,7 @@ class Simulator:
                 self.server.ctx, _client_host(self.host), port, self._mqtt_protocol, self.telemetry_interval
             )
             await self.mqtt_devices.start()
+            self.server.mqtt_devices = self.mqtt_devices
 
     async def _serve_http(self, sock: socket.socket) -> None:
         assert self.server is not None
@@ -193,6 +194,8 @@ class Simulator:
         devices_stopping: asyncio.Future[None] | None = None
         if self.mqtt_devices is not None:
             devices, self.mqtt_devices = self.mqtt_devices, None
+            if self.server is not None:
+                self.server.mqtt_devices = None
             # Bounded, and never waited on past the bound (asyncio.wait_for would wait for the
             # cancellation too): on Python 3.11 a cancellation can be swallowed inside a client's
             # own wait_for, and stopping the broker next ends the connection anyway.

@@ -67,6 +67,12 @@ class BrokerControl(Protocol):
     async def restart(self) -> str | None: ...
 
 
+class DeviceInspection(Protocol):
+    """What the MQTT devices show of one device (``MqttDevices.inspect``): None when unknown."""
+
+    def inspect(self, device_id: str) -> dict[str, Any] | None: ...
+
+
 def load_cloud_classes() -> list[Any]:
     """The cloud classes that exist in this tree (a missing module is skipped, a broken one raises)."""
     classes: list[Any] = []
@@ -101,6 +107,8 @@ class SimServer:
         self.faults = FaultTable(ctx.fleet.seed)
         self.mutations = MutationLog()
         self.broker: BrokerControl | None = None
+        #: The simulated MQTT devices (set by the runner with the broker): ``/_sim/inspect/live/ID``.
+        self.mqtt_devices: DeviceInspection | None = None
         #: Extra facts for ``GET /_sim/info`` (URLs, MQTT port), filled in by the runner.
         self.info: dict[str, Any] = {}
         self.clock_offset = 0.0
@@ -343,9 +351,13 @@ class SimServer:
             cloud = self.cloud_for(backend)
         except ValueError as exc:
             return _error(400, str(exc))
-        if cloud is None:
+        inspected: Cloud | DeviceInspection | None = cloud
+        if cloud is None and resolve_backend(backend) == BACKEND_NAMES["mqtt"]:
+            # The MQTT devices are no HTTP cloud: what each took is shown here all the same.
+            inspected = self.mqtt_devices
+        if inspected is None:
             return _error(404, f"no simulated cloud serves {backend!r}")
-        state = cloud.inspect(request.path_params["device_id"])
+        state = inspected.inspect(request.path_params["device_id"])
         if state is None:
             return _error(404, f"{backend} does not know device {request.path_params['device_id']!r}")
         return JSONResponse(state)

@@ -481,6 +481,7 @@ async def test_licences_change_device_state_and_device_reports_are_not_requests(
     assert state is not None
     assert (state["name"], state["firmware"]) == (name, firmware)
     assert state["cloud_settings"] == {"reporting": "eco"}
+    assert state["cloud_settings_received"] == [{"property": "reporting", "value": "eco"}]
     assert {lic["id"]: lic["state"] for lic in state["licenses"]}["lic-2"] == "inuse"
     assert devices.inspect("no-such-device") is None
 

@@ -45,8 +45,9 @@ Requests, as the cloud and the device answer them:
   whether or not it ever published: space info, config, the next unfinished command, every
   licence and, when the firmware is not the latest, the firmware event.
 * ``.../cloud_settings/update`` (``{property, value}``) is recorded by the cloud for any
-  registered device (``cloud_settings`` in :meth:`MqttDevices.inspect`); it has no answer, and
-  the device's configuration reports them (``cloud_settings`` in ``config/update``).
+  registered device (``cloud_settings`` in :meth:`MqttDevices.inspect`, and every message taken
+  in order as ``cloud_settings_received``); it has no answer, and the device's configuration
+  reports them (``cloud_settings`` in ``config/update``).
 * Offline devices (``SimDevice.online`` false) publish nothing and answer no config or licence
   request; a command sent to one is held by the cloud as ``pending`` (announced in snapshots)
   and never run while the device stays offline.
@@ -224,6 +225,7 @@ class MqttDevices:
                 for lic in state.licenses.values()
             ],
             "cloud_settings": json.loads(json.dumps(state.cloud_settings)),
+            "cloud_settings_received": json.loads(json.dumps(state.cloud_settings_received)),
             "refused_requests": state.refused,
             "telemetries": dict(state.last_telemetries) if state.last_telemetries is not None else None,
             "messages_published": state.messages_published,
@@ -579,6 +581,7 @@ class MqttDevices:
         name = payload.get("property")
         if isinstance(name, str) and name.strip():
             state.cloud_settings[name.strip()] = payload["value"]
+            state.cloud_settings_received.append({"property": name.strip(), "value": payload["value"]})
 
     async def _send_snapshot(self, device: SimDevice, state: DeviceState) -> None:
         # A snapshot spans several topics, so a ResponseTopic (one topic) cannot apply to it.

@@ -144,6 +144,9 @@ class DeviceState:
     maintenance: bool
     commands: dict[str, Command] = field(default_factory=dict)
     cloud_settings: dict[str, Any] = field(default_factory=dict)
+    #: Every "Set Cloud Settings" message taken, in arrival order (``{property, value}``): the
+    #: cloud's own record, so a test can tell a setting applied twice from one applied once.
+    cloud_settings_received: list[dict[str, Any]] = field(default_factory=list)
     last_telemetries: dict[str, Any] | None = None
     messages_published: int = 0
     refused: int = 0
