@@ -26,13 +26,20 @@ What runs:
   leaves them) appear in the file while everything runs: each must be set aside as damaged,
   never sent, and stop nobody.
 
-Every action type the clouds take is queued: things status changes, moves and commands
-(``transactionId``), DeviceHQ moves and description updates, fleet updates (checked against
-the value the technician saw), mysensor tasks.
+Every action type the clouds take is queued (``fieldtui.core.actions.ActionType``, all
+thirteen): things status changes, moves and commands (``transactionId``), DeviceHQ moves and
+description updates, fleet updates (checked against the value the technician saw), mysensor
+tasks; and, queued by ``bench/soak_lifecycle.py`` and judged in ``bench/soak_effects.py`` (see
+its docstring for each sequence and for which resends are idempotent and why): DeviceHQ task
+creates and their
+cancels (under the account's 25-task cap), mysensor task deletes, MQTT commands and cloud
+settings, things group creates, renames and deletes, fleet device creates and deletes, DeviceHQ
+registers and deletes.
 
 At the end the faults are lifted, the worker drains the outbox, and everything is checked
 against the simulator's OWN state (its mutation log and ``/_sim/inspect``), not against what
-the client believes: each action applied exactly once and in per-device order, or visibly
+the client believes: each action applied exactly once and in per-device order (a cancel may
+pass a create held by the task cap, as the engine allows), or visibly
 failed / in conflict with its reason; nothing lost; no crash; telemetry back after every
 broker restart. The counts are printed; the exit status is 1 on any violation.
 """
@@ -59,6 +66,18 @@ from typing import Any
 
 import httpx
 from faketime_sleep import install as install_faketime_sleep
+from soak_effects import (
+    DEVICEHQ_PREFIX,
+    FLEET_PREFIX,
+    MYSENSOR_PREFIX,
+    THINGS_PREFIX,
+    Planned,
+    count_lost_and_doubled,
+    norm,
+    same_order,
+    without_resends,
+)
+from soak_lifecycle import FIRST_OPS, LIFECYCLE_OPS, OPS, LifecycleActions
 
 install_faketime_sleep()
 
@@ -75,13 +94,6 @@ LEASE_SECONDS = 4.0
 #: The clients' request timeout in the soak: a late answer is given up after this long.
 REQUEST_TIMEOUT = 3.0
 THINGS_STATUSES = ("installed", "uninstalled", "quarantine", "retired", "new")
-
-#: Effects of actions the engine may send again after an uncertain attempt (UPDATE_DEVICE).
-IDEMPOTENT_EFFECTS = frozenset({"description"})
-THINGS_PREFIX = "/things/prod/v1"
-DEVICEHQ_PREFIX = "/devicehq/api/v2"
-MYSENSOR_PREFIX = "/mysensor/api"
-FLEET_PREFIX = "/fleet/api/v0"
 
 
 # -- the sync worker (a separate process, killed and restarted) ----------------------------------
@@ -173,23 +185,6 @@ class Tally:
         self.violations.append(text)
 
 
-@dataclass
-class Planned:
-    """One action the technician queued, with the effect the cloud must show for it."""
-
-    id: str
-    backend: str
-    device: str
-    #: (what, value): ("status", "installed"), ("group", "roof"), ("description", ..), ("task", 123)
-    effect: tuple[str, Any]
-    #: None: whatever the chaos allows; "failed" / "conflict": the outcome this action must have.
-    expect: str | None = None
-
-
-def _norm(device: str) -> str:
-    return re.sub(r"[^0-9a-z]", "", device.lower())
-
-
 class Soak:
     def __init__(self, seed: int, chaos_seconds: float, workdir: Path, verbose: bool) -> None:
         self.seed = seed
@@ -216,6 +211,10 @@ class Soak:
         self.sample_times: list[float] = []
         self.stop_chaos = asyncio.Event()
         self.external: dict[str, set[tuple[str, Any]]] = defaultdict(set)
+        #: The action types queued by soak_lifecycle and judged in soak_effects (tasks, cancels,
+        #: deletes, MQTT commands and settings, groups, device records).
+        self.lifecycle = LifecycleActions(seed, self.plan_action, self.tally.violation)
+        self.loaded: Any = None
 
     def say(self, text: str) -> None:
         if self.verbose:
@@ -385,8 +384,8 @@ class Soak:
         while not self.stop_chaos.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop_chaos.wait(), rng.uniform(6.0, 16.0))
-            worker = self.worker
-            if self.stop_chaos.is_set() or worker is None or worker.poll() is not None:
+            worker = await self.running_worker(within=2.0)
+            if self.stop_chaos.is_set() or worker is None:
                 continue
             self.not_paused.clear()
             try:
@@ -398,6 +397,18 @@ class Soak:
                 await asyncio.sleep(rng.uniform(0.5, 2.0))  # it runs on (and sends nothing taken over)
             finally:
                 self.not_paused.set()
+
+    async def running_worker(self, within: float) -> subprocess.Popen[bytes] | None:
+        """The running sync worker; one being restarted (killed a moment ago) is waited for up
+        to ``within`` seconds, so a pause is not skipped for landing in that gap."""
+        deadline = time.monotonic() + within
+        while True:
+            worker = self.worker
+            if worker is not None and worker.poll() is None:
+                return worker
+            if time.monotonic() > deadline or self.stop_chaos.is_set():
+                return None
+            await asyncio.sleep(0.05)
 
     # -- storage faults -----------------------------------------------------------------------
     async def damage_loop(self, device: str) -> None:
@@ -522,15 +533,19 @@ class Soak:
         dhq_group = dict(plan["dhq_group"])
         owner = dict(plan["owner"])
         counter = 0
+        ops = {"lookup": 3, "tasks": 1, "status": 3, "move": 3, "dhq_move": 2, "dhq_desc": 1, "task": 2}
+        ops |= {"command": 2, "fleet": 2, **OPS}
+        first = list(FIRST_OPS)
         while not self.stop_chaos.is_set():
             await asyncio.sleep(rng.uniform(0.15, 0.6))
             counter += 1
-            op = rng.choices(
-                ["lookup", "tasks", "status", "move", "dhq_move", "dhq_desc", "task", "command", "fleet"],
-                [3, 1, 3, 3, 2, 1, 2, 2, 2],
-            )[0]
+            op = first.pop(0) if first else rng.choices(list(ops), list(ops.values()))[0]
             try:
-                if op == "lookup":
+                # Cancels of DeviceHQ tasks whose create is done, deletes of finished mysensor tasks.
+                await self.lifecycle.follow_ups(writes)
+                if op in LIFECYCLE_OPS:
+                    await self.lifecycle.queue(op, writes, counter)
+                elif op == "lookup":
                     device = rng.choice(things + gateways + sensors + plan["mqtt"])
                     self.tally.lookups += 1
                     await service.device(device)
@@ -597,6 +612,7 @@ class Soak:
                         device, "update_firmware", {"file_id": file_id}, backend="sensors"
                     )
                     self.plan_action(record.id, "sensors", device, ("task", file_id))
+                    self.lifecycle.track_sensor_task(record.id, device)
             except FieldtuiError as exc:
                 if op in ("lookup", "tasks"):
                     self.tally.lookup_errors += 1
@@ -660,7 +676,10 @@ class Soak:
         configure_logging()
         async with httpx.AsyncClient(base_url=self.base_url, timeout=60) as client:
             plan = await self.make_plan(client)
-            loaded = load_config(None, None)
+            loaded = self.loaded = load_config(None, None)
+            await self.lifecycle.prepare(client, plan, loaded)
+            for device, effects in self.lifecycle.named.external.items():
+                self.external[device] |= effects
             async with (
                 open_outbox(loaded, offline=True) as outbox,
                 build_fleet_service(loaded, cache=outbox.store) as service,
@@ -683,7 +702,7 @@ class Soak:
                 self.say("chaos over: settling")
                 if not self.worker or self.worker.poll() is not None:
                     self.start_worker()
-                await self.settle(outbox.store)
+                await self.settle(outbox.writes)
                 await asyncio.sleep(TELEMETRY_RESUME_SECONDS if self.recent_broker_event() else 0)
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -760,15 +779,18 @@ class Soak:
             plan["owner"][device] = shown.get("owner_ref")
         return plan
 
-    async def settle(self, store: Any) -> None:
-        """Let the worker send everything it can; stop when only held actions are left."""
+    async def settle(self, writes: Any) -> None:
+        """Let the worker send everything it can; stop when only held actions are left. The
+        technician goes on cancelling the DeviceHQ tasks it made (they make room under the cap)."""
         from fieldtui.core.actions import ActionState
 
+        store = writes.store
         deadline = time.monotonic() + SETTLE_SECONDS
         while True:
             if self.worker is None or self.worker.poll() is not None:
                 self.tally.violation("the sync worker died while settling")
                 self.start_worker()
+            await self.lifecycle.follow_ups(writes, settling=True)
             open_ = await store.list_actions(
                 [ActionState.QUEUED, ActionState.SENDING, ActionState.FAILED, ActionState.CONFLICT]
             )
@@ -804,6 +826,7 @@ class Soak:
         by_device: dict[tuple[str, str], list[Planned]] = defaultdict(list)
         for planned in self.planned:
             by_device[(planned.backend, planned.device)].append(planned)
+            self.per_type[(planned.backend, planned.effect[0])]["applied"] += 0  # listed even if 0
         blocked: set[tuple[str, str]] = set()
         for key, actions in by_device.items():
             expected: list[tuple[str, Any]] = []
@@ -831,7 +854,9 @@ class Soak:
                     expected.append(planned.effect)
                 else:
                     self.tally.violation(f"{record.describe()} ended {state.value} ({record.last_error})")
-            seen = self.without_resends([e for e in observed.get(key, []) if e not in self.external[key[1]]])
+            seen = self.without_resends(
+                key, [e for e in observed.get(key, []) if e not in self.external[key[1]]]
+            )
             self.compare(key, expected, seen)
         for key, seen in observed.items():
             if key not in by_device and [e for e in seen if e not in self.external[key[1]]]:
@@ -839,16 +864,16 @@ class Soak:
         await self.check_final_state(client, plan, by_device, records)
         self.check_telemetry()
 
-    def without_resends(self, seen: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-        """Drop repeats of an idempotent update (a description PUT sent again after an uncertain
-        attempt, as designed: it changes nothing). Moves, statuses and tasks are never collapsed."""
-        out: list[tuple[str, Any]] = []
-        for effect in seen:
-            if out and effect == out[-1] and effect[0] in IDEMPOTENT_EFFECTS:
-                self.resends += 1
-                continue
-            out.append(effect)
-        return out
+    def without_resends(self, key: tuple[str, str], seen: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+        """Drop repeats of an idempotent change while its value holds (a description PUT sent
+        again after an uncertain attempt, as designed: it changes nothing; the others are listed
+        in soak_effects' docstring). Moves, statuses, commands and creates are never collapsed."""
+        kept, resends = without_resends(key[0], seen)
+        self.resends += resends
+        if resends:
+            for effect, n in (Counter(seen) - Counter(kept)).items():
+                self.per_type[(key[0], effect[0])]["resent"] += n
+        return kept
 
     def compare(
         self, key: tuple[str, str], expected: list[tuple[str, Any]], seen: list[tuple[str, Any]]
@@ -857,8 +882,7 @@ class Soak:
             self.per_type[(key[0], effect[0])]["applied"] += 1
         if seen == expected:
             return
-        extra = Counter(seen) - Counter(expected)
-        missing = Counter(expected) - Counter(seen)
+        extra, missing = count_lost_and_doubled(seen, expected)
         self.duplicates += sum(extra.values())
         self.lost += sum(missing.values())
         for effect, n in extra.items():
@@ -869,7 +893,7 @@ class Soak:
             self.tally.violation(f"{key}: applied more than once or unasked: {dict(extra)}")
         if missing:
             self.tally.violation(f"{key}: marked done but never applied: {dict(missing)}")
-        if not extra and not missing:
+        if not extra and not missing and not same_order(seen, expected):
             self.tally.violation(f"{key}: applied out of order: {seen} instead of {expected}")
 
     async def observed_effects(
@@ -877,7 +901,11 @@ class Soak:
     ) -> dict[tuple[str, str], list[tuple[str, Any]]]:
         """What each cloud's mutation log says was changed, per (backend, device), in order."""
         out: dict[tuple[str, str], list[tuple[str, Any]]] = defaultdict(list)
-        for m in (await client.get("/_sim/mutations?backend=things")).json():
+        logs = {
+            backend: (await client.get(f"/_sim/mutations?backend={backend}")).json()
+            for backend in ("things", "gateways", "sensors", "fleet")
+        }
+        for m in logs["things"]:
             match = re.fullmatch(rf"{THINGS_PREFIX}/things/([^/]+)/(installations|group|commands)", m["path"])
             if not match or m["method"] != "POST":
                 continue
@@ -889,28 +917,29 @@ class Soak:
                 out[("things", match.group(1))].append(("status", body.get("installation_status")))
             else:
                 out[("things", match.group(1))].append(("group", body.get("group_id")))
-        gateways = {_norm(d): d for d in await self._ids(client, "devicehq")}
-        for m in (await client.get("/_sim/mutations?backend=gateways")).json():
+        gateways = {norm(d): d for d in await self._ids(client, "devicehq")}
+        for m in logs["gateways"]:
             match = re.fullmatch(rf"{DEVICEHQ_PREFIX}/devices/([^/]+)", m["path"])
             if not match or m["method"] != "PUT":
                 continue
-            device = gateways.get(_norm(match.group(1)), match.group(1))
+            device = gateways.get(norm(match.group(1)), match.group(1))
             attributes = ((m["body"] or {}).get("data") or {}).get("attributes") or {}
             for name in ("group", "description"):
                 if name in attributes:
                     out[("gateways", device)].append((name, attributes[name]))
-        for m in (await client.get("/_sim/mutations?backend=sensors")).json():
+        for m in logs["sensors"]:
             if m["path"] != f"{MYSENSOR_PREFIX}/tasks" or m["method"] != "PUT":
                 continue
             body = m["body"] or {}
             out[("sensors", str(body.get("sensor_serial")))].append(("task", body.get("file_id")))
-        for m in (await client.get("/_sim/mutations?backend=fleet")).json():
+        for m in logs["fleet"]:
             match = re.fullmatch(rf"{FLEET_PREFIX}/projects/[^/]+/devices/([^/]+)", m["path"])
             if not match or m["method"] != "PATCH":
                 continue
             body = m["body"] or {}
             if "owner_ref" in body:
                 out[("fleet", match.group(1))].append(("owner_ref", body["owner_ref"]))
+        await self.lifecycle.named.observe(client, logs, out)
         return out
 
     async def _ids(self, client: httpx.AsyncClient, kind: str) -> list[str]:
@@ -957,8 +986,9 @@ class Soak:
                 )
         for device in [*plan["sensors"], plan["refused_device"]]:
             state = (await client.get(f"/_sim/inspect/sensors/{device}")).json()
+            # Tasks made, less those deleted (a delete is judged in soak_effects: its task is gone).
             done = sum(
-                1
+                {"task": 1, "delete_task": -1}.get(planned.effect[0], 0)
                 for planned in by_device.get(("sensors", device), [])
                 if (r := records.get(planned.id)) is not None and r.state is ActionState.DONE
             )
@@ -976,6 +1006,9 @@ class Soak:
         conflict = (await client.get(f"/_sim/inspect/things/{plan['conflict_device']}")).json()
         if conflict["group"] != plan["external_group"]:
             self.tally.violation(f"the conflicting move was applied anyway: group {conflict['group']!r}")
+        await self.lifecycle.named.check_final_state(
+            client, self.loaded, by_device, records, self.tally.violation
+        )
 
     def check_telemetry(self) -> None:
         if not self.sample_times:
@@ -1054,10 +1087,13 @@ class Soak:
         )
         print(f"  lost        {self.lost}")
         for (backend, effect), n in sorted(self.per_type.items()):
+            resent = f" ({n['resent']} idempotent resends)" if n["resent"] else ""
             print(
-                f"    {backend + ' ' + effect:<22} {n['applied']:>4} done, by the mutation log:"
-                f" {n['lost']} lost, {n['doubled']} doubled"
+                f"    {backend + ' ' + effect:<24} {n['applied']:>4} done, by the simulator's record:"
+                f" {n['lost']} lost, {n['doubled']} doubled{resent}"
             )
+        held = len(self.lifecycle.named.held_by_cap)
+        print(f"  task cap    {held} DeviceHQ task creates seen held by the account's 25-task cap")
         print(f"  violations  {len(t.violations)}")
         for violation in t.violations:
             print(f"    - {violation}")
