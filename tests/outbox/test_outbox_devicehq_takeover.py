@@ -81,7 +81,10 @@ async def test_a_queued_move_while_another_client_keeps_taking_the_session_waits
 
         async def thief() -> None:
             while True:
-                await take_the_session(sim_clean, http)
+                # The other client's own connection may meet a keep-alive race on a loaded
+                # machine: it just tries again (what it does is not under test).
+                with contextlib.suppress(httpx.TransportError):
+                    await take_the_session(sim_clean, http)
                 await asyncio.sleep(0.005)
 
         stealing = asyncio.create_task(thief())

@@ -69,3 +69,29 @@ async def test_a_device_left_while_loading_draws_nothing_and_the_next_opens() ->
         title = str(screen.query_one("#device-title", Static).content)
         assert Ids.THING in title
         assert app.return_code in (None, 0)
+
+
+async def test_an_answer_that_arrives_before_the_screen_is_up_is_drawn_once_it_is() -> None:
+    """Seen under load: the first cloud answered before the device screen's tabs had mounted
+    their widgets; drawing it ended the app with a traceback (NoMatches '#device-facts')."""
+    fake = FakeService()
+
+    async def service() -> FakeService:
+        return fake
+
+    app = FieldApp(service, profile="site-a")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await service_ready(pilot)
+        view = await fake.device(Ids.GATEWAY)
+        screen = DeviceScreen(Ids.GATEWAY)
+        mounting = app.push_screen(screen)
+        screen.view = view
+        screen._render_view()  # the answer, before a single widget of the screen is up
+        await mounting
+        await wait_for(
+            pilot,
+            lambda: "Clouds" in str(screen.query_one("#device-facts", Static).render()),
+            what="the early answer drawn",
+        )
+        assert Ids.GATEWAY in str(screen.query_one("#device-title", Static).content)
+    assert app.return_code in (None, 0)

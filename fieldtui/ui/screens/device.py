@@ -9,12 +9,14 @@ support are offered; the others are listed with the reason.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from rich.text import Text
 from textual import getters, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Static, TabbedContent, TabPane
 
@@ -35,6 +37,10 @@ DEVICE_ACTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "x": (("commands",), "command"),
     "d": ((), "diagnostics"),
 }
+#: A draw met before the screen's widgets are up is tried again after this many seconds,
+#: at most ``MAX_REDRAWS`` times in the screen's life.
+REDRAW_DELAY = 0.05
+MAX_REDRAWS = 200
 #: Fields shown with each cloud's value when the clouds disagree.
 _LABELS = {
     "name": "Name",
@@ -94,6 +100,8 @@ class DeviceScreen(Screen[None]):
         self._start = view
         #: False while clouds are still being asked.
         self.complete = False
+        #: Draws put off because the widgets were not up yet (``_later``).
+        self._redraws = 0
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status-bar")
@@ -144,12 +152,7 @@ class DeviceScreen(Screen[None]):
             self.complete = True
             if self._gone():
                 return
-            if self.view is None:
-                self.query_one("#device-facts", Static).update(
-                    Text(f"{clean(exc)}\n\nCheck the serial, or press F5 to try again.", style="bold red")
-                )
-            else:
-                self.query_one("#device-errors", Static).update(Text(f"Refresh failed: {clean(exc)}"))
+            self._say_failed(exc)
             return
         self.complete = True
         if self._gone():
@@ -159,6 +162,19 @@ class DeviceScreen(Screen[None]):
             self.app.absorb_view(view)
         self._render_view()
         self.load_history()
+
+    def _say_failed(self, exc: BaseException) -> None:
+        if self._gone():
+            return
+        try:
+            if self.view is None:
+                self.query_one("#device-facts", Static).update(
+                    Text(f"{clean(exc)}\n\nCheck the serial, or press F5 to try again.", style="bold red")
+                )
+            else:
+                self.query_one("#device-errors", Static).update(Text(f"Refresh failed: {clean(exc)}"))
+        except NoMatches:
+            self._later(lambda: self._say_failed(exc))
 
     def outbox_changed(self, event: ActionEvent) -> None:
         """An action on this device moved (queued, synced, failed): show it at once."""
@@ -185,14 +201,31 @@ class DeviceScreen(Screen[None]):
         return text
 
     def _gone(self) -> bool:
-        """The screen was taken off the stack (another device opened, Escape): its widgets are
-        going or gone, so an answer that still arrives has nothing to draw on."""
-        return self not in self.app.screen_stack
+        """The screen was taken off the stack (another device opened, Escape) or the app is
+        quitting: its widgets are going or gone, so an answer that still arrives has nothing to
+        draw on (and must not end the app with a traceback)."""
+        return not self.app.is_running or not self.is_attached or self not in self.app.screen_stack
 
     def _render_view(self) -> None:
         view = self.view
         if view is None or self._gone():
             return
+        try:
+            self._draw(view)
+        except NoMatches:
+            # Its widgets are not up yet (an answer can beat the tabs' own compose on a slow
+            # machine): draw once they are. Or they went while it drew (the app is closing it).
+            self._later(self._render_view)
+
+    def _later(self, draw: Callable[[], None]) -> None:
+        """Call ``draw`` again shortly, unless the screen has gone (bounded: a screen whose
+        widgets never come up stops asking)."""
+        if self._gone() or self._redraws >= MAX_REDRAWS:
+            return
+        self._redraws += 1
+        self.set_timer(REDRAW_DELAY, draw)
+
+    def _draw(self, view: DeviceView) -> None:
         device = view.device
         now = ui_now()
         sources = ", ".join(
