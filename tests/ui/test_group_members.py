@@ -4,6 +4,7 @@ following its change (queued, synced, failed) without F5."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fakes.fake_service import FakeService, Ids
@@ -11,6 +12,7 @@ from textual.widgets import OptionList, Static
 from ui_helpers import notifications, open_group, press_from_lookup, service_ready, wait_for
 
 from fieldtui.core.models import InstallationStatus
+from fieldtui.service.api import GroupMember
 from fieldtui.ui.modals.group_picker import GroupPickerModal
 from fieldtui.ui.screens.groups import GroupsScreen
 from fieldtui.ui.screens.status import StatusModal
@@ -290,3 +292,42 @@ def test_an_outbox_read_older_than_what_the_screen_heard_does_not_undo_it() -> N
     later_action = MemberChange(ActionType.MOVE_TO_GROUP, "cellar", ActionState.QUEUED, "", 8, t0)
     assert heard.newer_than(read) and not read.newer_than(heard)
     assert later_action.newer_than(heard) and not heard.newer_than(later_action)
+
+
+class HeldMembersService(FakeService):
+    """A group's members list that waits for the test once ``hold`` is set (a slow cloud)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.hold = False
+        self.release = asyncio.Event()
+        self.asked = asyncio.Event()
+
+    async def group_members(self, backend: str, group: str) -> list[GroupMember]:
+        if self.hold:
+            self.asked.set()
+            await self.release.wait()
+        return await super().group_members(backend, group)
+
+
+async def test_escape_while_the_members_reload_stays_on_the_groups(make_fake_app: Any) -> None:
+    """Seen in the end-to-end walk: the members were being read again (after a move) when the
+    technician pressed Escape; the answer reopened the members and took the focus back, so the
+    next keys (/ to filter the groups) went to the members list."""
+    fake = HeldMembersService()
+    for device in MEMBERS:
+        copy = fake.cloud.copies[device]["things"]
+        fake.cloud.copies[device]["things"] = copy.model_copy(update={"group": "plant-roof"})
+    app = make_fake_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_members(pilot, "plant-roof")
+        fake.hold = True
+        screen.groups_changed()  # a move queued elsewhere: the groups and members are read again
+        await wait_for(pilot, lambda: fake.asked.is_set(), what="the members asked again")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: screen.groups_table.has_focus, what="the groups focused")
+        fake.release.set()  # the cloud answers now, to a members list the technician left
+        for _ in range(10):
+            await pilot.pause(0.05)
+        assert screen.groups_table.has_focus
+        assert screen.members_of is None and not screen.members_table.display

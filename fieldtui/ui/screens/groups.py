@@ -230,6 +230,8 @@ Escape goes back to the groups.
                 raise LookupError("not connected to the service yet")
             members = await service.group_members(row.backend, row.id)
         except Exception as exc:  # noqa: BLE001 - shown inline
+            if self._left_members_of(row):
+                return
             self.members = []
             self._keep_moved_out()
             self._refill_members()
@@ -239,6 +241,8 @@ Escape goes back to the groups.
             records = await service.outbox.list_actions()
         except Exception:  # noqa: BLE001 - the cloud's list is still true without the overlay
             records = []
+        if self._left_members_of(row):
+            return
         ids = {m.id for m in members}
         # What this screen heard of (a change that synced) stays; the outbox adds what is open.
         queued = open_changes(records, ids, row.backend)
@@ -253,6 +257,11 @@ Escape goes back to the groups.
         self._refill_members()
         if self.members and was_empty:
             self.members_table.focus()
+
+    def _left_members_of(self, row: GroupRow) -> bool:
+        """The technician left ``row``'s members (Escape) or opened another group while they
+        loaded: the answer is for a list no longer shown, and must not reopen it or take the focus."""
+        return self.members_of is None or self.members_of.key != row.key
 
     def _keep_moved_out(self) -> None:
         """A member moved out by a change made here stays in sight, saying where it went."""
@@ -476,6 +485,7 @@ Escape goes back to the groups.
 
     def action_back(self) -> None:
         if self.members_of is not None and self.members_table.has_focus:
+            self.workers.cancel_group(self, "groups-members")
             self._show_members(False)
             self.groups_table.focus()
             return
