@@ -52,11 +52,10 @@ async def test_values_change_on_screen_for_an_mqtt_device(make_fake_app: Any) ->
     async with app.run_test(size=SIZE) as pilot:
         screen = await _open(app, pilot, Ids.MQTT_TWIN)
         fake.sample(Ids.MQTT_TWIN, "live", temperature=21, co2=600)
-        first = await until(lambda: dict(screen.displayed()) if screen.displayed() else None)
-        assert "temperature" in first
+        await until(lambda: screen.displayed().get("temperature") == "21")
         fake.sample(Ids.MQTT_TWIN, "live", temperature=22, co2=610)
-        await until(lambda: screen.displayed() != first)
-        assert screen.displayed().get("temperature") == "22"
+        await until(lambda: screen.displayed().get("temperature") == "22")
+        assert screen.displayed().get("co2") == "610"
         assert "live" in _state_line(screen)
         assert "msg/s" in _state_line(screen)
         await pilot.press("l")
@@ -91,6 +90,22 @@ async def test_pause_holds_the_display_and_resume_catches_up(make_fake_app: Any)
         await until(lambda: screen.shown_total == frozen_total + 3)
         assert screen.displayed().get("temperature") == "25"
         assert "PAUSED" not in _state_line(screen)
+
+
+async def test_a_metric_first_seen_right_before_a_pause_holds_its_value_of_then(make_fake_app: Any) -> None:
+    """Seen under load: a new metric's row is mounted, the technician pauses before it is drawn,
+    and the row then showed the value that arrived while paused."""
+    fake = FakeService()
+    app = make_fake_app(fake)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await _open(app, pilot, Ids.MQTT_TWIN)
+        screen.buffer.add(datetime.now(UTC), "live", {"pressure": 1001})  # the next tick mounts its row
+        screen._redraw()
+        screen.action_pause()  # before the new row was drawn
+        screen.buffer.add(datetime.now(UTC), "live", {"pressure": 1009})
+        await until(lambda: screen.displayed().get("pressure", "") != "")
+        await pilot.pause(0.3)
+        assert screen.displayed()["pressure"] == "1001"
 
 
 async def test_broker_restart_shows_reconnecting_then_live(sim_clean: Any, make_clean_app: Any) -> None:

@@ -170,7 +170,7 @@ class TelemetryScreen(Screen[None]):
         now = time.monotonic()
         slow_due = self._ticks - self._slow_tick >= self.sparkline_every
         panel = self.query_one(MetricPanel)
-        metrics_due = buffer.dirty and not self.paused
+        metrics_due = not self.paused and (buffer.dirty or panel.values_behind(buffer))
         # Values drawn earlier while the sparklines waited for their turn: catch those up.
         sparklines_due = slow_due and not self.paused and (metrics_due or panel.sparklines_behind(buffer))
         if metrics_due or sparklines_due:

@@ -103,6 +103,12 @@ class MetricSeries:
     #: Bumped on every plottable value: the sparkline is redrawn only when it moved.
     plotted: int = 0
 
+    def copy(self) -> MetricSeries:
+        """The series as it is now (a later value does not reach the copy)."""
+        return MetricSeries(
+            deque(self.values, maxlen=self.values.maxlen), self.latest, self.version, self.plotted
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class LoggedMessage:
@@ -321,16 +327,27 @@ class MetricPanel(VerticalScroll):
             for row in new:
                 self._rows[row.metric] = row
             self.mount_all(new)
-            # Rows just mounted compose on the next tick: draw them then.
-            self.call_after_refresh(self._show_rows, buffer, sparklines)
+            # Rows just mounted compose on the next tick: draw them then, with the values of
+            # now (the buffer goes on filling meanwhile, and the screen may be paused by then).
+            now = {name: series.copy() for name, series in buffer.metrics.items()}
+            self.call_after_refresh(self._show_rows, now, sparklines)
             return
-        self._show_rows(buffer, sparklines)
+        self._show_rows(buffer.metrics, sparklines)
 
-    def _show_rows(self, buffer: TelemetryBuffer, sparklines: bool = True) -> None:
-        for name, series in buffer.metrics.items():
+    def _show_rows(self, metrics: Mapping[str, MetricSeries], sparklines: bool = True) -> None:
+        for name, series in metrics.items():
             row = self._rows.get(name)
             if row is not None and row.is_mounted and row.children:
                 row.show(series, sparklines)
+
+    def values_behind(self, buffer: TelemetryBuffer) -> bool:
+        """True when a drawn row shows an older value than its metric has (a row drawn late,
+        from the values of when it was mounted)."""
+        for name, series in buffer.metrics.items():
+            row = self._rows.get(name)
+            if row is not None and row.shown_version >= 0 and row.shown_version != series.version:
+                return True
+        return False
 
     def sparklines_behind(self, buffer: TelemetryBuffer) -> bool:
         """True when a sparkline on screen is older than its metric's values."""
