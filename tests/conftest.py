@@ -60,6 +60,20 @@ def _sleep_by_select(seconds: float) -> None:
 if _sleep_is_broken():
     time.sleep = _sleep_by_select
 
+
+def _parse_faketime_once() -> None:
+    """Under ``faketime`` (libfaketime 0.9.10 as Debian ships it), every process re-reads and
+    re-parses ``FAKETIME`` each time its cache (10 s) runs out, into a static buffer shared by
+    all threads: a thread asking the time then can read it half-written (libfaketime #547,
+    "pytest-xdist ... workers died at random on unrelated tests", fixed upstream in 2026). The
+    simulator's MQTT thread died that way (SIGSEGV) while the main thread set a variable. The
+    processes started from here (xdist workers, fieldtui, simulators) parse it once instead."""
+    if "faketime" in os.environ.get("LD_PRELOAD", "") and "FAKETIME" in os.environ:
+        os.environ.setdefault("FAKETIME_CACHE_DURATION", str(10 * 365 * 86_400))
+
+
+_parse_faketime_once()
+
 # Some shells export PYTHONDONTWRITEBYTECODE=1: every `fieldtui` the tests start (hundreds) would
 # then compile the package from source (~0.1 s of CPU each) and pytest would rewrite every test
 # module again in each worker. An installed fieldtui has its bytecode, so the tests use it too.
