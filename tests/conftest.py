@@ -11,6 +11,7 @@ import errno
 import os
 import select
 import sys
+import sysconfig
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,18 +62,28 @@ if _sleep_is_broken():
     time.sleep = _sleep_by_select
 
 
-def _parse_faketime_once() -> None:
-    """Under ``faketime`` (libfaketime 0.9.10 as Debian ships it), every process re-reads and
-    re-parses ``FAKETIME`` each time its cache (10 s) runs out, into a static buffer shared by
-    all threads: a thread asking the time then can read it half-written (libfaketime #547,
-    "pytest-xdist ... workers died at random on unrelated tests", fixed upstream in 2026). The
-    simulator's MQTT thread died that way (SIGSEGV) while the main thread set a variable. The
-    processes started from here (xdist workers, fieldtui, simulators) parse it once instead."""
-    if "faketime" in os.environ.get("LD_PRELOAD", "") and "FAKETIME" in os.environ:
-        os.environ.setdefault("FAKETIME_CACHE_DURATION", str(10 * 365 * 86_400))
+def _steady_faketime() -> None:
+    """Under ``faketime`` (libfaketime 0.9.10 as Debian ships it) the suite's processes are
+    multi-threaded (the simulator's loop, the store's thread, MQTT clients), and the library
+    the wrapper preloads by default is the one without locks: its shared state has data races
+    (libfaketime #488 and #547, fixed upstream after 0.9.10; #547 was found on "a pytest-xdist
+    suite where workers died at random on unrelated tests"). Workers died here the same way,
+    SIGSEGV in the simulator's MQTT thread. The processes started from here (xdist workers,
+    fieldtui, simulators) get the library's thread-safe build, ``libfaketimeMT`` (what
+    ``faketime -m`` preloads), and parse ``FAKETIME`` once instead of every 10 s."""
+    preload = os.environ.get("LD_PRELOAD", "")
+    if "libfaketime.so.1" not in preload or "FAKETIME" not in os.environ:
+        return
+    os.environ.setdefault("FAKETIME_CACHE_DURATION", str(10 * 365 * 86_400))
+    multiarch = sysconfig.get_config_var("MULTIARCH") or ""
+    for lib in (f"lib/{multiarch}", "lib64", "lib"):
+        threaded = preload.replace("libfaketime.so.1", "libfaketimeMT.so.1")
+        if Path(threaded.replace("$LIB", lib).split(":")[0].split()[0]).exists():
+            os.environ["LD_PRELOAD"] = threaded
+            return
 
 
-_parse_faketime_once()
+_steady_faketime()
 
 # Some shells export PYTHONDONTWRITEBYTECODE=1: every `fieldtui` the tests start (hundreds) would
 # then compile the package from source (~0.1 s of CPU each) and pytest would rewrite every test
