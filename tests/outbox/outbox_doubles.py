@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from fieldtui.connectors.base import Connector
+from fieldtui.core.actions import ActionState
 from fieldtui.core.capabilities import Capabilities
 from fieldtui.core.errors import NotFound
 from fieldtui.core.models import BackendKind, Device, InstallationRecord, InstallationStatus, Task, TaskState
 from fieldtui.service.sync import Backoff
+from fieldtui.service.writes import Outbox
 
 #: Backoff short enough for a test to wait out.
 FAST = Backoff(base=0.05, cap=0.2, hold=0.1)
@@ -127,3 +130,20 @@ class FakeCloud(Connector):
 
         await self._mutate("task", device_id, task_type, apply)
         return task
+
+
+async def drain_all(outbox: Outbox, patience: float) -> None:
+    """Drain until nothing is queued or sending (waiting out backoff and request deadlines),
+    for at most ``patience`` seconds (generous: the machine may be loaded)."""
+    deadline = time.monotonic() + patience
+    while True:
+        summary = await outbox.engine.drain()
+        open_now = summary.remaining.get(ActionState.QUEUED, 0) + summary.remaining.get(
+            ActionState.SENDING, 0
+        )
+        if not open_now:
+            return
+        assert time.monotonic() < deadline, f"still open after {patience:g} s: {summary.remaining}"
+        due = await outbox.store.next_due()
+        wait = 0.05 if due is None else max(0.05, due.timestamp() - time.time())
+        await asyncio.sleep(min(wait, 1.0))

@@ -7,14 +7,14 @@ is done when the device is gone. A cloud setting is done when the device reports
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
 from typing import Any
+
+from outbox_doubles import drain_all
 
 from fieldtui.core.actions import ActionState
 from fieldtui.service import device_records
-from fieldtui.service.writes import Outbox, open_outbox
+from fieldtui.service.writes import open_outbox
 
 #: How long a drain loop may take at most (generous: the machine may be loaded).
 PATIENCE = 120.0
@@ -24,21 +24,6 @@ UUID = "0123456789abcdef0123456789ABCDEF"
 def _mutations(sim: Any, backend: str, method: str, pattern: str) -> list[dict[str, Any]]:
     log = sim.admin("GET", f"/_sim/mutations?backend={backend}").json()
     return [m for m in log if m["method"] == method and re.fullmatch(pattern, m["path"])]
-
-
-async def _drain_all(outbox: Outbox) -> None:
-    deadline = time.monotonic() + PATIENCE
-    while True:
-        summary = await outbox.engine.drain()
-        open_now = summary.remaining.get(ActionState.QUEUED, 0) + summary.remaining.get(
-            ActionState.SENDING, 0
-        )
-        if not open_now:
-            return
-        assert time.monotonic() < deadline, f"still open after {PATIENCE:g} s: {summary.remaining}"
-        due = await outbox.store.next_due()
-        wait = 0.05 if due is None else max(0.05, due.timestamp() - time.time())
-        await asyncio.sleep(min(wait, 1.0))
 
 
 async def test_create_register_and_delete_whose_answers_were_lost_are_applied_once(
@@ -60,7 +45,7 @@ async def test_create_register_and_delete_whose_answers_were_lost_are_applied_on
         gone = await writes.delete_device("fleet", fleet_device)
         for backend in ("fleet", "gateways"):
             assert sim_clean.admin("PUT", f"/_sim/faults/{backend}", {"answer_lost": 1.0}).status_code == 200
-        await _drain_all(outbox)
+        await drain_all(outbox, PATIENCE)
         records = [await outbox.store.get(r.id) for r in (created, registered, deleted, gone)]
     assert [r.state if r else None for r in records] == [ActionState.DONE] * 4
     assert all(r is not None and r.attempts >= 2 for r in records), "each answer was lost, then checked"
@@ -95,7 +80,7 @@ async def test_a_cloud_setting_is_done_once_the_device_reports_it(sim_setup: Any
         live = outbox.connectors["live"]
         record = await outbox.writes.set_cloud_setting(device.id, "reporting_interval", 300, backend="live")
         assert await device_records.check(live, record.action) is None, "not set yet: send it"
-        await _drain_all(outbox)
+        await drain_all(outbox, PATIENCE)
         done = await outbox.store.get(record.id)
         assert done is not None and done.state is ActionState.DONE
         assert sim_clean.simulator.mqtt_devices.inspect(device.id)["cloud_settings"] == {

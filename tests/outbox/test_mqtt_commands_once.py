@@ -13,28 +13,13 @@ import asyncio
 import time
 from typing import Any
 
-from outbox_doubles import FAST
+from outbox_doubles import FAST, drain_all
 
 from fieldtui.core.actions import ActionState
-from fieldtui.service.writes import Outbox, open_outbox
+from fieldtui.service.writes import open_outbox
 
 #: How long a drain loop or a wait for the device may take at most (the machine may be loaded).
 PATIENCE = 120.0
-
-
-async def _drain_all(outbox: Outbox) -> None:
-    deadline = time.monotonic() + PATIENCE
-    while True:
-        summary = await outbox.engine.drain()
-        open_now = summary.remaining.get(ActionState.QUEUED, 0) + summary.remaining.get(
-            ActionState.SENDING, 0
-        )
-        if not open_now:
-            return
-        assert time.monotonic() < deadline, f"still open after {PATIENCE:g} s: {summary.remaining}"
-        due = await outbox.store.next_due()
-        wait = 0.05 if due is None else max(0.05, due.timestamp() - time.time())
-        await asyncio.sleep(min(wait, 1.0))
 
 
 def _taken(sim: Any, device: str, marker: int) -> list[dict[str, Any]]:
@@ -63,7 +48,7 @@ async def test_a_command_a_dead_sync_sent_is_not_run_again_by_the_next(
         assert time.monotonic() < deadline, _taken(sim_clean, device.id, marker)
         await asyncio.sleep(0.1)
     async with open_outbox(sim_setup.loaded(), backoff=FAST) as successor:
-        await _drain_all(successor)
+        await drain_all(successor, PATIENCE)
         done = await successor.store.get(record.id)
     assert done is not None and done.state is ActionState.DONE, done
     await asyncio.sleep(1.0)  # a second run of it would have begun by now

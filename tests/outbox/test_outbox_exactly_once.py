@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from outbox_doubles import FAST
+from outbox_doubles import FAST, drain_all
 
 from fieldtui.core.actions import ActionState
 from fieldtui.core.errors import LimitReached
@@ -41,22 +41,6 @@ def quick_setup(sim_setup: Any) -> Iterator[Any]:
 def _mutations(sim: Any, backend: str, method: str, pattern: str) -> list[dict[str, Any]]:
     log = sim.admin("GET", f"/_sim/mutations?backend={backend}").json()
     return [m for m in log if m["method"] == method and re.fullmatch(pattern, m["path"])]
-
-
-async def _drain_all(outbox: Outbox) -> None:
-    """Drain until nothing is queued or sending (waiting out backoff and request deadlines)."""
-    deadline = time.monotonic() + PATIENCE
-    while True:
-        summary = await outbox.engine.drain()
-        open_now = summary.remaining.get(ActionState.QUEUED, 0) + summary.remaining.get(
-            ActionState.SENDING, 0
-        )
-        if not open_now:
-            return
-        assert time.monotonic() < deadline, f"still open after {PATIENCE:g} s: {summary.remaining}"
-        due = await outbox.store.next_due()
-        wait = 0.05 if due is None else max(0.05, due.timestamp() - time.time())
-        await asyncio.sleep(min(wait, 1.0))
 
 
 def _faulty(sim: Any, backend: str, *, lost: float = 0.4, late: float = 0.3) -> None:
@@ -106,7 +90,7 @@ async def test_things_commands_each_sent_once_by_transaction_id(quick_setup: Any
     assert len(correlations) == len(records)
     _faulty(sim_clean, "things")
     async with open_outbox(quick_setup.loaded(), backoff=FAST) as outbox:
-        await _drain_all(outbox)
+        await drain_all(outbox, PATIENCE)
         final = [await outbox.store.get(r.id) for r in records]
     assert all(r is not None and r.state is ActionState.DONE for r in final)
     assert any(r is not None and r.attempts > 1 for r in final), "no answer was lost: the faults did not bite"
@@ -133,7 +117,7 @@ async def test_things_statuses_under_lost_and_late_answers_apply_once_in_order(
                 await outbox.writes.set_installation_status(tuid, statuses[step], backend="things")
     _faulty(sim_clean, "things")
     async with open_outbox(quick_setup.loaded(), backoff=FAST) as outbox:
-        await _drain_all(outbox)
+        await drain_all(outbox, PATIENCE)
     for tuid, statuses in plan.items():
         posts = _mutations(sim_clean, "things", "POST", rf"/things/prod/v1/things/{tuid}/installations")
         assert [m["body"]["installation_status"] for m in posts] == statuses
@@ -151,7 +135,7 @@ async def test_mysensor_tasks_created_once_each(quick_setup: Any, sim_clean: Any
             await outbox.writes.create_task(serial, kind, {"file_id": file_id}, backend="sensors")
     _faulty(sim_clean, "sensors")
     async with open_outbox(quick_setup.loaded(), backoff=FAST) as outbox:
-        await _drain_all(outbox)
+        await drain_all(outbox, PATIENCE)
     puts = _mutations(sim_clean, "sensors", "PUT", r"/mysensor/api/tasks")
     made = Counter((str(m["body"]["sensor_serial"]), m["body"]["type"], m["body"]["file_id"]) for m in puts)
     assert made == Counter({(serial, kind, file_id): 1 for serial, kind, file_id in plan})
@@ -183,7 +167,7 @@ async def test_devicehq_tasks_with_config_ids_as_a_list_are_created_once(
             )
     _faulty(sim_clean, "gateways")
     async with open_outbox(quick_setup.loaded(), backoff=FAST) as outbox:
-        await _drain_all(outbox)
+        await drain_all(outbox, PATIENCE)
     posts = _mutations(sim_clean, "gateways", "POST", r"/devicehq/api/v2/devices/[^/]+/tasks")
     made = Counter(
         (m["path"].split("/")[-2], ",".join(m["body"]["data"]["attributes"]["config_ids"])) for m in posts
@@ -211,7 +195,7 @@ async def test_fleet_updates_apply_once_and_a_field_changed_meanwhile_is_a_confl
         await fleet.update_device(devices[-1].id, {"owner_ref": "someone-else"})
     _faulty(sim_clean, "fleet")
     async with open_outbox(quick_setup.loaded(), backoff=FAST) as outbox:
-        await _drain_all(outbox)
+        await drain_all(outbox, PATIENCE)
         final = {k: await outbox.store.get(r.id) for k, r in records.items()}
     sim_clean.admin("DELETE", "/_sim/faults")
     for i, d in enumerate(devices[:-1]):
@@ -332,7 +316,7 @@ async def test_a_cancel_passes_a_create_held_by_the_25_task_cap(quick_setup: Any
             device.id, "INSTALL_CONFIGS", {"config_ids": [first, second]}, backend="gateways"
         )
         cancel = await outbox.writes.cancel_task(device.id, fillers[0], backend="gateways")
-        await _drain_all(outbox)
+        await drain_all(outbox, PATIENCE)
         states = [(await outbox.store.get(r.id)) for r in (create, cancel)]
     assert [s.state if s else None for s in states] == [ActionState.DONE, ActionState.DONE]
     log = sim_clean.admin("GET", "/_sim/mutations?backend=gateways").json()
