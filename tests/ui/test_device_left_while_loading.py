@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fakes.fake_service import FakeService, Ids
 from textual.widgets import Static
@@ -71,15 +72,11 @@ async def test_a_device_left_while_loading_draws_nothing_and_the_next_opens() ->
         assert app.return_code in (None, 0)
 
 
-async def test_an_answer_that_arrives_before_the_screen_is_up_is_drawn_once_it_is() -> None:
+async def test_an_answer_that_arrives_before_the_screen_is_up_is_drawn_once_it_is(make_fake_app: Any) -> None:
     """Seen under load: the first cloud answered before the device screen's tabs had mounted
     their widgets; drawing it ended the app with a traceback (NoMatches '#device-facts')."""
     fake = FakeService()
-
-    async def service() -> FakeService:
-        return fake
-
-    app = FieldApp(service, profile="site-a")
+    app = make_fake_app(fake)
     async with app.run_test(size=(80, 24)) as pilot:
         await service_ready(pilot)
         view = await fake.device(Ids.GATEWAY)
