@@ -23,6 +23,7 @@ from textual.widgets import Static, TabbedContent, TabPane
 from fieldtui.service.api import ActionEvent, BackendInfo, DeviceView, HistoryEntry, heard
 from fieldtui.ui.app import FieldApp
 from fieldtui.ui.screens.device_diagnostics import DiagnosticsPane
+from fieldtui.ui.screens.presence import screen_gone
 from fieldtui.ui.text import age, clean, cloud_error, hanging, yes_no
 from fieldtui.ui.text import now as ui_now
 from fieldtui.ui.widgets.footer import FieldFooter
@@ -201,10 +202,7 @@ class DeviceScreen(Screen[None]):
         return text
 
     def _gone(self) -> bool:
-        """The screen was taken off the stack (another device opened, Escape) or the app is
-        quitting: its widgets are going or gone, so an answer that still arrives has nothing to
-        draw on (and must not end the app with a traceback)."""
-        return not self.app.is_running or not self.is_attached or self not in self.app.screen_stack
+        return screen_gone(self)
 
     def _render_view(self) -> None:
         view = self.view

@@ -24,6 +24,7 @@ from fieldtui.core.errors import Unsupported
 from fieldtui.core.outline import outline, title
 from fieldtui.service.api import CloudDetails, DiagnosticsView
 from fieldtui.ui.app import FieldApp
+from fieldtui.ui.screens.presence import screen_gone
 from fieldtui.ui.text import clean, cloud_error
 from fieldtui.ui.widgets.table import Column, ProjectTable
 
@@ -143,10 +144,13 @@ class DiagnosticsPane(Vertical):
         try:
             view = await service.diagnostics(self.device_id)
         except Exception as exc:  # noqa: BLE001 - shown inline, the app keeps running
+            if screen_gone(self):
+                return
             self._status(Text(f"Diagnostics unavailable: {clean(exc)}", style="bold red"))
             return
         self.view = view
-        self._show()
+        if not screen_gone(self):
+            self._show()
 
     def _show(self) -> None:
         view = self.view
@@ -181,6 +185,8 @@ class DiagnosticsPane(Vertical):
             except Exception as exc:  # noqa: BLE001 - shown as the cloud's row
                 self.asked[backend] = clean(getattr(exc, "reason", exc), 2000)
             able += 1
+        if screen_gone(self):
+            return
         self._show()
         if not able:
             self.app.notify(

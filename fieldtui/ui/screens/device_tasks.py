@@ -26,6 +26,7 @@ from fieldtui.ui.app import FieldApp
 from fieldtui.ui.backends import device_clouds, reasons, view_backends
 from fieldtui.ui.modals.command import FOLLOW_HERE, CommandModal
 from fieldtui.ui.modals.create_task import CreateTaskModal, TaskRequest
+from fieldtui.ui.screens.presence import screen_gone
 from fieldtui.ui.screens.task_rows import (
     COMMAND_COLUMNS,
     TASK_COLUMNS,
@@ -190,8 +191,12 @@ class DeviceTasksScreen(Screen[None]):
             try:
                 self.view = await service.device(self.device_id)
             except Exception as exc:  # noqa: BLE001 - shown inline
+                if screen_gone(self):
+                    return
                 self._note = clean(exc)
                 self._draw_summary()
+                return
+            if screen_gone(self):
                 return
             self._show_sections()
             self._follow_live_commands()
@@ -200,6 +205,8 @@ class DeviceTasksScreen(Screen[None]):
         try:
             task_view = await service.task_view(self.device_id)
         except Exception as exc:  # noqa: BLE001 - shown inline, the next refresh tries again
+            if screen_gone(self):
+                return
             self._note = f"Could not read tasks: {clean(exc)}"
             self._draw_summary()
             return
@@ -207,6 +214,8 @@ class DeviceTasksScreen(Screen[None]):
             pending = await service.outbox.pending_for(self.device_id)
         except Exception:  # noqa: BLE001 - the cloud's lists are still true without the overlay
             pending = []
+        if screen_gone(self):
+            return
         # A sent command two listings do not hold (under the id it was sent with) is left to
         # the cloud's list: the outbox's "sent" is not kept for ever.
         self.records = {

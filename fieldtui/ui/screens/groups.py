@@ -38,6 +38,7 @@ from fieldtui.ui.screens.group_rows import (
     MemberChange,
     MemberLine,
 )
+from fieldtui.ui.screens.presence import screen_gone
 from fieldtui.ui.screens.status import StatusModal
 from fieldtui.ui.text import age, clean
 from fieldtui.ui.widgets.footer import FieldFooter
@@ -149,6 +150,8 @@ Escape goes back to the groups.
             summary.update("None of the configured clouds has groups.")
             return
         results = await asyncio.gather(*(service.groups(b) for b in backends), return_exceptions=True)
+        if screen_gone(self):
+            return  # left (Escape, the app closing) while the clouds answered
         rows: list[GroupRow] = []
         self.notes = {}
         for backend, result in zip(backends, results, strict=True):
@@ -230,7 +233,7 @@ Escape goes back to the groups.
                 raise LookupError("not connected to the service yet")
             members = await service.group_members(row.backend, row.id)
         except Exception as exc:  # noqa: BLE001 - shown inline
-            if self._left_members_of(row):
+            if screen_gone(self) or self._left_members_of(row):
                 return
             self.members = []
             self._keep_moved_out()
@@ -241,7 +244,7 @@ Escape goes back to the groups.
             records = await service.outbox.list_actions()
         except Exception:  # noqa: BLE001 - the cloud's list is still true without the overlay
             records = []
-        if self._left_members_of(row):
+        if screen_gone(self) or self._left_members_of(row):
             return
         ids = {m.id for m in members}
         # What this screen heard of (a change that synced) stays; the outbox adds what is open.

@@ -23,6 +23,7 @@ from fieldtui.core.models import InstallationStatus
 from fieldtui.service.api import BackendFinished
 from fieldtui.ui.app import FieldApp
 from fieldtui.ui.index import DeviceRow, filter_problems, parse_query
+from fieldtui.ui.screens.presence import screen_gone
 from fieldtui.ui.text import age, clean, clean_middle, yes_no
 from fieldtui.ui.text import now as ui_now
 from fieldtui.ui.widgets.footer import FieldFooter
@@ -294,6 +295,8 @@ the count says which clouds could not be asked and what a cloud that found nothi
         finished: list[BackendFinished] = []
         status = InstallationStatus(query.status) if query.status is not None else None
         async for update in service.find(query.text, cloud=query.cloud, group=query.group, status=status):
+            if screen_gone(self):
+                return  # the app is closing
             if isinstance(update, BackendFinished):
                 finished.append(update)
                 self._cloud_notes = cloud_notes(finished)
@@ -304,6 +307,8 @@ the count says which clouds could not be asked and what a cloud that found nothi
                 found_exact = True
                 # The device screen starts from what was found and asks only the other clouds.
                 self.app.open_device(update.key, update.view)
+        if screen_gone(self):
+            return
         self.refresh_results()
         if open_exact and not found_exact and query.text:
             not_asked = [f.backend for f in finished if f.error is not None]

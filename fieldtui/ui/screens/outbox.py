@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Input, Static
 from fieldtui.service.api import ActionEvent, ActionRecord, ActionState, Outbox
 from fieldtui.ui.app import FieldApp
 from fieldtui.ui.outbox_words import OPEN, dependents, describe, what_changes, why_waiting
+from fieldtui.ui.screens.presence import screen_gone
 from fieldtui.ui.text import age, clean
 from fieldtui.ui.text import now as ui_now
 from fieldtui.ui.widgets.confirm import ConfirmModal
@@ -118,10 +119,14 @@ class OutboxScreen(Screen[None]):
         try:
             records = await self._access.list_actions()
         except Exception as exc:  # noqa: BLE001 - shown inline; the next refresh tries again
+            if screen_gone(self):
+                return
             self.query_one("#outbox-summary", Static).update(
                 Text(f"Cannot read the outbox: {clean(exc)}", style="red")
             )
             return
+        if screen_gone(self):
+            return  # left while the outbox was read
         self.records = _ordered(records)
         self.loaded = True
         self._draw()
