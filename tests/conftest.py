@@ -130,7 +130,12 @@ class SimHandle:
         return self.simulator.fleet
 
     def admin(self, method: str, path: str, json: Any = None) -> httpx.Response:
-        return self._client.request(method, path, json=json)
+        try:
+            return self._client.request(method, path, json=json)
+        except httpx.RemoteProtocolError:
+            # The simulator closed this idle keep-alive connection (uvicorn's 5 s) just as it was
+            # reused: the request was never read. Seen after a test spent long on 10 MB bodies.
+            return self._client.request(method, path, json=json)
 
     def reset(self) -> None:
         response = self.admin("POST", "/_sim/reset")

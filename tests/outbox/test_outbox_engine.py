@@ -10,7 +10,7 @@ from outbox_doubles import FAST, FakeCloud, FakeDevice
 from fieldtui.core.actions import Action, ActionState, ActionType
 from fieldtui.core.errors import ConnectionError_, LimitReached, Rejected, ServerError, TimeoutError_
 from fieldtui.service.store import OutboxStore
-from fieldtui.service.sync import ActionEvent, SyncEngine, SyncSummary
+from fieldtui.service.sync import ActionEvent, Backoff, SyncEngine, SyncSummary
 
 
 def _status(device: str, status: str, backend: str | None = "cloud") -> Action:
@@ -277,7 +277,10 @@ async def test_a_backend_whose_secret_is_missing_holds_its_actions(
     connectors = LazyConnectors({"things": broken, "cloud": fine, "unused": broken})
     held = await store.enqueue(_status("D1", "installed", backend="things"))
     sent = await store.enqueue(_status("D2", "installed", backend="cloud"))
-    summary = await SyncEngine(store, connectors, backoff=FAST).drain()
+    # A backoff longer than the pass: on a slow machine a short one made the held action due
+    # again within the same pass, and it was (rightly) held a second time.
+    slow = Backoff(base=60.0, cap=120.0, hold=60.0)
+    summary = await SyncEngine(store, connectors, backoff=slow).drain()
     assert [r.id for r in summary.done] == [sent.id]
     [deferred] = summary.deferred
     assert deferred.id == held.id and "no secret for things" in (deferred.last_error or "")
