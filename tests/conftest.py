@@ -7,18 +7,15 @@ A test that changes the simulator (faults, mutations, clock) asks for ``sim_clea
 
 from __future__ import annotations
 
-import errno
 import os
-import select
 import sys
-import sysconfig
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from faketime_guards import survive_faketime
 from hypothesis import HealthCheck, settings
 
 from fieldtui.sim.context import SimCredentials
@@ -34,56 +31,8 @@ settings.register_profile(
 settings.load_profile("fieldtui")
 
 
-def _sleep_is_broken() -> bool:
-    """libfaketime 0.9.10 with FAKETIME_DONT_FAKE_MONOTONIC=1 fails every ``time.sleep`` with EINVAL.
-
-    CPython 3.11 sleeps with ``clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME)``, whose deadline
-    libfaketime shifts by the fake offset into an invalid time. ``subprocess.run(timeout=...)``
-    sleeps that way while it waits, so every CLI test would fail under ``faketime -f '+90d'``
-    without telling anything about fieldtui (which never calls ``time.sleep``).
-    """
-    try:
-        time.sleep(0.0001)
-    except OSError as exc:
-        return exc.errno == errno.EINVAL
-    return False
-
-
-def _sleep_by_select(seconds: float) -> None:
-    """``time.sleep`` through ``select``, whose relative timeout libfaketime leaves alone."""
-    if seconds < 0:
-        raise ValueError("sleep length must be non-negative")
-    deadline = time.monotonic() + seconds
-    while (remaining := deadline - time.monotonic()) > 0:
-        select.select([], [], [], remaining)
-
-
-if _sleep_is_broken():
-    time.sleep = _sleep_by_select
-
-
-def _steady_faketime() -> None:
-    """Under ``faketime`` (libfaketime 0.9.10 as Debian ships it) the suite's processes are
-    multi-threaded (the simulator's loop, the store's thread, MQTT clients), and the library
-    the wrapper preloads by default is the one without locks: its shared state has data races
-    (libfaketime #488 and #547, fixed upstream after 0.9.10; #547 was found on "a pytest-xdist
-    suite where workers died at random on unrelated tests"). Workers died here the same way,
-    SIGSEGV in the simulator's MQTT thread. The processes started from here (xdist workers,
-    fieldtui, simulators) get the library's thread-safe build, ``libfaketimeMT`` (what
-    ``faketime -m`` preloads), and parse ``FAKETIME`` once instead of every 10 s."""
-    preload = os.environ.get("LD_PRELOAD", "")
-    if "libfaketime.so.1" not in preload or "FAKETIME" not in os.environ:
-        return
-    os.environ.setdefault("FAKETIME_CACHE_DURATION", str(10 * 365 * 86_400))
-    multiarch = sysconfig.get_config_var("MULTIARCH") or ""
-    for lib in (f"lib/{multiarch}", "lib64", "lib"):
-        threaded = preload.replace("libfaketime.so.1", "libfaketimeMT.so.1")
-        if Path(threaded.replace("$LIB", lib).split(":")[0].split()[0]).exists():
-            os.environ["LD_PRELOAD"] = threaded
-            return
-
-
-_steady_faketime()
+# The suite runs under `faketime -f +90d` too: what libfaketime 0.9.10 breaks is mended first.
+survive_faketime()
 
 # Some shells export PYTHONDONTWRITEBYTECODE=1: every `fieldtui` the tests start (hundreds) would
 # then compile the package from source (~0.1 s of CPU each) and pytest would rewrite every test
