@@ -50,11 +50,19 @@ def _steady_faketime() -> None:
     suite where workers died at random on unrelated tests"). Workers died here the same way,
     SIGSEGV in the simulator's MQTT thread. The processes started from here (xdist workers,
     fieldtui, simulators) get the library's thread-safe build, ``libfaketimeMT`` (what
-    ``faketime -m`` preloads), and parse ``FAKETIME`` once instead of every 10 s."""
+    ``faketime -m`` preloads), and parse ``FAKETIME`` once instead of every 10 s; with the
+    monotonic clock left alone, its condition waits are left alone too."""
     preload = os.environ.get("LD_PRELOAD", "")
     if "libfaketime.so.1" not in preload or "FAKETIME" not in os.environ:
         return
     os.environ.setdefault("FAKETIME_CACHE_DURATION", str(10 * 365 * 86_400))
+    if os.environ.get("FAKETIME_DONT_FAKE_MONOTONIC") == "1":
+        # Its "monotonic fix" for pthread_cond_timedwait, meant for a faked monotonic clock,
+        # delays CPython's GIL hand-over (its condition waits on the real monotonic clock):
+        # two threads, one busy, one waking every 10 ms: 5.5 ms late without faketime, up to
+        # 30 ms (and 118 ms at worst) with it, and the same 5.5 ms with the fix off. A worker
+        # holds the simulator's thread beside the tests: UI tests ran 5-10x slower.
+        os.environ.setdefault("FAKETIME_FORCE_MONOTONIC_FIX", "0")
     multiarch = sysconfig.get_config_var("MULTIARCH") or ""
     for lib in (f"lib/{multiarch}", "lib64", "lib"):
         threaded = preload.replace("libfaketime.so.1", "libfaketimeMT.so.1")
