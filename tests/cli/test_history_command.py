@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ def test_history_shows_who_changed_the_installation_status_and_when(
     installs = [e for e in entries if e["kind"] == "installation"]
     assert installs[0]["summary"] == "quarantine" and installs[0]["who"] and installs[0]["timestamp"]
     assert len(installs) >= 2, "the earlier statuses are there too"
-    stamps = [e["timestamp"] for e in entries if e["timestamp"]]
+    # As instants, not as text: "…:57Z" is later than "…:56.9Z" and earlier than "…:57.4Z".
+    stamps = [datetime.fromisoformat(e["timestamp"]) for e in entries if e["timestamp"]]
     assert stamps == sorted(stamps, reverse=True), "newest first"
     kinds = {e["kind"] for e in entries}
     assert "check-in" in kinds, "the DeviceHQ twin's check-ins join the things history"
