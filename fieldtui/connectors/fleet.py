@@ -240,7 +240,7 @@ class FleetConnector(BearerRestConnector):
             ):
                 break
             page += 1
-        found = list(devices.values())
+        found = _in_promised_order(list(devices.values()), sort)
         return found if limit is None else found[:limit]
 
     async def list_pages(
@@ -469,3 +469,16 @@ class FleetConnector(BearerRestConnector):
         items = [{"string_key": key, "value": value} for key, value in attributes.items()]
         response, body = await self._call("PATCH", self._device_path(device_id, "attributes"), body=items)
         return self._attributes(response, body)
+
+
+def _in_promised_order(devices: list[Device], sort: str | None) -> list[Device]:
+    """Pages of a live list are read one after another: a device seen again between two pages
+    moves up while a later page is read, so the pages joined are not quite in the order asked
+    for. Sorted again here (stably, by the one documented key), they are."""
+    if sort not in ("last_seen", "-last_seen"):
+        return devices
+    newest_first = sort == "-last_seen"
+    seen = [d for d in devices if d.last_seen is not None]
+    never = [d for d in devices if d.last_seen is None]
+    seen.sort(key=lambda d: d.last_seen or datetime.min, reverse=newest_first)
+    return seen + never
