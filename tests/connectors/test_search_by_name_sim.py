@@ -55,8 +55,14 @@ async def test_an_offline_mqtt_device_with_a_key_is_found_by_part_of_its_id(sim:
     connector = keyed(sim, tmp_path)
     offline = next(d for d in sim.fleet.of("mqtt").values() if not d.online)
     part = offline.id[4:12]
-    found = {d.id: d for d in await connector.search(part)}
-    assert offline.id in found
+
+    async def found_it() -> dict[str, Any] | None:
+        found = {d.id: d for d in await connector.search(part)}
+        return found if offline.id in found else None
+
+    # The simulator seeds its retained messages in the background (again after a reset).
+    found = await eventually(found_it)
+    assert found is not None and offline.id in found
     assert found[offline.id].online is False
 
 
