@@ -32,6 +32,7 @@ from fieldtui.ui.palette import FieldCommands
 from fieldtui.ui.scan import ENTER_GAP, ScanDetector, Verdict
 from fieldtui.ui.text import clean
 from fieldtui.ui.text import now as ui_now
+from fieldtui.ui.waiting import WaitsForService
 from fieldtui.ui.widgets.status_bar import BarState, StatusBar
 
 ServiceFactory = Callable[[], Awaitable[FieldService]]
@@ -230,6 +231,9 @@ class FieldApp(App[int]):
             self.notify(f"Cache unavailable: {exc}", severity="warning")
         self.update_bar()
         self._refresh_lookup()
+        for screen in list(self.screen_stack):
+            if isinstance(screen, WaitsForService):
+                screen.service_arrived()
 
     def _soon(self, callback: Callable[..., Any], *args: Any) -> None:
         """Run ``callback`` on the app's loop, unless the app is closing (a listener that

@@ -14,6 +14,7 @@ from fieldtui.core.errors import FieldtuiError
 from fieldtui.service.api import AlertingDevice, AlertsView
 from fieldtui.ui.app import FieldApp
 from fieldtui.ui.text import clean
+from fieldtui.ui.waiting import CONNECTING
 from fieldtui.ui.widgets.footer import FieldFooter
 from fieldtui.ui.widgets.status_bar import StatusBar
 from fieldtui.ui.widgets.table import Cell, Column, ProjectTable
@@ -86,9 +87,12 @@ class AlertsScreen(Screen[None]):
         self.table.focus()
         self.action_refresh()
 
+    def service_arrived(self) -> None:
+        self.action_refresh()
+
     def action_refresh(self) -> None:
         if self.app.service is None:
-            self.query_one("#alerts-summary", Static).update("Still connecting to the clouds…")
+            self.query_one("#alerts-summary", Static).update(CONNECTING)
             return
         self.query_one("#alerts-summary", Static).update("Asking each cloud…")
         self.run_worker(self._read(), group="alerts", exclusive=True)

@@ -26,6 +26,7 @@ from fieldtui.ui.screens.device_diagnostics import DiagnosticsPane
 from fieldtui.ui.screens.presence import screen_gone
 from fieldtui.ui.text import age, clean, cloud_error, hanging, yes_no
 from fieldtui.ui.text import now as ui_now
+from fieldtui.ui.waiting import CONNECTING
 from fieldtui.ui.widgets.footer import FieldFooter
 from fieldtui.ui.widgets.status_bar import StatusBar
 
@@ -127,13 +128,15 @@ class DeviceScreen(Screen[None]):
         self.load()
 
     # -- loading -------------------------------------------------------------------------
+    def service_arrived(self) -> None:
+        if self.view is None:
+            self.load()
+
     @work(exclusive=True, group="device-load")
     async def load(self) -> None:
         service = self.app.service
         if service is None:
-            self.query_one("#device-facts", Static).update(
-                "Still connecting to the clouds… press F5 to retry."
-            )
+            self._say_connecting()
             return
         start, self._start = self._start, None  # a reload asks every cloud again
         self.complete = False
@@ -163,6 +166,14 @@ class DeviceScreen(Screen[None]):
             self.app.absorb_view(view)
         self._render_view()
         self.load_history()
+
+    def _say_connecting(self) -> None:
+        if self._gone() or self.app.service is not None:
+            return
+        try:
+            self.query_one("#device-facts", Static).update(CONNECTING)
+        except NoMatches:
+            self._later(self._say_connecting)  # its tabs are not up yet
 
     def _say_failed(self, exc: BaseException) -> None:
         if self._gone():

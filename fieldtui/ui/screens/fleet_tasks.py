@@ -17,6 +17,7 @@ from fieldtui.core.models import Task
 from fieldtui.ui.app import FieldApp
 from fieldtui.ui.screens.task_rows import FLEET_TASK_COLUMNS, newest_first, task_key, task_search_text
 from fieldtui.ui.text import clean
+from fieldtui.ui.waiting import CONNECTING
 from fieldtui.ui.widgets.footer import FieldFooter
 from fieldtui.ui.widgets.status_bar import StatusBar
 from fieldtui.ui.widgets.table import ProjectTable
@@ -61,10 +62,15 @@ class FleetTasksScreen(Screen[None]):
     def on_mount(self) -> None:
         self.app.update_bar()
         self.table.focus()
+        self.service_arrived()
+
+    def service_arrived(self) -> None:
         service = self.app.service
         if service is None:
-            self.query_one("#fleet-tasks-summary", Static).update("Still connecting to the clouds…")
+            self.query_one("#fleet-tasks-summary", Static).update(CONNECTING)
             return
+        if self.lists or self.absent:
+            return  # already following
         for info in service.backends():
             why_tasks = info.why_not("tasks")
             if why_tasks is None:

@@ -41,6 +41,7 @@ from fieldtui.ui.screens.group_rows import (
 from fieldtui.ui.screens.presence import screen_gone
 from fieldtui.ui.screens.status import StatusModal
 from fieldtui.ui.text import age, clean
+from fieldtui.ui.waiting import CONNECTING
 from fieldtui.ui.widgets.footer import FieldFooter
 from fieldtui.ui.widgets.status_bar import StatusBar
 from fieldtui.ui.widgets.table import ProjectTable
@@ -134,6 +135,9 @@ Escape goes back to the groups.
     def reload(self) -> None:
         self._load()
 
+    def service_arrived(self) -> None:
+        self.reload()
+
     def groups_changed(self) -> None:
         """Moves were queued elsewhere (the picker): counts and members may have changed."""
         self.reload()
@@ -143,7 +147,7 @@ Escape goes back to the groups.
         service = self.app.service
         summary = self.query_one("#groups-summary", Static)
         if service is None:
-            summary.update("Still connecting to the clouds… press F5 to retry.")
+            summary.update(CONNECTING)
             return
         backends = [info.name for info in offering(service, "groups")]
         if not backends:
