@@ -39,17 +39,20 @@ def sample_devices(fleet: Fleet) -> list[tuple[str, str]]:
     return samples
 
 
-def _open_app(
-    args: argparse.Namespace, config_path: Path, env: dict[str, str], samples: list[tuple[str, str]]
-) -> int:
+def _point_at(simulator: Simulator, workdir: Path) -> None:
+    """The app command reads the config's secrets like any user's: from the environment. Ours
+    go there, and the demo's outbox and cache stay out of the user's real data directory. Set
+    before the simulator's thread starts: glibc's ``setenv`` of a new name is not safe while
+    another thread may read the environment."""
+    os.environ.update(simulator.env())
+    os.environ["FIELDTUI_DATA_DIR"] = str(workdir / "data")
+
+
+def _open_app(args: argparse.Namespace, config_path: Path, samples: list[tuple[str, str]]) -> int:
     """The app, as ``fieldtui`` opens it, against the simulator's config and secrets."""
     # Imported here: Textual is paid for only when the app opens.
     from fieldtui.commands import app
 
-    # The app command reads the config and its secrets like any user's: point it at ours,
-    # and keep the demo's outbox and cache out of the user's real data directory.
-    os.environ.update(env)
-    os.environ["FIELDTUI_DATA_DIR"] = str(config_path.parent / "data")
     app_args = argparse.Namespace(
         **{**vars(args), "command": "app", "config": str(config_path), "profile": PROFILE}
     )
@@ -64,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     thread = SimulatorThread(simulator)
     workdir = Path(tempfile.mkdtemp(prefix="fieldtui-demo-"))  # 0700: it holds the secrets
+    _point_at(simulator, workdir)
     try:
         try:
             thread.start()
@@ -71,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"fieldtui demo: {exc.strerror}", file=sys.stderr)
             return 2
         config_path, _ = simulator.write_config(workdir / "config.toml")
-        return _open_app(args, config_path, simulator.env(), sample_devices(simulator.fleet))
+        return _open_app(args, config_path, sample_devices(simulator.fleet))
     finally:
         thread.stop()
         shutil.rmtree(workdir, ignore_errors=True)
