@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 
@@ -21,12 +21,30 @@ class Mutation:
         return asdict(self)
 
 
+#: Request fields that carry a credential: the log (served at ``/_sim/mutations``) keeps that
+#: the field was sent, never its value.
+SECRET_FIELDS = frozenset({"client_secret", "password", "api_key", "access_key", "secret"})
+REDACTED = "[redacted]"
+
+
+def without_secrets(body: Any) -> Any:
+    """``body`` with the value of every credential field replaced, at any depth."""
+    if isinstance(body, dict):
+        return {
+            key: REDACTED if key in SECRET_FIELDS and value is not None else without_secrets(value)
+            for key, value in body.items()
+        }
+    if isinstance(body, list):
+        return [without_secrets(item) for item in body]
+    return body
+
+
 class MutationLog:
     def __init__(self) -> None:
         self._entries: list[Mutation] = []
 
     def record(self, mutation: Mutation) -> None:
-        self._entries.append(mutation)
+        self._entries.append(replace(mutation, body=without_secrets(mutation.body)))
 
     def entries(self, backend: str | None = None) -> list[Mutation]:
         if backend is None:
