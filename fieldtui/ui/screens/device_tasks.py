@@ -38,6 +38,7 @@ from fieldtui.ui.screens.task_rows import (
 )
 from fieldtui.ui.text import age, clean, cloud_error
 from fieldtui.ui.text import now as ui_now
+from fieldtui.ui.waiting import CONNECTING
 from fieldtui.ui.widgets.confirm import ConfirmModal
 from fieldtui.ui.widgets.footer import FieldFooter
 from fieldtui.ui.widgets.status_bar import StatusBar
@@ -184,7 +185,7 @@ class DeviceTasksScreen(Screen[None]):
     async def reload(self) -> None:
         service = self.app.service
         if service is None:
-            self._note = "Still connecting to the clouds…"
+            self._note = CONNECTING
             self._draw_summary()
             return
         if self.view is None:
@@ -349,7 +350,7 @@ class DeviceTasksScreen(Screen[None]):
             return
         service = self.app.service
         if service is None:
-            self.app.notify("Still connecting to the clouds…", severity="warning")
+            self.app.notify(CONNECTING, severity="warning")
             return
         clouds = device_clouds(service, self.view, "tasks")
         if not clouds:
